@@ -1,0 +1,94 @@
+"""Language gate: seeded langdetect, with a word-frequency second opinion for the texts it misreads.
+
+langdetect's character n-grams misread short English ("Great value" -> fi, "good" -> so, "nice product" -> ro).
+When it says "not English" for Latin-script text, we ask wordfreq how common the words are in English versus
+in the language langdetect proposed: real French or Spanish reviews use words that are common there and rare in
+English; misread English is the other way round. Non-Latin scripts (CJK, Cyrillic, ...) never get the rescue.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import unicodedata
+
+from pydantic import BaseModel
+
+_LOCK = threading.Lock()
+
+
+class LanguageResult(BaseModel):
+    lang: str
+    probability: float
+    accepted: bool
+    method: str  # "langdetect" | "wordfreq" | "script" | "none"
+
+
+@functools.cache
+def _detector_ready() -> bool:
+    from langdetect import DetectorFactory
+
+    DetectorFactory.seed = 0
+    return True
+
+
+def latin_share(text: str) -> float:
+    """Share of letters that are Latin script; other scripts are never English."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    latin = sum(1 for ch in letters if ch.isascii() or "LATIN" in unicodedata.name(ch, ""))
+    return latin / len(letters)
+
+
+def _mean_zipf(words: list[str], lang: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return sum(zipf_frequency(w, lang) for w in words) / len(words)
+
+
+@functools.cache
+def _wordfreq_languages() -> frozenset[str]:
+    from wordfreq import available_languages
+
+    return frozenset(available_languages())
+
+
+def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
+    from wordfreq import tokenize
+
+    words = [w for w in tokenize(text, "en") if w.isalpha()][:64]
+    if not words:
+        return False
+    en = _mean_zipf(words, "en")
+    base = proposed.split("-")[0]
+    if base not in _wordfreq_languages():
+        # No word list to weigh against (af, so, tl, ...): the words must be plainly common English.
+        return en >= min_zipf
+    # Typos ("petfect") are unknown in both languages: langdetect then had no lexical evidence either.
+    return en >= _mean_zipf(words, base)
+
+
+def detect_language(text: str, target: str = "en", min_english_zipf: float = 2.0) -> LanguageResult:
+    """Detect the language of already-normalised text. Never raises."""
+    from langdetect import LangDetectException, detect_langs
+
+    _detector_ready()
+    if latin_share(text) < 0.5:
+        try:
+            with _LOCK:
+                best = detect_langs(text)[0]
+            return LanguageResult(lang=best.lang, probability=best.prob, accepted=best.lang == target, method="script")
+        except LangDetectException:
+            return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
+    try:
+        # langdetect's shared factory is not thread-safe; the lock keeps results deterministic.
+        with _LOCK:
+            best = detect_langs(text)[0]
+    except LangDetectException:
+        return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
+    if best.lang == target:
+        return LanguageResult(lang=best.lang, probability=best.prob, accepted=True, method="langdetect")
+    if target == "en" and _english_by_frequency(text, best.lang, min_english_zipf):
+        return LanguageResult(lang="en", probability=best.prob, accepted=True, method="wordfreq")
+    return LanguageResult(lang=best.lang, probability=best.prob, accepted=False, method="langdetect")

