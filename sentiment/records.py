@@ -1,0 +1,67 @@
+"""Schemas of the files the service writes and the drift detector and dashboard read.
+
+One definition per file, so writers and readers cannot drift apart. All timestamps are UTC ISO 8601.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from sentiment.contract import Label, Status
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class PredictionRecord(BaseModel):
+    """One line of ``predictions.jsonl``: every answer the service gives."""
+
+    ts: str = Field(default_factory=utc_now)
+    request_id: str
+    text_len: int
+    label: Label | None
+    confidence: float
+    status: Status
+    reason: str
+    reason_code: str = ""
+    tier: str  # "gate" (rejected) | "model" | "rules" | "human"
+    oov_rate: float | None = None
+    unk_rate: float | None = None
+    had_markup: bool = False
+    lang: str | None = None
+    latency_ms: float = 0.0
+    model_tag: str | None = None
+    text: str | None = None  # only when SENTIMENT_SERVICE__LOG_TEXT=true
+
+
+class TierOpinion(BaseModel):
+    """What an earlier tier said about a review that reached the human queue."""
+
+    label: Label | None = None
+    confidence: float | None = None
+    detail: str = ""
+
+
+class QueueRecord(BaseModel):
+    """One line of ``human_queue.jsonl``: a review no automated tier could answer."""
+
+    ts: str = Field(default_factory=utc_now)
+    request_id: str
+    text: str
+    reason_code: str
+    reason: str
+    model: TierOpinion | None = None
+    rules: TierOpinion | None = None
+
+
+class HumanLabel(BaseModel):
+    """One line of ``human_labels.jsonl``: an operator's label for a queued review; training can read it."""
+
+    ts: str = Field(default_factory=utc_now)
+    request_id: str
+    text: str
+    label: Label
+    labeller: str = "operator"
