@@ -41,6 +41,8 @@ class Reason(StrEnum):
     model_error = "model_error"
     # fallback that neither tier could decide: queued for a human (tier 3), label null.
     human_review = "human_review"
+    # fallback after an unexpected fault in the chain itself (a bug): label null; the log has the traceback.
+    internal_error = "internal_error"
 
 
 REJECTED_REASONS = frozenset(
