@@ -91,6 +91,18 @@ class PathSettings(BaseModel):
         return self.reports_dir / "drift.json"
 
 
+class DashboardSettings(BaseModel):
+    """The operator dashboard: which service it asks and how much of a log it reads."""
+
+    # GET <service_url>/stats for live counters; None or "" = do not ask.
+    service_url: str | None = "http://127.0.0.1:3000"
+    stats_timeout_s: float = 1.0
+    # Aggregate only the last N records: a million-line log must still load in seconds.
+    tail_records: int = 50_000
+    # Demo records live here, never in the real log files. None = <paths.data_dir>/demo.
+    demo_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_nested_delimiter="__", extra="ignore")
 
@@ -98,6 +110,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     service: ServiceSettings = ServiceSettings()
     paths: PathSettings = PathSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 def load_settings(**overrides: Any) -> Settings:
