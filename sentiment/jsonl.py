@@ -9,6 +9,7 @@ Readers: a line that does not parse is skipped and counted, never raised.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import os
 from collections import deque
@@ -75,10 +76,11 @@ def _parse(line: bytes, stats: ReadStats) -> dict[str, Any] | None:
 
 
 def iter_records(path: Path, stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
-    """Stream every parseable record; a missing file is simply empty."""
+    """Stream every parseable record; a missing file is simply empty. ``.gz`` files are read compressed."""
     stats = stats if stats is not None else ReadStats()
+    opener = gzip.open if Path(path).suffix == ".gz" else open
     try:
-        fh = open(path, "rb")
+        fh = opener(path, "rb")
     except FileNotFoundError:
         return
     with fh:
