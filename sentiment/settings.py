@@ -103,6 +103,30 @@ class DashboardSettings(BaseModel):
     demo_dir: Path | None = None
 
 
+class DriftSettings(BaseModel):
+    """Drift detector (``scripts/simulate_drift.py``): one threshold per signal, and how much it samples."""
+
+    # Spec section 8: OOV-rate delta, KS p-value on text length, Jensen-Shannon divergence (base 2) of labels.
+    oov_threshold: float = 0.05
+    length_pvalue: float = 0.05
+    js_threshold: float = 0.05
+    # Spec 004: retrain when the low-confidence bucket (confidence < gates.confidence_gate) grows by > 15%.
+    low_confidence_growth: float = 0.15
+    # Permutation p-value of the MMD test on sentence embeddings.
+    embedding_pvalue: float = 0.05
+    # Absolute increase in the share of non-English / rejected inputs.
+    non_english_threshold: float = 0.02
+    rejected_threshold: float = 0.02
+    # Rate signals must also be significant (one-sided two-proportion z-test), so small windows do not cry wolf.
+    rate_pvalue: float = 0.05
+    embedding_sample: int = 400
+    embedding_permutations: int = 500
+    gate_sample: int = 2000
+    score_sample: int = 2000
+    max_values: int = 2_000_000
+    seed: int = 0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_nested_delimiter="__", extra="ignore")
 
@@ -110,6 +134,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     service: ServiceSettings = ServiceSettings()
     paths: PathSettings = PathSettings()
+    drift: DriftSettings = DriftSettings()
     dashboard: DashboardSettings = DashboardSettings()
 
 
