@@ -15,6 +15,7 @@ import unicodedata
 from pydantic import BaseModel
 
 _LOCK = threading.Lock()
+COMMON_ENGLISH_ZIPF = 4.5  # about once per 30,000 words: "super", "nice", "good"; not "gracias" or "bien"
 
 
 class LanguageResult(BaseModel):
@@ -55,12 +56,16 @@ def _wordfreq_languages() -> frozenset[str]:
 
 
 def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
-    from wordfreq import tokenize
+    from wordfreq import tokenize, zipf_frequency
 
-    words = [w for w in tokenize(text, "en") if w.isalpha()][:64]
+    # One-letter words ("v nice", "a") are common in many languages and settle nothing.
+    words = [w for w in tokenize(text, "en") if w.isalpha() and len(w) > 1][:64]
     if not words:
         return False
     en = _mean_zipf(words, "en")
+    # "super!", "top" or "ok" are words in many languages; in a two-word review they are English often enough.
+    if len(words) <= 2 and all(zipf_frequency(w, "en") >= COMMON_ENGLISH_ZIPF for w in words):
+        return True
     base = proposed.split("-")[0]
     if base not in _wordfreq_languages():
         # No word list to weigh against (af, so, tl, ...): the words must be plainly common English.
