@@ -30,6 +30,8 @@ class PredictionRecord(BaseModel):
     tier: str  # "gate" (rejected) | "model" | "rules" | "human"
     oov_rate: float | None = None
     unk_rate: float | None = None
+    # Tier 1's own top probability whenever the model answered (also when a later tier gave the answer).
+    model_confidence: float | None = None
     had_markup: bool = False
     lang: str | None = None
     latency_ms: float = 0.0
