@@ -65,6 +65,8 @@ class ServiceSettings(BaseModel):
     stats_window: int = 1000
     log_text: bool = False
     max_batch_texts: int = 256
+    # Request bodies above this get 413 before any parsing (256 reviews of 5,000 chars fit comfortably).
+    max_request_bytes: int = 4 * 1024 * 1024
 
 
 class PathSettings(BaseModel):
