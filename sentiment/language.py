@@ -52,7 +52,8 @@ def _mean_zipf(words: list[str], lang: str) -> float:
 def _wordfreq_languages() -> frozenset[str]:
     from wordfreq import available_languages
 
-    return frozenset(available_languages())
+    # These need optional tokenizers (MeCab, jieba); their scripts are caught before the rescue anyway.
+    return frozenset(available_languages()) - {"ja", "ko", "zh"}
 
 
 def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
@@ -72,6 +73,13 @@ def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
         return en >= min_zipf
     # Typos ("petfect") are unknown in both languages: langdetect then had no lexical evidence either.
     return en >= _mean_zipf(words, base)
+
+
+def _rescued(text: str, proposed: str, min_zipf: float) -> bool:
+    try:
+        return _english_by_frequency(text, proposed, min_zipf)
+    except Exception:  # the second opinion is optional; langdetect's verdict stands
+        return False
 
 
 def detect_language(text: str, target: str = "en", min_english_zipf: float = 2.0) -> LanguageResult:
@@ -94,6 +102,6 @@ def detect_language(text: str, target: str = "en", min_english_zipf: float = 2.0
         return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
     if best.lang == target:
         return LanguageResult(lang=best.lang, probability=best.prob, accepted=True, method="langdetect")
-    if target == "en" and _english_by_frequency(text, best.lang, min_english_zipf):
+    if target == "en" and _rescued(text, best.lang, min_english_zipf):
         return LanguageResult(lang="en", probability=best.prob, accepted=True, method="wordfreq")
     return LanguageResult(lang=best.lang, probability=best.prob, accepted=False, method="langdetect")
