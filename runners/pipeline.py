@@ -1,0 +1,179 @@
+"""One request through the runners: the chain's pure steps, with each tier's work done by its own service.
+
+The language runner and the transformer run concurrently (the model's work on a text that turns out not to be
+English is thrown away; that is cheaper than making every English review wait for both one after the other).
+The rules runner is asked only for texts tier 1 did not answer. A runner that fails or times out never fails
+the request: the model becomes a ``Failure`` (answered by tiers 2/3), language and rules fall back to the same
+code in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from fallback.chain import Chain, Failure, Trace, Traced, check_output
+from fallback.rules import RuleVerdict
+from runners.monitoring import Monitor
+from runners.transformer import ModelInfo
+from sentiment.contract import Prediction, Reason
+from sentiment.language import LanguageResult, detect_language
+from sentiment.model.inference import ModelOutput
+from sentiment.validation import Validated
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+INFO_RECHECK_S = 1.0
+
+
+class Pipeline:
+    """Holds the chain, the three runner handles (``bentoml.depends`` proxies or local instances) and the monitor."""
+
+    def __init__(self, chain: Chain, transformer: Any, language: Any, rules: Any, monitor: Monitor) -> None:
+        self.chain = chain
+        self.transformer = transformer
+        self.language = language
+        self.rules = rules
+        self.monitor = monitor
+        self.settings = chain.settings
+        self._info = ModelInfo(loaded=False, error="model runner not asked yet")
+        self._info_at = 0.0
+
+    # --- model state -------------------------------------------------------------------------------------------
+
+    async def model_info(self, refresh: bool = False) -> ModelInfo:
+        """Cached once loaded (a loaded model does not unload); re-asked at most once a second until then."""
+        now = time.monotonic()
+        if self._info.loaded and not refresh:
+            return self._info
+        if refresh or now - self._info_at >= INFO_RECHECK_S:
+            self._info_at = now
+            try:
+                self._info = await asyncio.wait_for(self.transformer.to_async.info(), timeout=2.0)
+            except Exception as exc:
+                self._info = ModelInfo(loaded=False, error=f"model runner unreachable: {type(exc).__name__}")
+        return self._info
+
+    # --- runner calls ------------------------------------------------------------------------------------------
+
+    async def _timed(self, runner: str, call: Awaitable[T], timeout: float) -> T:
+        start = time.perf_counter()
+        try:
+            return await asyncio.wait_for(call, timeout=timeout)
+        finally:
+            self.monitor.observe_runner(runner, time.perf_counter() - start)
+
+    async def _tier1(self, texts: list[str]) -> list[ModelOutput | Failure]:
+        info = await self.model_info()
+        if not info.loaded:
+            return [Failure(code=Reason.model_unavailable, detail=info.error)] * len(texts)
+        pressure = self.chain.pressure()
+        if pressure is not None:
+            return [pressure] * len(texts)
+        timeout = self.settings.gates.model_timeout_s
+        try:
+            rows = await self._timed("transformer", self.transformer.to_async.predict(texts), timeout)
+        except TimeoutError:
+            return [Failure(code=Reason.model_error, detail=f"model timed out after {timeout:.1f}s")] * len(texts)
+        except Exception as exc:
+            return [Failure(code=Reason.model_error, detail=f"model runner failed: {type(exc).__name__}: {exc}"[:200])] * len(texts)
+        if len(rows) != len(texts):
+            return [Failure(code=Reason.model_error, detail=f"model returned {len(rows)} rows for {len(texts)}")] * len(texts)
+        return [check_output(ModelOutput.model_validate(r) if isinstance(r, dict) else r) for r in rows]
+
+    async def _or_local(self, runner: str, call: Awaitable[list[Any]], local: Callable[[], list[T]]) -> list[T]:
+        """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change."""
+        try:
+            return await self._timed(runner, call, timeout=5.0)
+        except Exception as exc:
+            log.warning("%s runner failed (%s); answering in-process", runner, type(exc).__name__)
+            return local()
+
+    async def _languages(self, texts: list[str]) -> list[LanguageResult]:
+        g = self.settings.gates
+        raw = await self._or_local(
+            "language",
+            self.language.to_async.detect(texts),
+            lambda: [detect_language(t, g.language, g.lang_min_english_zipf) for t in texts],
+        )
+        return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
+
+    async def _rules(self, texts: list[str]) -> list[RuleVerdict]:
+        if not texts:
+            return []
+        raw = await self._or_local(
+            "rules", self.rules.to_async.match(texts), lambda: [self.chain.rules.match(t) for t in texts]
+        )
+        return [RuleVerdict.model_validate(r) if isinstance(r, dict) else r for r in raw]
+
+    # --- the request -------------------------------------------------------------------------------------------
+
+    async def classify(self, raws: Sequence[str]) -> list[Prediction]:
+        """Every text gets exactly one answer, in order; every answer is logged."""
+        start = time.perf_counter()
+        ids = [uuid.uuid4().hex for _ in raws]
+        results: list[Traced | None] = [None] * len(raws)
+        admitted: list[tuple[int, Validated]] = []
+        for i, raw in enumerate(raws):
+            step = self._guarded(ids[i], lambda raw=raw, rid=ids[i]: self.chain.admit(raw, rid))
+            if isinstance(step, Traced):
+                results[i] = step
+            else:
+                admitted.append((i, step))
+        if admitted:
+            await self._through_tiers(admitted, ids, results)
+        traced = [r for r in results if r is not None]
+        self._log(traced, (time.perf_counter() - start) * 1000.0)
+        return [t.prediction for t in traced]
+
+    async def _through_tiers(
+        self, admitted: list[tuple[int, Validated]], ids: list[str], results: list[Traced | None]
+    ) -> None:
+        texts = [v.text for _, v in admitted]
+        langs, outputs = await asyncio.gather(self._languages(texts), self._tier1(texts))
+        open_: list[int] = []  # positions in `admitted` still without an answer
+        for k, ((i, v), lang) in enumerate(zip(admitted, langs, strict=True)):
+            gate = self._guarded(ids[i], lambda v=v, lang=lang, rid=ids[i]: self.chain.language_gate(v, lang, rid))
+            if gate is not None:
+                results[i] = gate
+            else:
+                open_.append(k)
+        # Rules are needed only where tier 1 gave no answer the chain would accept as is.
+        gate = self.settings.gates.confidence_gate
+        needs_rules = [k for k in open_ if not isinstance(outputs[k], ModelOutput) or max(outputs[k].probs) < gate]
+        verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules]), strict=True))
+        no_rule = RuleVerdict(label=None, detail="keyword rules: not consulted (tier 1 answered)")
+        for k in open_:
+            i, v = admitted[k]
+            results[i] = self._guarded(
+                ids[i],
+                lambda v=v, k=k, rid=ids[i]: self.chain.resolve(v, rid, langs[k], outputs[k], verdicts.get(k, no_rule)),
+            )
+
+    def _guarded(self, request_id: str, step: Callable[[], T]) -> T | Traced:
+        """Last line of defence: a bug in a step still yields a contract answer, never a 500."""
+        try:
+            return step()
+        except Exception as exc:
+            log.exception("chain step failed for %s", request_id)
+            pred = Prediction.fallback(Reason.internal_error, f"{type(exc).__name__} in the service", None, 0.0)
+            return Traced(prediction=pred, trace=Trace(request_id=request_id, tier="gate"))
+
+    def _log(self, traced: list[Traced], latency_ms: float) -> None:
+        tag = self._info.tag
+        log_text = self.settings.service.log_text
+        records = []
+        for t in traced:
+            rec = t.log_record(tag, latency_ms, log_text)
+            if t.trace.model is not None:
+                rec.model_confidence = max(t.trace.model.probs)
+            records.append(rec)
+        try:
+            self.monitor.record(records)
+        except OSError as exc:  # a full disk must not turn answers into errors
+            log.error("could not log %d predictions: %s", len(records), exc)
+

@@ -1,0 +1,17 @@
+"""Tier 2 keyword rules as a CPU service (the lexicon and negation handling live in :mod:`fallback.rules`)."""
+
+from __future__ import annotations
+
+import bentoml
+
+from fallback.rules import KeywordRules, RuleVerdict
+
+
+@bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024})
+class RulesRunner:
+    def __init__(self) -> None:
+        self.rules = KeywordRules()
+
+    @bentoml.api
+    def match(self, texts: list[str]) -> list[RuleVerdict]:
+        return [self.rules.match(t) for t in texts]

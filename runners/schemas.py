@@ -1,0 +1,54 @@
+"""HTTP request and response bodies of the API service (what the OpenAPI page shows)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from sentiment.contract import Prediction
+from sentiment.model.registry import ModelMetadata
+from sentiment.settings import get_settings
+
+
+def _not_blank(text: str) -> str:
+    """Empty or whitespace-only text is a client error (422), caught before any runner is called."""
+    if not text.strip():
+        raise ValueError("text must contain non-whitespace characters")
+    return text
+
+
+ReviewText = Annotated[
+    str,
+    Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."]),
+    AfterValidator(_not_blank),
+]
+MAX_TEXTS = get_settings().service.max_batch_texts
+
+
+class BatchResult(BaseModel):
+    predictions: list[Prediction]
+
+
+class ModelCard(BaseModel):
+    """``GET /model/info``."""
+
+    tag: str
+    base_model: str
+    labels: list[str]
+    temperature: float
+    max_length: int
+    metrics: dict
+    profile: str
+
+    @classmethod
+    def from_metadata(cls, tag: str, meta: ModelMetadata) -> ModelCard:
+        return cls(
+            tag=tag,
+            base_model=meta.base_model,
+            labels=meta.labels,
+            temperature=meta.temperature,
+            max_length=meta.max_length,
+            metrics=meta.metrics,
+            profile=meta.profile,
+        )

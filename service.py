@@ -1,0 +1,84 @@
+"""The API service: wiring only. Tiers run in their own BentoML services (``runners/``), decisions in ``fallback/``.
+
+    bentoml serve service:SentimentService          # http://localhost:3000 (OpenAPI page at /)
+"""
+
+from __future__ import annotations
+
+import bentoml
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from fallback.chain import Chain
+from runners.http import BodyGuard
+from runners.language import LanguageRunner
+from runners.monitoring import Monitor, Stats
+from runners.pipeline import Pipeline
+from runners.rules import RulesRunner
+from runners.schemas import MAX_TEXTS, BatchResult, ModelCard, ReviewText
+from runners.transformer import TransformerRunner
+from sentiment.contract import Prediction
+from sentiment.settings import get_settings
+
+SETTINGS = get_settings()
+ops = FastAPI(title="operations")
+
+
+@bentoml.asgi_app(ops, path="/")
+@bentoml.service(
+    name="review-sentiment",
+    workers=SETTINGS.service.workers,
+    traffic={"timeout": 60, "max_concurrency": 2048},
+    # Bursts queue in the event loop and the transformer's batch queue rather than being refused.
+)
+class SentimentService:
+    transformer = bentoml.depends(TransformerRunner)
+    language = bentoml.depends(LanguageRunner)
+    rules = bentoml.depends(RulesRunner)
+
+    def __init__(self) -> None:
+        monitor = Monitor(SETTINGS.paths.predictions_log, SETTINGS.service.stats_window)
+        self.pipeline = Pipeline(Chain(SETTINGS), self.transformer, self.language, self.rules, monitor)
+
+    @bentoml.api(route="/predict")
+    async def predict(self, text: ReviewText) -> Prediction:
+        """One review -> ``{label, confidence, status, reason}``."""
+        return (await self.pipeline.classify([text]))[0]
+
+    @bentoml.api(route="/predict_batch")
+    async def predict_batch(
+        self, texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS)
+    ) -> BatchResult:
+        """Up to 256 reviews -> one answer each, in order; tier 1 sees them as one batch."""
+        return BatchResult(predictions=await self.pipeline.classify(texts))
+
+    @ops.get("/health")
+    def health(self) -> dict[str, str]:
+        """Liveness: 200 whenever the process runs; says nothing about the model."""
+        return {"status": "ok"}
+
+    @ops.get("/ready")
+    async def ready(self) -> JSONResponse:
+        """200 once the model is loaded; 503 (with the reason) while tiers 2/3 answer alone."""
+        info = await self.pipeline.model_info()
+        if info.loaded:
+            return JSONResponse({"status": "ready", "model": info.tag})
+        return JSONResponse({"status": "not_ready", "reason": info.error}, status_code=503)
+
+    @ops.get("/stats")
+    def stats(self) -> Stats:
+        """Rolling window over the last 1,000 predictions of all workers."""
+        return self.pipeline.monitor.stats()
+
+    @ops.get("/model/info", response_model=ModelCard)
+    async def model_info(self) -> ModelCard | JSONResponse:
+        info = await self.pipeline.model_info()
+        if not info.loaded or info.metadata is None or info.tag is None:
+            return JSONResponse({"error": info.error}, status_code=503)
+        return ModelCard.from_metadata(info.tag, info.metadata)
+
+
+SentimentService.add_asgi_middleware(
+    BodyGuard, paths=frozenset({"/predict", "/predict_batch"}), max_bytes=SETTINGS.service.max_request_bytes
+)
