@@ -1,7 +1,7 @@
 """Tier 2: auditable keyword rules. Most hits wins; a tie or no hit escalates to the human queue.
 
-Negation flips what follows it within a short window ("not good" counts as negative, "never worked" as
-negative, "not bad" as neutral), so the rules do not invert obvious cases. Multi-word phrases are matched
+Negation flips what follows it within a short window ("not good" counts as negative, "not disappointed" as
+positive, "never worked" is a negative phrase), so the rules do not invert obvious cases. Multi-word phrases are matched
 before single words and consume their tokens, so "waste of money" is one negative hit, not three.
 """
 
@@ -27,9 +27,10 @@ NEGATIVE: tuple[str, ...] = (
     "did not work", "never worked", "do not buy", "don't buy", "returned", "return it", "worthless", "unusable",
     "one star", "1 star", "rubbish", "pathetic",
 )
+# Measured on the shared reviews: "as expected", "acceptable" and "fair" sat almost only in 4-5 star reviews.
 NEUTRAL: tuple[str, ...] = (
-    "okay", "ok", "average", "decent", "mediocre", "fine", "so so", "so-so", "acceptable", "alright", "as expected",
-    "nothing special", "fair", "not bad", "meh", "mixed feelings", "three stars", "3 stars", "not great",
+    "okay", "ok", "average", "decent", "mediocre", "fine", "so so", "so-so", "alright", "could be better",
+    "nothing special", "meh", "mixed feelings", "three stars", "3 stars", "not great", "pros and cons",
 )
 NEGATORS = frozenset({"not", "no", "never", "hardly", "barely", "without", "nothing", "nor", "neither"})
 SCOPE_BREAKS = frozenset({".", "!", "?", ";", ",", "but", "however", "though", "although", "except"})
@@ -111,8 +112,9 @@ class KeywordRules:
                     continue
                 term = " ".join(key)
                 if not any(_is_negator(t) for t in key) and self._negated(tokens, i):
-                    # "not good" -> negative; "not terrible" -> neutral; a negated neutral term says nothing.
-                    label = {Label.positive: Label.negative, Label.negative: Label.neutral}.get(label)
+                    # "not good" -> negative; "not disappointed", "not a waste" -> positive (reviewers' litotes);
+                    # a negated neutral term says nothing.
+                    label = {Label.positive: Label.negative, Label.negative: Label.positive}.get(label)
                     term = f"NOT {term}"
                 if label is not None:
                     hits[label.value] += 1

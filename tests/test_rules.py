@@ -28,9 +28,10 @@ def test_lexicon_meets_the_spec_sizes(rules):
         ("It never worked, returned it.", Label.negative),
         ("Would not recommend to anyone.", Label.negative),
         ("dont buy this product worst quality", Label.negative),
-        ("Not bad for the price, decent.", Label.neutral),
-        ("The strap didn't break and it is not terrible, decent enough.", Label.neutral),
+        ("Not bad at all, I was not disappointed.", Label.positive),
+        ("It's okay, could be better, mediocre sound.", Label.neutral),
         ("Great. Not terrible at all, I love it.", Label.positive),
+        ("Not great, not terrible, just average.", Label.neutral),
     ],
 )
 def test_clear_winner(rules, text, label):
