@@ -74,6 +74,7 @@ class Traced(BaseModel):
             tier=t.tier,
             oov_rate=t.model.oov_rate if t.model else None,
             unk_rate=t.model.unk_rate if t.model else None,
+            model_confidence=max(t.model.probs) if t.model else None,
             had_markup=t.had_markup,
             lang=t.lang,
             latency_ms=latency_ms,

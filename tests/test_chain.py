@@ -205,3 +205,9 @@ def test_log_record_carries_monitoring_fields(make_chain):
     assert rec.request_id == "r1" and rec.tier == "model" and rec.had_markup
     assert rec.text is None and rec.model_tag == "review-sentiment:abc" and rec.latency_ms == 12.5
     assert traced.log_record(None, 1.0, log_text=True).text == "Works great & sounds clean"
+
+
+def test_log_record_keeps_model_confidence_when_rules_answer(make_chain):
+    traced = make_chain(StandInModel(default=(0.45, 0.30, 0.25))).classify_traced(NEGATIVE)
+    rec = traced.log_record(None, 1.0)
+    assert rec.tier == "rules" and rec.model_confidence == 0.45 and rec.confidence != 0.45
