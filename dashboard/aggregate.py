@@ -1,0 +1,155 @@
+"""Pure pandas views of the logs, so every number the dashboard shows is testable without Streamlit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from sentiment.contract import LABELS, Status
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "ts", "request_id", "label", "confidence", "status", "reason_code", "reason", "tier",
+    "oov_rate", "unk_rate", "latency_ms", "text_len", "lang", "model_tag",
+)  # fmt: skip
+QUEUE_COLUMNS: tuple[str, ...] = (
+    "ts", "request_id", "text", "reason_code", "reason", "model_label", "model_confidence", "rules_label", "rules_detail",
+)  # fmt: skip
+NUMERIC = ("confidence", "oov_rate", "unk_rate", "latency_ms", "text_len")
+PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
+# Candidate time buckets, smallest first: the first that gives few enough points over the span wins.
+BUCKETS: tuple[str, ...] = ("1min", "5min", "15min", "30min", "1h", "3h", "6h", "12h", "1D", "7D", "30D")
+MAX_BUCKETS = 60
+MIN_PER_BUCKET = 10  # fewer records per point and a mean OOV rate is mostly noise
+
+
+def _frame(records: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Records with any subset of the expected keys become a frame with exactly ``columns`` (missing = NA)."""
+    df = pd.DataFrame.from_records(list(records))
+    for col in columns:
+        if col not in df.columns:
+            df[col] = pd.NA
+    df = df[list(columns)].copy()
+    df["ts"] = pd.to_datetime(df["ts"].astype("string"), utc=True, format="ISO8601", errors="coerce")
+    return df
+
+
+def predictions_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per logged answer, numbers coerced (a garbled field becomes NA, not an exception)."""
+    df = _frame(records, PREDICTION_COLUMNS)
+    for col in NUMERIC:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("label", "status", "reason_code", "tier"):
+        df[col] = df[col].astype("string")
+    return df
+
+
+def _opinion(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def queue_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per escalated review, with what the model and the rules said about it flattened out."""
+    rows = [
+        {
+            **r,
+            "model_label": _opinion(r.get("model"), "label"),
+            "model_confidence": _opinion(r.get("model"), "confidence"),
+            "rules_label": _opinion(r.get("rules"), "label"),
+            "rules_detail": _opinion(r.get("rules"), "detail"),
+        }
+        for r in records
+    ]
+    df = _frame(rows, QUEUE_COLUMNS)
+    df["model_confidence"] = pd.to_numeric(df["model_confidence"], errors="coerce")
+    for col in ("request_id", "text", "reason_code", "reason", "model_label", "rules_label", "rules_detail"):
+        df[col] = df[col].astype("string")
+    return df
+
+
+def latest_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """request_id -> the operator's most recent label; the labels file is append-only, so later lines win."""
+    out: dict[str, str] = {}
+    for r in records:
+        rid, label = r.get("request_id"), r.get("label")
+        if isinstance(rid, str) and label in LABELS:
+            out[rid] = label
+    return out
+
+
+def status_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """ok / fallback / rejected always present (zero when absent), in that order, with their share."""
+    counts = df["status"].value_counts()
+    rows = [(s, int(counts.get(s, 0))) for s in STATUSES]
+    rows += [(str(s), int(n)) for s, n in counts.items() if s not in STATUSES]
+    out = pd.DataFrame(rows, columns=["status", "count"])
+    total = int(out["count"].sum())
+    out["share"] = out["count"] / total if total else 0.0
+    return out
+
+
+def confidence_histogram(df: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """Counts per confidence bucket over reviews that got a label; the rest carry confidence 0 by contract."""
+    answered = df.loc[df["label"].isin(LABELS), "confidence"].dropna().clip(0.0, 1.0)
+    edges = [i / bins for i in range(bins + 1)]
+    cut = pd.cut(answered, bins=edges, include_lowest=True, right=False)
+    counts = cut.value_counts(sort=False)
+    # right=False leaves exactly 1.0 outside the last bin; it belongs there.
+    last = int((answered == 1.0).sum())
+    rows = []
+    for i in range(bins):
+        n = int(counts.iloc[i]) + (last if i == bins - 1 else 0)
+        rows.append({"lo": edges[i], "hi": edges[i + 1], "bucket": f"{edges[i]:.1f}–{edges[i + 1]:.1f}", "count": n})
+    return pd.DataFrame(rows)
+
+
+def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
+    """p50/p90/p95/p99 of logged latency in milliseconds (None when nothing was logged)."""
+    lat = df["latency_ms"].dropna()
+    return {f"p{p}": (float(lat.quantile(p / 100)) if len(lat) else None) for p in PERCENTILES}
+
+
+def bucket_for(df: pd.DataFrame) -> str:
+    """A time bucket that gives a readable number of points for the span the records cover."""
+    ts = df["ts"].dropna()
+    if ts.empty:
+        return BUCKETS[0]
+    span = ts.max() - ts.min()
+    most = max(6, min(MAX_BUCKETS, len(ts) // MIN_PER_BUCKET))
+    for freq in BUCKETS:
+        if span / pd.Timedelta(freq) <= most:
+            return freq
+    return BUCKETS[-1]
+
+
+def _timed(df: pd.DataFrame, freq: str) -> pd.DataFrame:
+    out = df.dropna(subset=["ts"]).copy()
+    out["bucket"] = out["ts"].dt.floor(freq)
+    return out
+
+
+def oov_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Mean word-OOV rate per bucket over reviews the model saw (rejected ones have none)."""
+    timed = _timed(df.dropna(subset=["oov_rate"]), freq)
+    grouped = timed.groupby("bucket")["oov_rate"].agg(["mean", "count"]).reset_index()
+    return grouped.rename(columns={"mean": "oov_rate", "count": "n"})
+
+
+def labels_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Share of each label per bucket among reviews that got a label (long format for a stacked chart)."""
+    timed = _timed(df[df["label"].isin(LABELS)], freq)
+    # Every label in every bucket (0 when absent), so stacked areas do not jump between buckets.
+    counts = timed.groupby(["bucket", "label"]).size().unstack(fill_value=0).reindex(columns=list(LABELS), fill_value=0)
+    long = counts.stack().rename("n").reset_index()
+    long["share"] = long["n"] / long.groupby("bucket")["n"].transform("sum")
+    return long
+
+
+def latency_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """p50 and p95 latency per bucket (long format: bucket, percentile, latency_ms)."""
+    timed = _timed(df.dropna(subset=["latency_ms"]), freq)
+    grouped = timed.groupby("bucket")["latency_ms"]
+    wide = pd.DataFrame({"p50": grouped.quantile(0.5), "p95": grouped.quantile(0.95)}).reset_index()
+    return wide.melt(id_vars="bucket", var_name="percentile", value_name="latency_ms")

@@ -1,0 +1,121 @@
+"""Altair charts with titles and units, one function per chart, fed by :mod:`dashboard.aggregate` frames."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from sentiment.contract import LABELS
+
+STATUS_COLORS = {"ok": "#2e7d32", "fallback": "#f9a825", "rejected": "#c62828"}
+LABEL_COLORS = {"negative": "#c62828", "neutral": "#9e9e9e", "positive": "#2e7d32"}
+TIME_AXIS = alt.Axis(title="time (UTC)", format="%H:%M %d %b", labelAngle=-30)
+HEIGHT = 260
+
+
+def _scale(colors: dict[str, str]) -> alt.Scale:
+    return alt.Scale(domain=list(colors), range=list(colors.values()))
+
+
+def confidence_histogram(hist: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(hist, title="Confidence of labelled answers")
+        .mark_bar(color="#1565c0")
+        .encode(
+            x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("count:Q", title="reviews"),
+            tooltip=[alt.Tooltip("bucket:N", title="confidence"), alt.Tooltip("count:Q", title="reviews")],
+        )
+        .properties(height=HEIGHT)
+    )
+
+
+def status_breakdown(counts: pd.DataFrame) -> alt.Chart:
+    colors = {**STATUS_COLORS, **{s: "#616161" for s in counts["status"] if s not in STATUS_COLORS}}
+    return (
+        alt.Chart(counts, title="Status breakdown")
+        .mark_bar()
+        .encode(
+            y=alt.Y("status:N", sort=list(colors), title=None),
+            x=alt.X("count:Q", title="reviews"),
+            color=alt.Color("status:N", scale=_scale(colors), legend=None),
+            tooltip=["status:N", alt.Tooltip("count:Q", title="reviews"), alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=HEIGHT)
+    )
+
+
+def oov_over_time(oov: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(oov, title="OOV rate over time (mean per bucket)")
+        .mark_line(point=True, color="#6a1b9a")
+        .encode(
+            x=alt.X("bucket:T", axis=TIME_AXIS),
+            y=alt.Y("oov_rate:Q", title="OOV rate (share of words)", axis=alt.Axis(format="%")),
+            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                     alt.Tooltip("oov_rate:Q", title="OOV rate", format=".2%"), alt.Tooltip("n:Q", title="reviews")],
+        )  # fmt: skip
+        .properties(height=HEIGHT)
+    )
+
+
+def labels_over_time(labels: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(labels, title="Label distribution over time (share of labelled reviews)")
+        .mark_area(interpolate="step-after", opacity=0.85)
+        .encode(
+            x=alt.X("bucket:T", axis=TIME_AXIS),
+            y=alt.Y("share:Q", stack="normalize", title="share of reviews", axis=alt.Axis(format="%")),
+            color=alt.Color("label:N", scale=_scale(LABEL_COLORS), sort=list(LABELS), title="label"),
+            order=alt.Order("label:N"),
+            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "label:N",
+                     alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("n:Q", title="reviews")],
+        )  # fmt: skip
+        .properties(height=HEIGHT)
+    )
+
+
+def latency_over_time(latency: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(latency, title="Latency percentiles over time")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("bucket:T", axis=TIME_AXIS),
+            y=alt.Y("latency_ms:Q", title="latency (ms)"),
+            color=alt.Color("percentile:N", title="percentile"),
+            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "percentile:N",
+                     alt.Tooltip("latency_ms:Q", title="latency (ms)", format=".1f")],
+        )  # fmt: skip
+        .properties(height=HEIGHT)
+    )
+
+
+def shares_early_late(shares: pd.DataFrame, title: str) -> alt.Chart:
+    """Grouped bars for a dict-valued drift signal (e.g. label shares): early and late side by side."""
+    return (
+        alt.Chart(shares, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("key:N", title=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("window:N", sort=["early", "late"]),
+            y=alt.Y("value:Q", title="share", axis=alt.Axis(format="%")),
+            color=alt.Color("window:N", sort=["early", "late"], scale=alt.Scale(range=["#90a4ae", "#1565c0"])),
+            tooltip=["key:N", "window:N", alt.Tooltip("value:Q", format=".1%")],
+        )
+        .properties(height=200)
+    )
+
+
+def service_histogram(counts: list[int]) -> alt.Chart:
+    """The service's own five-bucket confidence histogram from ``/stats``."""
+    n = len(counts)
+    frame = pd.DataFrame({"bucket": [f"{i / n:.1f}–{(i + 1) / n:.1f}" for i in range(n)], "count": counts})
+    return (
+        alt.Chart(frame, title="Live confidence histogram (service window)")
+        .mark_bar(color="#00838f")
+        .encode(
+            x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("count:Q", title="requests"),
+        )
+        .properties(height=180)
+    )

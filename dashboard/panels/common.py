@@ -1,0 +1,24 @@
+"""Bits every panel shares: the friendly empty state and the unobtrusive note on what was read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.data import Loaded
+
+
+def empty_state(what: str, path: Path, hint: str) -> None:
+    st.info(f"**{what}**\n\nLooked in `{path}`. {hint}", icon=":material/inbox:")
+
+
+def read_note(loaded: Loaded, path: Path, noun: str) -> None:
+    """Which file, how much of it, and how many unreadable (torn or corrupt) lines were skipped."""
+    scope = f"the last {len(loaded.frame):,} {noun} of" if loaded.at_limit else f"{len(loaded.frame):,} {noun} from"
+    st.caption(f"Showing {scope} `{path}` · {loaded.skipped:,} unreadable line(s) skipped · refreshed every 10 s")
+
+
+def read_problem(loaded: Loaded, path: Path) -> None:
+    if loaded.error:
+        st.warning(f"Could not read `{path}`: {loaded.error}", icon=":material/error:")

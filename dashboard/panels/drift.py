@@ -1,0 +1,116 @@
+"""Panel 3: the drift report: each signal's early and late value, statistic against threshold, and a badge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from dashboard import charts, data
+from dashboard.drift_report import DriftReport, DriftSignal, fmt_number, fmt_value, is_shares
+from dashboard.sources import Sources
+from sentiment.settings import Settings
+
+TITLE = "Drift report"
+
+
+def badge(drifted: bool | None) -> None:
+    if drifted is True:
+        st.badge("drifted", color="red", icon=":material/warning:")
+    elif drifted is False:
+        st.badge("ok", color="green", icon=":material/check:")
+    else:
+        st.badge("unknown", color="gray")
+
+
+def _verdict(report: DriftReport) -> None:
+    if report.drift_detected is True:
+        which = ", ".join(report.drifted_signals) or "see below"
+        st.error(f"**Drift detected** in {which}", icon=":material/warning:")
+    elif report.drift_detected is False:
+        st.success("**No drift**: every signal is within its threshold", icon=":material/check_circle:")
+    else:
+        st.warning("The report carries no overall verdict (`drift_detected` missing).")
+
+
+def _window_names(report: DriftReport) -> tuple[str, str]:
+    def name(key: str, fallback: str) -> str:
+        w = report.windows.get(key)
+        if w is None:
+            return fallback
+        n = f" (n={w.n:,})" if w.n is not None else ""
+        return f"{w.label or fallback}{n}"
+
+    return name("reference", "early"), name("current", "late")
+
+
+def summary(report: DriftReport) -> pd.DataFrame:
+    """One row per signal, as text, for the at-a-glance table."""
+    rows = [
+        {
+            "signal": name,
+            "verdict": "unreadable" if s.error else {True: "DRIFTED", False: "ok", None: "unknown"}[s.drifted],
+            "early": fmt_value(s.reference),
+            "late": fmt_value(s.current),
+            "statistic": fmt_number(s.statistic),
+            "threshold": fmt_number(s.threshold),
+        }
+        for name, s in report.signals.items()
+    ]
+    return pd.DataFrame(rows, columns=["signal", "verdict", "early", "late", "statistic", "threshold"])
+
+
+def _value(col: DeltaGenerator, title: str, v: object) -> None:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        col.metric(title, fmt_number(float(v)))
+    else:
+        col.markdown(f"**{title}**  \n{fmt_value(v)}")  # type: ignore[arg-type]
+
+
+def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
+    with st.container(border=True):
+        head, c_early, c_late, c_stat = st.columns([3, 2, 2, 2])
+        with head:
+            st.markdown(f"**{name}**")
+            badge(None if s.error else s.drifted)
+            if s.description:
+                st.caption(s.description)
+        if s.error:
+            c_early.warning(s.error)
+            return
+        _value(c_early, early, s.reference)
+        _value(c_late, late, s.current)
+        c_stat.metric("statistic", fmt_number(s.statistic), help=s.detail or None)
+        c_stat.caption(f"threshold {fmt_number(s.threshold)}")
+        if all(isinstance(v, Mapping) and is_shares(v) for v in (s.reference, s.current)):
+            frame = pd.DataFrame(
+                [{"key": k, "window": w, "value": float(x)} for w, v in (("early", s.reference), ("late", s.current))
+                 for k, x in v.items()]  # type: ignore[union-attr]
+            )  # fmt: skip
+            st.altair_chart(charts.shares_early_late(frame, f"{name}: early vs late"), width="stretch")
+        if s.detail:
+            st.caption(s.detail)
+
+
+def render(sources: Sources, settings: Settings, labeller: str) -> None:
+    st.header(TITLE)
+    report, problem = data.load_drift(sources.drift)
+    if problem:
+        st.warning(problem, icon=":material/error:")
+        return
+    if report is None:
+        st.info(f"**No drift report yet.**\n\nLooked in `{sources.drift}`. Produce one with "
+                f"`sentiment-drift --output-json {sources.drift}`.", icon=":material/inbox:")  # fmt: skip
+        return
+    _verdict(report)
+    early, late = _window_names(report)
+    st.caption(f"Early window: {early} · late window: {late}"
+               + (f" · generated {report.generated_at}" if report.generated_at else "") + f" · `{sources.drift}`")  # fmt: skip
+    if not report.signals:
+        st.info("The report lists no signals.")
+        return
+    st.dataframe(summary(report), hide_index=True)
+    for name, s in report.signals.items():
+        _signal(name, s, early, late)

@@ -1,0 +1,80 @@
+"""Panel 1: what the service answered: confidence, status split, OOV and labels over time, latency."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import aggregate, charts, data
+from dashboard.panels.common import empty_state, read_note, read_problem
+from dashboard.sources import Sources
+from sentiment.settings import Settings
+
+TITLE = "Predictions overview"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:.1%}"
+
+
+def _ms(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f} ms"
+
+
+def live_service(settings: Settings) -> None:
+    """The running service's rolling counters, when it answers within the timeout; otherwise one quiet line."""
+    url = settings.dashboard.service_url
+    if not url:
+        return
+    result = data.load_stats(url, settings.dashboard.stats_timeout_s)
+    if result.stats is None:
+        st.caption(f"Live service `{result.url}` {result.problem}: showing the log files only.")
+        return
+    s = result.stats
+    with st.container(border=True):
+        st.markdown(f"**Live service** · `{result.url}` (rolling window)")
+        cols = st.columns(6)
+        cols[0].metric("requests (live)", f"{s.total_requests:,}")
+        for col, status in zip(cols[1:4], aggregate.STATUSES, strict=True):
+            col.metric(f"{status} (live)", f"{s.status_breakdown.get(status, 0):,}")
+        cols[4].metric("rolling OOV rate", _pct(s.rolling_oov_rate))
+        cols[5].metric("rolling confidence", "—" if s.rolling_confidence is None else f"{s.rolling_confidence:.3f}")
+        if s.confidence_histogram:
+            st.altair_chart(charts.service_histogram(s.confidence_histogram), width="stretch")
+
+
+def render(sources: Sources, settings: Settings, labeller: str) -> None:
+    st.header(TITLE)
+    live_service(settings)
+    loaded = data.load_predictions(sources.predictions, settings.dashboard.tail_records)
+    read_problem(loaded, sources.predictions)
+    df = loaded.frame
+    if df.empty:
+        empty_state("No predictions logged yet.", sources.predictions,
+                    "Send reviews to the service, or press **Seed demo records** in the sidebar.")  # fmt: skip
+        read_note(loaded, sources.predictions, "records")
+        return
+
+    counts = aggregate.status_counts(df).set_index("status")
+    cols = st.columns(5)
+    cols[0].metric("predictions", f"{len(df):,}")
+    for col, status in zip(cols[1:4], aggregate.STATUSES, strict=True):
+        col.metric(status, f"{counts.loc[status, 'count']:,} ({_pct(counts.loc[status, 'share'])})")
+    oov = df["oov_rate"].dropna()
+    cols[4].metric("mean OOV rate", _pct(float(oov.mean())) if len(oov) else "—", help="share of words not in "
+                   "the training vocabulary, over reviews the model saw")  # fmt: skip
+
+    left, right = st.columns(2)
+    left.altair_chart(charts.confidence_histogram(aggregate.confidence_histogram(df)), width="stretch")
+    right.altair_chart(charts.status_breakdown(aggregate.status_counts(df)), width="stretch")
+
+    freq = aggregate.bucket_for(df)
+    st.altair_chart(charts.oov_over_time(aggregate.oov_over_time(df, freq)), width="stretch")
+    st.altair_chart(charts.labels_over_time(aggregate.labels_over_time(df, freq)), width="stretch")
+
+    st.subheader("Latency")
+    pcts = aggregate.latency_percentiles(df)
+    for col, (name, value) in zip(st.columns(len(pcts)), pcts.items(), strict=True):
+        col.metric(f"{name} latency", _ms(value))
+    st.altair_chart(charts.latency_over_time(aggregate.latency_over_time(df, freq)), width="stretch")
+    read_note(loaded, sources.predictions, "records")
+    st.caption(f"Time buckets: {freq}.")

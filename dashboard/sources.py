@@ -1,0 +1,38 @@
+"""Which files a dashboard view reads. Real and demo views differ only here, so demo data never mixes with real logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from sentiment.settings import Settings
+
+
+class Sources(BaseModel):
+    """The files one view reads. Real and demo views differ only here, so demo data cannot leak into real logs."""
+
+    kind: Literal["real", "demo"]
+    predictions: Path
+    queue: Path
+    labels: Path
+    drift: Path
+
+
+def demo_dir(settings: Settings) -> Path:
+    d = settings.dashboard.demo_dir or settings.paths.data_dir / "demo"
+    if d.resolve() == settings.paths.data_dir.resolve():
+        raise ValueError(f"demo_dir {d} is the real data dir; demo records must live elsewhere")
+    return d
+
+
+def sources_for(settings: Settings, demo: bool) -> Sources:
+    """Real: the service's files. Demo: the same names under the demo dir (the drift report is shared)."""
+    p = settings.paths
+    if not demo:
+        return Sources(kind="real", predictions=p.predictions_log, queue=p.human_queue, labels=p.human_labels,
+                       drift=p.drift_report)  # fmt: skip
+    d = demo_dir(settings)
+    return Sources(kind="demo", predictions=d / p.predictions_log.name, queue=d / p.human_queue.name,
+                   labels=d / p.human_labels.name, drift=p.drift_report)  # fmt: skip
