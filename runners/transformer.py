@@ -21,6 +21,7 @@ from sentiment.settings import get_settings
 
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()
+MODEL = BentoModel(SETTINGS.model.tag)
 
 
 class ModelInfo(BaseModel):
@@ -40,8 +41,10 @@ class ModelInfo(BaseModel):
     traffic={"timeout": 60, "max_concurrency": 1024},
 )
 class TransformerRunner:
-    # A class attribute so `bentoml build` packages the model; resolved lazily, so a missing model is no crash.
-    bento_model = BentoModel(SETTINGS.model.tag)
+    # A class attribute so `bentoml build` packages the model. Declared only when the store has it:
+    # `bentoml serve` refuses to start on a declared model it cannot find, and we must start without one.
+    if MODEL.stored is not None:
+        bento_model = MODEL
 
     def __init__(self) -> None:
         self.model: SentimentModel | None = None
@@ -50,7 +53,7 @@ class TransformerRunner:
         self._loader.start()
 
     def _load(self) -> None:
-        stored = type(self).bento_model.stored  # local store only: never a remote pull that could hang
+        stored = MODEL.stored  # local store only: never a remote pull that could hang
         if stored is None:
             self.error = f"model {SETTINGS.model.tag} is not in the model store"
             log.warning("%s; answering through tiers 2 and 3", self.error)

@@ -2,11 +2,14 @@
 
 Real tokenizer (MiniLM's, from ``default_base_model()``), 2 layers of width 32: loads in a second and runs the
 whole serving path for real. Run it where ``BENTOML_HOME`` points at a temporary store:
-``BENTOML_HOME=/tmp/x python -m tests.tiny_model`` prints the registered tag.
+``BENTOML_HOME=/tmp/x python -m tests.tiny_model "some text" ...`` prints the registered tag and the model's
+top-class confidence for each text (tests use them to put the confidence gate between answers).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +25,8 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(default_base_model())
     config = DistilBertConfig(
         vocab_size=tokenizer.vocab_size, dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=512,
+        # Wide init so answers differ from text to text (the default 0.02 gives one constant answer).
+        initializer_range=0.2,
         num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={lab: i for i, lab in enumerate(LABELS)},
     )
     DistilBertForSequenceClassification(config).save_pretrained(out_dir)
@@ -39,5 +44,13 @@ def register_tiny_model(name: str = "review-sentiment") -> str:
         return save_to_store(name, ckpt, meta, frozenset({"great", "strings", "sound", "terrible", "value"}))
 
 
+def confidences(tag: str, texts: list[str]) -> list[float]:
+    from sentiment.model.inference import SentimentModel
+
+    model = SentimentModel.from_store(tag, num_threads=1)
+    return [float(max(p)) for p in model.predict(texts)] if texts else []
+
+
 if __name__ == "__main__":
-    print(register_tiny_model())
+    registered = register_tiny_model()
+    print(json.dumps({"tag": registered, "confidences": confidences(registered, sys.argv[1:])}))

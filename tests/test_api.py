@@ -1,0 +1,267 @@
+"""HTTP tests against real `bentoml serve` processes: the tiny model server and a server with an empty store.
+
+Two servers for the whole module (each is five processes: API, transformer, language, rules, arbiter). The
+tiny model's confidence gate is put between its answers so one server yields ok, fallback and rejected.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentiment.jsonl import tail_records
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+START_TIMEOUT_S = 240
+
+ENGLISH = [
+    "The strings arrived quickly and sound bright and warm. Great value.",
+    "Terrible product, broke after a day. Awful.",
+    "It is fine I guess, does the job for the price.",
+    "Excellent quality strings, my guitar sounds amazing now",
+    "Worst purchase ever, returned it immediately",
+    "The box was blue and it came on Tuesday with the manual",
+    "Average product, nothing special but it works",
+    "I love these, best picks I have bought",
+    "Cheap plastic, cracked within a week, very disappointed",
+    "Shipping took forever but the cable itself is good",
+]
+REJECTED = ["ok", "Ceci est un produit vraiment excellent, je le recommande à tous mes amis."]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `bentoml serve` process group on a free port; stopped by killing its group."""
+
+    def __init__(self, home: Path, data_dir: Path, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        full_env = {
+            **os.environ,
+            "BENTOML_HOME": str(home),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "SENTIMENT_PATHS__DATA_DIR": str(data_dir),
+            "SENTIMENT_MODEL__NUM_THREADS": "1",
+            # CI load must not flip answers into resource_pressure; the guard has its own tests.
+            "SENTIMENT_GATES__MAX_CPU_PERCENT": "101",
+            **env,
+        }
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [BENTOML, "serve", "service:SentimentService", "--port", str(self.port), "--host", "127.0.0.1"],
+            cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def wait(self, path: str, status: int = 200, timeout: float = START_TIMEOUT_S) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        last: httpx.Response | None = None
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited with {self.proc.returncode}"
+            try:
+                last = self.client.get(path)
+                if last.status_code == status:
+                    return last
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{path} never answered {status} (last: {last and last.status_code})")
+
+    def stop(self) -> None:
+        self.client.close()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    root = tmp_path_factory.mktemp("api")
+    home, empty_home = root / "bentoml", root / "bentoml-empty"
+    empty_home.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, check=True,
+    )
+    confidences = json.loads(out.stdout.strip().splitlines()[-1])["confidences"]
+    gate = statistics.median(confidences)  # half the English texts pass the gate, half fall back
+    started = {
+        "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate)}, root / "model.log"),
+        "bare": Server(empty_home, root / "var-bare", {"SENTIMENT_SERVICE__WORKERS": "2"}, root / "bare.log"),
+    }
+    try:
+        for s in started.values():
+            s.wait("/health")
+        yield started
+    finally:
+        for s in started.values():
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def api(servers: dict[str, Server]) -> Server:
+    servers["model"].wait("/ready")
+    return servers["model"]
+
+
+@pytest.fixture(scope="module")
+def bare(servers: dict[str, Server]) -> Server:
+    return servers["bare"]
+
+
+def _predict(server: Server, text: str) -> dict:
+    r = server.client.post("/predict", json={"text": text})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_health_is_ok_and_ready_flips_once_the_model_is_loaded(servers: dict[str, Server]) -> None:
+    s = servers["model"]
+    assert s.client.get("/health").json() == {"status": "ok"}
+    ready = s.wait("/ready")
+    assert ready.json()["model"].startswith("review-sentiment:")
+    assert s.client.get("/readyz").status_code == 200
+
+
+def test_without_a_model_the_service_starts_answers_through_fallbacks_and_is_not_ready(bare: Server) -> None:
+    assert bare.client.get("/health").status_code == 200
+    ready = bare.client.get("/ready")
+    assert ready.status_code == 503 and "not in the model store" in ready.json()["reason"]
+    assert bare.client.get("/model/info").status_code == 503
+    by_rules = _predict(bare, "Terrible product, broke after a day. Awful.")
+    assert by_rules["status"] == "fallback" and by_rules["label"] == "negative"
+    assert by_rules["reason"].startswith("model_unavailable:")
+    to_human = _predict(bare, "The box was blue and it came on Tuesday with the manual")
+    assert to_human["status"] == "fallback" and to_human["label"] is None
+    assert to_human["reason"].startswith("human_review: model_unavailable")
+    queued = [r["text"] for r in tail_records(bare.data_dir / "human_queue.jsonl", 50)]
+    assert "The box was blue and it came on Tuesday with the manual" in queued
+
+
+def test_predict_returns_exactly_the_contract(api: Server) -> None:
+    body = _predict(api, ENGLISH[0])
+    assert set(body) == {"label", "confidence", "status", "reason"}
+    assert body["status"] in {"ok", "fallback"} and 0.0 <= body["confidence"] <= 1.0
+    assert api.client.post("/predict", json={"text": REJECTED[1]}).json()["reason"].startswith("not_english:")
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t  "])
+def test_empty_or_whitespace_text_is_422_before_inference(api: Server, text: str) -> None:
+    before = api.client.get("/stats").json()["total_requests"]
+    r = api.client.post("/predict", json={"text": text})
+    assert r.status_code == 422, r.text
+    assert api.client.post("/predict_batch", json={"texts": [ENGLISH[0], text]}).status_code == 422
+    assert api.client.get("/stats").json()["total_requests"] == before  # nothing reached the chain
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "headers", "expected"),
+    [
+        ("/predict", b"this is not json", {"content-type": "application/json"}, 422),
+        ("/predict", b'{"text": "unterminated', {"content-type": "application/json"}, 422),
+        ("/predict", b"[1, 2, 3]", {"content-type": "application/json"}, 422),
+        ("/predict", b'{"text": 42}', {"content-type": "application/json"}, 422),
+        ("/predict", b'{"review": "right text, wrong field"}', {"content-type": "application/json"}, 422),
+        ("/predict", b"\xff\xfe\x00garbage", {"content-type": "application/json"}, 422),
+        ("/predict_batch", b'{"texts": "not a list"}', {"content-type": "application/json"}, 422),
+        ("/predict_batch", json.dumps({"texts": ["x" * 10] * 257}).encode(), {"content-type": "application/json"}, 422),
+        ("/predict", json.dumps({"text": "a" * 5_000_000}).encode(), {"content-type": "application/json"}, 413),
+    ],
+)
+def test_garbage_bodies_get_a_clear_4xx(api: Server, path: str, content: bytes, headers: dict, expected: int) -> None:
+    r = api.client.post(path, content=content, headers=headers)
+    assert r.status_code == expected, r.text
+    assert "error" in r.json()
+
+
+def test_batch_answers_every_text_in_order(api: Server) -> None:
+    texts = [ENGLISH[1], REJECTED[0], ENGLISH[6], REJECTED[1], ENGLISH[3], "x" * 6000, ENGLISH[5]]
+    r = api.client.post("/predict_batch", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    batch = r.json()["predictions"]
+    singles = [_predict(api, t) for t in texts]
+    assert len(batch) == len(texts)
+    for b, s in zip(batch, singles, strict=True):  # padding in a batch moves probabilities by ~1e-7
+        assert (b["label"], b["status"], b["reason"].split(":")[0]) == (s["label"], s["status"], s["reason"].split(":")[0])
+        assert b["confidence"] == pytest.approx(s["confidence"], abs=1e-4)
+    assert [p["reason"].split(":")[0] for p in batch if p["status"] == "rejected"] == [
+        "too_short", "not_english", "too_long"
+    ]
+
+
+def test_stats_track_a_mixed_sequence_of_ok_fallback_and_rejected(api: Server) -> None:
+    before = api.client.get("/stats").json()
+    sequence = ENGLISH + REJECTED + ENGLISH[:3]
+    answers = [_predict(api, t) for t in sequence]
+    seen = Counter(a["status"] for a in answers)
+    assert seen["ok"] and seen["fallback"] and seen["rejected"], f"test needs all three statuses, got {seen}"
+    after = api.client.get("/stats").json()
+    assert after["total_requests"] - before["total_requests"] == len(sequence)
+    assert after["window_size"] - before["window_size"] == len(sequence)
+    for status in ("ok", "fallback", "rejected"):
+        assert after["status_breakdown"][status] - before["status_breakdown"][status] == seen[status]
+    reached_model = len(sequence) - seen["rejected"]
+    hist_delta = sum(after["confidence_histogram"].values()) - sum(before["confidence_histogram"].values())
+    assert hist_delta == reached_model
+    assert 0.0 < after["rolling_confidence"] <= 1.0 and 0.0 <= after["rolling_oov_rate"] <= 1.0
+
+
+def test_stats_are_shared_by_all_workers(bare: Server) -> None:
+    before = bare.client.get("/stats").json()
+    n = 24
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda i: _predict(bare, f"{ENGLISH[i % 10]} #{i}")["status"], range(n)))
+    assert len(statuses) == n
+    for _ in range(8):  # several reads, answered by either worker: all must agree
+        after = bare.client.get("/stats").json()
+        assert after["total_requests"] - before["total_requests"] == n
+        assert after["window_size"] - before["window_size"] == n
+
+
+def test_predictions_log_and_metrics(api: Server) -> None:
+    _predict(api, ENGLISH[2])
+    rec = tail_records(api.data_dir / "predictions.jsonl", 1)[0]
+    for field in ("ts", "request_id", "text_len", "label", "confidence", "status", "reason", "oov_rate",
+                  "latency_ms", "model_tag"):
+        assert field in rec
+    assert rec["text"] is None and rec["model_tag"].startswith("review-sentiment:") and rec["latency_ms"] > 0
+    metrics = api.client.get("/metrics").text
+    for series in ("sentiment_predictions_total{", "sentiment_model_confidence_bucket", "sentiment_oov_rate_bucket",
+                   'sentiment_request_latency_seconds_bucket{le="0.1",tier="', 'runner="transformer"'):
+        assert series in metrics, series
+
+
+def test_model_info_and_openapi(api: Server) -> None:
+    info = api.client.get("/model/info").json()
+    assert info["labels"] == ["negative", "neutral", "positive"]
+    assert info["tag"].startswith("review-sentiment:") and info["base_model"] and info["temperature"] > 0
+    paths = api.client.get("/docs.json").json()["paths"]
+    for p in ("/predict", "/predict_batch", "/health", "/ready", "/stats", "/model/info"):
+        assert p in paths
