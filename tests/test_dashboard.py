@@ -1,0 +1,403 @@
+"""Dashboard: Streamlit's AppTest drives each panel with the fixture files in ``test_dashboard_data/``.
+
+The numbers on screen are checked against values computed here from the same fixture files, so a wrong
+aggregation, a swapped column or a crash on a torn file fails a test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import aggregate, data, demo
+from dashboard.drift_report import fmt_value, parse_report
+from dashboard.service import fetch_stats
+from dashboard.sources import sources_for
+from sentiment.contract import LABELS, Prediction
+from sentiment.jsonl import iter_records
+from sentiment.records import PredictionRecord, QueueRecord
+from sentiment.settings import REPO_ROOT, Settings, load_settings
+
+FIXTURES = Path(__file__).with_name("test_dashboard_data")
+APP = REPO_ROOT / "dashboard" / "app.py"
+TORN = b'{"ts":"2026-11-20T11:00:00.000Z","request_id":"torn","label":"posi'
+
+
+def fixture_records(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Empty data and reports dirs of our own; no service to ask unless a test says so."""
+    monkeypatch.setenv("SENTIMENT_PATHS__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SENTIMENT_PATHS__REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("SENTIMENT_DASHBOARD__SERVICE_URL", "")
+    s = load_settings()
+    s.paths.data_dir.mkdir(parents=True)
+    s.paths.reports_dir.mkdir(parents=True)
+    return s
+
+
+def install_fixtures(s: Settings) -> None:
+    for name, dest in [("predictions.jsonl", s.paths.predictions_log), ("human_queue.jsonl", s.paths.human_queue),
+                       ("human_labels.jsonl", s.paths.human_labels), ("drift.json", s.paths.drift_report)]:  # fmt: skip
+        shutil.copy(FIXTURES / name, dest)
+
+
+def run_app(panel: str = "overview", **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(panel=panel, **query)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def all_text(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
+             for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+# --- predictions overview -------------------------------------------------------------------------------------
+
+
+def test_overview_numbers_match_fixture(settings: Settings) -> None:
+    install_fixtures(settings)
+    recs = fixture_records("predictions.jsonl")
+    at = run_app("overview")
+    shown = metrics(at)
+    assert shown["predictions"] == str(len(recs))
+    for status in ("ok", "fallback", "rejected"):
+        n = sum(r["status"] == status for r in recs)
+        assert shown[status] == f"{n:,} ({n / len(recs):.1%})"
+    oov = [r["oov_rate"] for r in recs if r["oov_rate"] is not None]
+    assert shown["mean OOV rate"] == f"{statistics.mean(oov):.1%}"
+    assert shown["p50 latency"] == f"{statistics.median(r['latency_ms'] for r in recs):.1f} ms"
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(specs) == 5  # histogram, status, OOV, labels, latency
+    channels = [ch for spec in specs for ch in spec["encoding"].values() if isinstance(ch, dict)]
+    axis_titles = {ch.get("title") or (ch.get("axis") or {}).get("title") for ch in channels}
+    assert all(spec.get("title") for spec in specs)
+    assert {"OOV rate (share of words)", "latency (ms)", "time (UTC)", "confidence (calibrated probability)"} <= axis_titles
+    assert "0 unreadable line(s) skipped" in all_text(at)
+
+
+def test_torn_and_corrupt_lines_are_skipped_and_counted(settings: Settings) -> None:
+    good = (FIXTURES / "predictions.jsonl").read_bytes()
+    lines = good.splitlines(keepends=True)
+    settings.paths.predictions_log.write_bytes(b"".join(lines[:3]) + b"not json at all\n" + b"".join(lines[3:]) + TORN)
+    at = run_app("overview")
+    assert metrics(at)["predictions"] == str(len(lines))
+    assert "2 unreadable line(s) skipped" in all_text(at)
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\n\n", TORN], ids=["missing", "empty", "blank", "torn-only"])
+def test_overview_empty_state(settings: Settings, content: bytes | None) -> None:
+    if content is not None:
+        settings.paths.predictions_log.write_bytes(content)
+    at = run_app("overview")
+    assert "No predictions logged yet" in at.info[0].value
+    assert not at.metric
+
+
+def test_unreadable_log_is_a_warning_not_a_traceback(settings: Settings) -> None:
+    settings.paths.predictions_log.mkdir()  # a directory where the log should be
+    at = run_app("overview")
+    assert "Could not read" in at.warning[0].value
+    assert "No predictions logged yet" in at.info[0].value
+
+
+def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
+    """A million-line log: the page aggregates the last N records and still renders in seconds."""
+    line = ('{{"ts":"2026-11-{d:02d}T{h:02d}:{m:02d}:00.000Z","request_id":"r{i}","text_len":100,"label":"{lab}",'
+            '"confidence":0.{c:02d},"status":"ok","reason":"","tier":"model","oov_rate":0.0{o},"latency_ms":{lat}}}\n')  # fmt: skip
+
+    def block(start: int, n: int) -> str:
+        return "".join(line.format(d=1 + i // 40_000, h=i // 1667 % 24, m=i % 60, i=i, lab=LABELS[i % 3], c=i % 100,
+                                   o=i % 10, lat=10 + i % 7) for i in range(start, start + n))  # fmt: skip
+
+    old = block(0, 10_000)  # the older 900k lines only need to exist, so one block is repeated
+    with settings.paths.predictions_log.open("w") as fh:
+        fh.write(old * 90 + block(900_000, 100_000))
+    n = settings.dashboard.tail_records
+
+    t0 = time.perf_counter()
+    at = run_app("overview")
+    page_s = time.perf_counter() - t0
+    assert metrics(at)["predictions"] == f"{n:,}"
+    assert f"Showing the last {n:,} records of" in all_text(at)
+
+    data._predictions.clear()
+    t0 = time.perf_counter()
+    loaded = data.load_predictions(settings.paths.predictions_log, n)
+    load_s = time.perf_counter() - t0
+    print(f"\n1M-line log: last {n:,} records read in {load_s:.2f} s; overview page rendered in {page_s:.2f} s")
+    assert loaded.frame["request_id"].iloc[-1] == "r999999"
+    assert load_s < 5.0 and page_s < 15.0
+
+
+# --- human review queue ---------------------------------------------------------------------------------------
+
+
+def test_queue_shows_escalations_and_labels_in_place(settings: Settings) -> None:
+    install_fixtures(settings)
+    queue = fixture_records("human_queue.jsonl")
+    labelled = {r["request_id"] for r in fixture_records("human_labels.jsonl")}
+    at = run_app("queue")
+    assert metrics(at) == {"escalated": str(len(queue)), "labelled": str(len(labelled)),
+                           "awaiting label": str(len(queue) - len(labelled))}  # fmt: skip
+    table = at.dataframe[0].value
+    assert set(table["text"]) == {r["text"] for r in queue if r["request_id"] not in labelled}
+
+    at.radio(key="queue_show").set_value("all").run()
+    assert len(at.dataframe[0].value) == len(queue)
+    at.multiselect(key="queue_reasons").set_value(["resource_pressure"]).run()
+    assert list(at.dataframe[0].value["reason_code"]) == ["resource_pressure"]
+    at.multiselect(key="queue_reasons").set_value(sorted({r["reason_code"] for r in queue})).run()
+    at.text_input(key="queue_search").input("terrible box").run()
+    assert list(at.dataframe[0].value["text"]) == [next(r["text"] for r in queue if r["request_id"] == "q02")]
+
+    at.text_input(key="labeller").input("tester").run()
+    at.button(key="label-q02-positive").click().run()
+    assert not at.exception
+    written = list(iter_records(settings.paths.human_labels))
+    assert len(written) == len(labelled) + 1
+    assert (written[-1]["request_id"], written[-1]["label"], written[-1]["labeller"]) == ("q02", "positive", "tester")
+    assert written[-1]["text"] == next(r["text"] for r in queue if r["request_id"] == "q02")
+    assert metrics(at)["labelled"] == str(len(labelled) + 1)
+    assert "Saved **positive**" in at.success[0].value
+
+
+def test_queue_relabel_latest_wins(settings: Settings) -> None:
+    install_fixtures(settings)
+    at = run_app("queue")
+    at.radio(key="queue_show").set_value("labelled").run()
+    at.button(key="label-q01-negative").click().run()
+    assert aggregate.latest_labels(iter_records(settings.paths.human_labels))["q01"] == "negative"
+    assert list(at.dataframe[0].value["human_label"]) == ["negative"]
+    assert metrics(at)["labelled"] == "1"  # a relabel is not a new review
+
+
+@pytest.mark.parametrize("content", [None, b"", TORN], ids=["missing", "empty", "torn-only"])
+def test_queue_empty_state(settings: Settings, content: bytes | None) -> None:
+    if content is not None:
+        settings.paths.human_queue.write_bytes(content)
+    at = run_app("queue")
+    assert "Nothing has been escalated" in at.info[0].value
+
+
+# --- drift report ---------------------------------------------------------------------------------------------
+
+
+def test_drift_panel_matches_fixture(settings: Settings) -> None:
+    install_fixtures(settings)
+    report = json.loads((FIXTURES / "drift.json").read_text())
+    at = run_app("drift")
+    assert ", ".join(report["drifted_signals"]) in at.error[0].value
+    table = at.dataframe[0].value
+    assert list(table["signal"]) == list(report["signals"])
+    for _, row in table.iterrows():
+        sig = report["signals"][row["signal"]]
+        assert row["verdict"] == ("DRIFTED" if sig["drifted"] else "ok")
+        assert row["early"] == fmt_value(sig["reference"]) and row["late"] == fmt_value(sig["current"])
+        assert float(row["threshold"]) == pytest.approx(sig["threshold"])
+    assert "positive 34.4%" in table.set_index("signal").loc["label_distribution", "early"]
+    text = all_text(at)
+    assert text.count("drifted]") == sum(s["drifted"] for s in report["signals"].values())  # the red badges
+    assert f"{report['windows']['reference']['n']:,}" in text and report["windows"]["current"]["label"] in text
+
+
+def test_drift_report_with_missing_and_broken_fields(settings: Settings) -> None:
+    settings.paths.drift_report.write_text(json.dumps({
+        "signals": {"oov_rate": {"statistic": "not a number", "drifted": True},
+                    "text_length": {"drifted": False, "statistic": 0.2}},
+    }))  # fmt: skip
+    at = run_app("drift")
+    assert "no overall verdict" in at.warning[0].value
+    verdicts = dict(zip(at.dataframe[0].value["signal"], at.dataframe[0].value["verdict"], strict=True))
+    assert verdicts == {"oov_rate": "unreadable", "text_length": "ok"}
+
+
+@pytest.mark.parametrize("content", [None, "", '{"drift_detected": tru', "[1, 2]"],
+                         ids=["missing", "empty", "half-written", "not-an-object"])  # fmt: skip
+def test_drift_empty_and_bad_files(settings: Settings, content: str | None) -> None:
+    if content is not None:
+        settings.paths.drift_report.write_text(content)
+    at = run_app("drift")
+    if content is None:
+        assert "No drift report yet" in at.info[0].value
+    else:
+        assert "not a drift report" in at.warning[0].value
+
+
+def test_parse_report_keeps_good_signals_next_to_bad_ones() -> None:
+    report = parse_report({"drift_detected": "yes", "windows": [], "signals": {"a": 3, "b": {"threshold": 0.1}}})
+    assert report.drift_detected is None and report.windows == {}
+    assert report.signals["a"].error and report.signals["b"].threshold == 0.1
+
+
+# --- demo data ------------------------------------------------------------------------------------------------
+
+
+def test_demo_button_writes_200_records_apart_from_real_logs(settings: Settings) -> None:
+    install_fixtures(settings)
+    real_before = settings.paths.predictions_log.read_bytes()
+    at = run_app("overview")
+    at.button(key="seed_demo").click().run()
+    assert not at.exception
+    demo_sources = sources_for(settings, demo=True)
+    assert len(list(iter_records(demo_sources.predictions))) == demo.DEMO_RECORDS == 200
+    assert settings.paths.predictions_log.read_bytes() == real_before
+    assert demo_sources.predictions.parent != settings.paths.data_dir
+    assert at.toggle(key="demo").value is True
+    assert metrics(at)["predictions"] == "200"
+    at.toggle(key="demo").set_value(False).run()
+    assert metrics(at)["predictions"] == str(len(fixture_records("predictions.jsonl")))
+
+
+def test_demo_records_follow_the_contract_and_queue_matches() -> None:
+    preds, queue = demo.synth(500, seed=3)
+    for r in preds:
+        PredictionRecord.model_validate_json(r.model_dump_json())
+        Prediction(label=r.label, confidence=r.confidence, status=r.status, reason=r.reason)
+    human = {r.request_id for r in preds if r.reason_code == "human_review"}
+    assert human and human == {q.request_id for q in queue}
+    assert all(isinstance(q, QueueRecord) and q.text for q in queue)
+    statuses = {r.status.value for r in preds}
+    assert statuses == {"ok", "fallback", "rejected"}
+
+
+def test_demo_seed_refuses_real_sources(settings: Settings) -> None:
+    with pytest.raises(ValueError):
+        demo.seed(sources_for(settings, demo=False))
+    assert not settings.paths.predictions_log.exists()
+
+
+def test_demo_dir_may_not_be_the_data_dir(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_DASHBOARD__DEMO_DIR", str(settings.paths.data_dir))
+    with pytest.raises(ValueError):
+        sources_for(load_settings(), demo=True)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert "misconfigured" in at.error[0].value
+
+
+# --- live service /stats --------------------------------------------------------------------------------------
+
+
+class _Stats(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        self.send_response(200 if self.path == "/stats" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stats_server() -> Iterator[tuple[str, dict[str, Any]]]:
+    payload = {"total_requests": 1234, "status_breakdown": {"ok": 1000, "fallback": 200, "rejected": 34},
+               "rolling_oov_rate": 0.042, "rolling_confidence": 0.871, "confidence_histogram": [1, 2, 30, 200, 1001],
+               "uptime_s": 10}  # fmt: skip
+    handler = type("Handler", (_Stats,), {"body": json.dumps(payload).encode()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", payload
+    server.shutdown()
+    server.server_close()
+
+
+def test_live_stats_shown_when_service_answers(
+    settings: Settings, stats_server: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, payload = stats_server
+    monkeypatch.setenv("SENTIMENT_DASHBOARD__SERVICE_URL", url)
+    at = run_app("overview")
+    shown = metrics(at)
+    assert shown["requests (live)"] == f"{payload['total_requests']:,}"
+    assert shown["rejected (live)"] == str(payload["status_breakdown"]["rejected"])
+    assert shown["rolling OOV rate"] == f"{payload['rolling_oov_rate']:.1%}"
+    assert "No predictions logged yet" in at.info[0].value  # files and service are independent
+
+
+def test_unreachable_service_is_a_quiet_note(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stats)
+    port = server.server_address[1]
+    server.server_close()  # a port nobody listens on
+    monkeypatch.setenv("SENTIMENT_DASHBOARD__SERVICE_URL", f"http://127.0.0.1:{port}")
+    t0 = time.perf_counter()
+    at = run_app("overview")
+    assert time.perf_counter() - t0 < 30
+    assert any("not reachable" in c.value for c in at.caption)
+    assert not at.error
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://127.0.0.1:1", "ftp://x"])
+def test_fetch_stats_never_raises(url: str) -> None:
+    result = fetch_stats(url, timeout_s=0.5)
+    assert result.stats is None and result.problem
+
+
+# --- pure aggregations ----------------------------------------------------------------------------------------
+
+
+def test_confidence_histogram_counts_labelled_answers_only() -> None:
+    recs = fixture_records("predictions.jsonl")
+    hist = aggregate.confidence_histogram(aggregate.predictions_frame(recs), bins=10)
+    expected = [0] * 10
+    for r in recs:
+        if r["label"] is not None:
+            expected[min(int(r["confidence"] * 10), 9)] += 1
+    assert hist["count"].tolist() == expected
+    assert hist["count"].sum() == sum(r["label"] is not None for r in recs)
+
+
+def test_status_counts_always_has_all_three() -> None:
+    df = aggregate.predictions_frame([{"status": "ok"}, {"status": "ok"}, {"status": "weird"}])
+    counts = aggregate.status_counts(df).set_index("status")["count"].to_dict()
+    assert counts == {"ok": 2, "fallback": 0, "rejected": 0, "weird": 1}
+
+
+def test_frames_tolerate_missing_and_garbled_fields() -> None:
+    df = aggregate.predictions_frame([{"ts": "yesterday", "confidence": "high"}, {}])
+    assert len(df) == 2 and df["ts"].isna().all() and df["confidence"].isna().all()
+    q = aggregate.queue_frame([{"request_id": "x", "model": "garbage", "rules": None}])
+    assert q.loc[0, "request_id"] == "x" and pd.isna(q.loc[0, "model_label"])
+
+
+def test_labels_over_time_shares_sum_to_one() -> None:
+    recs = fixture_records("predictions.jsonl")
+    df = aggregate.predictions_frame(recs)
+    out = aggregate.labels_over_time(df, "15min")
+    assert out.groupby("bucket")["share"].sum().round(9).eq(1).all()
+    assert out["n"].sum() == sum(r["label"] is not None for r in recs)
+
+
+def test_bucket_for_grows_with_the_span() -> None:
+    def frame(hours: float, n: int) -> pd.DataFrame:
+        ts = pd.date_range("2026-01-01", periods=n, freq=pd.Timedelta(hours=hours) / n, tz="UTC")
+        return pd.DataFrame({"ts": ts})
+
+    assert aggregate.bucket_for(frame(1, 10_000)) == "1min"
+    assert aggregate.bucket_for(frame(24 * 30, 10_000)) in {"12h", "1D"}
+    assert pd.Timedelta(aggregate.bucket_for(frame(4, 200))) >= pd.Timedelta("15min")  # 200 points: few buckets
