@@ -123,7 +123,7 @@ class DriftSettings(BaseModel):
     rate_pvalue: float = 0.05
     embedding_sample: int = 400
     embedding_permutations: int = 500
-    gate_sample: int = 2000
+    gate_sample: int = 1000
     score_sample: int = 2000
     max_values: int = 2_000_000
     seed: int = 0

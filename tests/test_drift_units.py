@@ -1,0 +1,132 @@
+"""Drift detector units: features, windows, the MMD test, the report, and the CLI on predictions logs and files."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drift.embedding import mmd_test
+from drift.features import oov_rate
+from drift.inject import leak_markup
+from drift.report import SIGNAL_NAMES, DriftReport, render_text
+from drift.windows import WindowSpec, parse_range, window_from_records
+from scripts import simulate_drift
+from sentiment.jsonl import append_records, iter_records
+from sentiment.records import PredictionRecord
+from sentiment.settings import DriftSettings
+
+VOCAB = frozenset({"the", "strings", "sound", "great", "and", "cheap", "div", "class", "p", "br"})
+
+
+def test_oov_counts_markup_fragments_as_unknown():
+    clean, had = oov_rate("The strings sound great", VOCAB)
+    assert (clean, had) == (0.0, False)
+    leaked, had = oov_rate(leak_markup("The strings sound great"), VOCAB)
+    # div/class/p are vocabulary words: only the tags themselves make the leak visible.
+    assert had and leaked > 0.4
+    assert math.isnan(oov_rate("很好，非常满意", VOCAB)[0])
+
+
+def test_window_spec_ranges_are_inclusive_prefixes():
+    spec = WindowSpec(label="w", path=Path("x"), start="2004", end="2012-06")
+    assert spec.contains("2004-01-01T00:00:00Z") and spec.contains("2012-06-30T23:59:59Z")
+    assert not spec.contains("2012-07-01T00:00:00Z") and not spec.contains("2003-12-31T00:00:00Z")
+    assert not spec.contains(None)
+    assert WindowSpec(label="all", path=Path("x")).contains(None)
+    assert parse_range("2014..") == ("2014", None)
+    with pytest.raises(ValueError):
+        parse_range("2014")
+
+
+def test_window_memory_is_bounded_by_reservoirs():
+    drift = DriftSettings(max_values=100, gate_sample=30, embedding_sample=10, score_sample=20)
+    recs = [{"text": "great " * (i % 50 + 1), "rating": 5} for i in range(5000)]
+    w = window_from_records("big", recs, VOCAB, drift, 0.6)
+    assert w.info.n == 5000 and w.info.with_text == 5000
+    assert len(w.length) == 100 and len(w.texts) == 30
+    # The reservoir is a random sample, not the first records (whose lengths are 6..300 in order).
+    assert w.length.mean() == pytest.approx(np.mean([len(r["text"]) for r in recs]), rel=0.15)
+
+
+def test_mmd_permutation_test_separates_shift_from_noise():
+    rng = np.random.default_rng(0)
+    same = mmd_test(rng.normal(size=(120, 8)), rng.normal(size=(120, 8)), permutations=300)
+    moved = mmd_test(rng.normal(size=(120, 8)), rng.normal(size=(120, 8)) * 1.6, permutations=300)
+    assert same.p_value > 0.05
+    assert moved.p_value < 0.01
+
+
+def _predictions(path: Path, day: str, n: int, low_share: float, rejected_share: float, rng: random.Random) -> None:
+    recs = []
+    for i in range(n):
+        u = rng.random()
+        if u < rejected_share:
+            recs.append(PredictionRecord(ts=f"{day}T10:00:00.000Z", request_id=f"{day}-{i}", text_len=2, label=None,
+                                         confidence=0.0, status="rejected", reason="too_short: 2 characters",
+                                         reason_code="too_short", tier="gate"))  # fmt: skip
+            continue
+        low = rng.random() < low_share
+        conf = rng.uniform(0.35, 0.59) if low else rng.uniform(0.61, 0.99)
+        recs.append(PredictionRecord(ts=f"{day}T10:00:00.000Z", request_id=f"{day}-{i}", text_len=rng.randint(20, 900),
+                                     label=rng.choice(["negative", "positive", "positive"]), confidence=conf,
+                                     status="ok", reason="", tier="model", oov_rate=rng.uniform(0.0, 0.1)))  # fmt: skip
+    append_records(path, recs)
+
+
+def test_predictions_log_windows_flag_low_confidence_growth(tmp_path):
+    """Mode (c): the service's log by time range, fields only (no text): embedding says why it is skipped."""
+    log = tmp_path / "predictions.jsonl"
+    rng = random.Random(0)
+    _predictions(log, "2026-01-01", 2500, low_share=0.10, rejected_share=0.01, rng=rng)
+    _predictions(log, "2026-02-01", 2500, low_share=0.14, rejected_share=0.06, rng=rng)
+    out = tmp_path / "drift.json"
+    args = ["--predictions", str(log), "--reference-range", "2026-01..2026-01", "--current-range", "2026-02..2026-02",
+            "--output-json", str(out), "--quiet"]  # fmt: skip
+    assert simulate_drift.main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["windows"]["reference"]["n"] == 2500 and report["windows"]["current"]["n"] == 2500
+    sig = report["signals"]
+    assert set(sig) == set(SIGNAL_NAMES)
+    assert sig["low_confidence"]["drifted"] and sig["low_confidence"]["statistic"] > 0.15
+    assert sig["rejected_rate"]["drifted"]
+    assert not sig["oov_rate"]["drifted"] and not sig["label_distribution"]["drifted"]
+    assert sig["embedding"]["skipped"] and "no text" in sig["embedding"]["detail"]
+    # More 2-character rejects also shorten the length distribution, so text_length may join; the others must not.
+    assert {"low_confidence", "rejected_rate"} <= set(report["drifted_signals"]) and report["drift_detected"]
+    assert not sig["non_english_rate"]["drifted"]
+    # A stricter growth threshold turns the low-confidence signal off, nothing else.
+    assert simulate_drift.main([*args, "--low-confidence-growth", "0.8"]) == 0
+    strict = json.loads(out.read_text())
+    assert set(strict["drifted_signals"]) == set(report["drifted_signals"]) - {"low_confidence"}
+    assert strict["settings"]["low_confidence_growth"] == 0.8
+
+
+def test_two_files_mode_writes_json_and_boxed_text(tmp_path, shared_reviews):
+    ref, cur = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    append_records(ref, shared_reviews[:300])
+    append_records(cur, [{**r, "text": leak_markup(r["text"])} for r in shared_reviews[300:600]])
+    out = tmp_path / "drift.json"
+    text_out = tmp_path / "report.txt"
+    code = simulate_drift.main(["--reference", str(ref), "--current", str(cur), "--output-json", str(out),
+                                "--output-text", str(text_out), "--no-embedding", "--gate-sample", "60", "--quiet"])  # fmt: skip
+    assert code == 0
+    report = DriftReport.model_validate_json(out.read_text())
+    assert report.drifted_signals[0] == "oov_rate" and "oov_rate" in report.drifted_signals
+    text = text_out.read_text()
+    assert text.startswith("╔") and "DRIFT REPORT" in text and "Early window: 300" in text
+    assert text.count("→ ") == len(SIGNAL_NAMES) and "→ SKIPPED" in text
+    assert text.rstrip().endswith("]") and "Overall: DRIFT DETECTED in [oov_rate" in text
+    assert render_text(report) == text
+
+
+@pytest.fixture(scope="module")
+def shared_reviews():
+    from sentiment.settings import get_settings
+
+    path = get_settings().paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
+    return [r for _, r in zip(range(600), iter_records(path), strict=False)]
