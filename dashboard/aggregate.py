@@ -144,6 +144,10 @@ def labels_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
     counts = timed.groupby(["bucket", "label"]).size().unstack(fill_value=0).reindex(columns=list(LABELS), fill_value=0)
     long = counts.stack().rename("n").reset_index()
     long["share"] = long["n"] / long.groupby("bucket")["n"].transform("sum")
+    # Explicit rectangles (bucket..bucket_end x share_lo..share_hi): each bar spans its whole time bucket.
+    long["bucket_end"] = long["bucket"] + pd.Timedelta(freq)
+    long["share_hi"] = long.groupby("bucket")["share"].cumsum()
+    long["share_lo"] = long["share_hi"] - long["share"]
     return long
 
 

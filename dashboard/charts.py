@@ -10,6 +10,7 @@ from sentiment.contract import LABELS
 STATUS_COLORS = {"ok": "#2e7d32", "fallback": "#f9a825", "rejected": "#c62828"}
 LABEL_COLORS = {"negative": "#c62828", "neutral": "#9e9e9e", "positive": "#2e7d32"}
 TIME_AXIS = alt.Axis(title="time (UTC)", format="%H:%M %d %b", labelAngle=-30)
+COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")
 HEIGHT = 260
 
 
@@ -23,7 +24,7 @@ def confidence_histogram(hist: pd.DataFrame) -> alt.Chart:
         .mark_bar(color="#1565c0")
         .encode(
             x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("count:Q", title="reviews"),
+            y=alt.Y("count:Q", title="reviews", axis=COUNT_AXIS),
             tooltip=[alt.Tooltip("bucket:N", title="confidence"), alt.Tooltip("count:Q", title="reviews")],
         )
         .properties(height=HEIGHT)
@@ -37,7 +38,7 @@ def status_breakdown(counts: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("status:N", sort=list(colors), title=None),
-            x=alt.X("count:Q", title="reviews"),
+            x=alt.X("count:Q", title="reviews", axis=COUNT_AXIS),
             color=alt.Color("status:N", scale=_scale(colors), legend=None),
             tooltip=["status:N", alt.Tooltip("count:Q", title="reviews"), alt.Tooltip("share:Q", format=".1%")],
         )
@@ -62,12 +63,13 @@ def oov_over_time(oov: pd.DataFrame) -> alt.Chart:
 def labels_over_time(labels: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(labels, title="Label distribution over time (share of labelled reviews)")
-        .mark_area(interpolate="step-after", opacity=0.85)
+        .mark_bar(opacity=0.9)
         .encode(
             x=alt.X("bucket:T", axis=TIME_AXIS),
-            y=alt.Y("share:Q", stack="normalize", title="share of reviews", axis=alt.Axis(format="%")),
+            x2="bucket_end:T",
+            y=alt.Y("share_lo:Q", title="share of reviews", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            y2="share_hi:Q",
             color=alt.Color("label:N", scale=_scale(LABEL_COLORS), sort=list(LABELS), title="label"),
-            order=alt.Order("label:N"),
             tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "label:N",
                      alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("n:Q", title="reviews")],
         )  # fmt: skip
@@ -115,7 +117,7 @@ def service_histogram(counts: list[int]) -> alt.Chart:
         .mark_bar(color="#00838f")
         .encode(
             x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("count:Q", title="requests"),
+            y=alt.Y("count:Q", title="requests", axis=COUNT_AXIS),
         )
         .properties(height=180)
     )
