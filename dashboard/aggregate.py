@@ -11,12 +11,32 @@ from sentiment.contract import LABELS, Status
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 PREDICTION_COLUMNS: tuple[str, ...] = (
-    "ts", "request_id", "label", "confidence", "status", "reason_code", "reason", "tier",
-    "oov_rate", "unk_rate", "latency_ms", "text_len", "lang", "model_tag",
-)  # fmt: skip
+    "ts",
+    "request_id",
+    "label",
+    "confidence",
+    "status",
+    "reason_code",
+    "reason",
+    "tier",
+    "oov_rate",
+    "unk_rate",
+    "latency_ms",
+    "text_len",
+    "lang",
+    "model_tag",
+)
 QUEUE_COLUMNS: tuple[str, ...] = (
-    "ts", "request_id", "text", "reason_code", "reason", "model_label", "model_confidence", "rules_label", "rules_detail",
-)  # fmt: skip
+    "ts",
+    "request_id",
+    "text",
+    "reason_code",
+    "reason",
+    "model_label",
+    "model_confidence",
+    "rules_label",
+    "rules_detail",
+)
 NUMERIC = ("confidence", "oov_rate", "unk_rate", "latency_ms", "text_len")
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 # Candidate time buckets, smallest first: the first that gives few enough points over the span wins.

@@ -23,12 +23,18 @@ st.set_page_config(page_title="Review sentiment · operations", page_icon=":mate
 settings = load_settings()  # per run, so env changes (and tests) are picked up without a restart
 
 # Widget defaults come from the URL once, then live in session state (callbacks may change them).
-st.session_state.setdefault("panel", st.query_params.get("panel") if st.query_params.get("panel") in PANELS else "overview")
+st.session_state.setdefault(
+    "panel", st.query_params.get("panel") if st.query_params.get("panel") in PANELS else "overview"
+)
 st.session_state.setdefault("demo", st.query_params.get("source") == "demo")
 
 
 def _seed_demo() -> None:
-    result = demo.seed(sources_for(settings, demo=True))
+    try:
+        result = demo.seed(sources_for(settings, demo=True), gate=settings.gates.confidence_gate)
+    except OSError as exc:
+        st.session_state["seeded"] = f":red[Could not write demo data: {exc}]"
+        return
     st.session_state["demo"] = True
     st.session_state["seeded"] = f"Wrote {result.predictions} demo predictions ({result.queued} queued for review)."
 
@@ -47,7 +53,7 @@ with st.sidebar:
     show_demo = st.toggle("Show demo data", key="demo", help="Read the demo files instead of the service's logs.")
     st.button(f"Seed {demo.DEMO_RECORDS} demo records", key="seed_demo", on_click=_seed_demo, icon=":material/science:")
     if seeded := st.session_state.pop("seeded", None):
-        st.success(seeded)
+        st.caption(seeded)
     st.caption(f"Demo files live in `{demo_location}`, apart from the real logs.")
     st.divider()
     labeller = st.text_input("Labeller name", value="operator", key="labeller", help="Stored with each label.")

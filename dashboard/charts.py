@@ -53,9 +53,12 @@ def oov_over_time(oov: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("bucket:T", axis=TIME_AXIS),
             y=alt.Y("oov_rate:Q", title="OOV rate (share of words)", axis=alt.Axis(format="%")),
-            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
-                     alt.Tooltip("oov_rate:Q", title="OOV rate", format=".2%"), alt.Tooltip("n:Q", title="reviews")],
-        )  # fmt: skip
+            tooltip=[
+                alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("oov_rate:Q", title="OOV rate", format=".2%"),
+                alt.Tooltip("n:Q", title="reviews"),
+            ],
+        )
         .properties(height=HEIGHT)
     )
 
@@ -70,9 +73,13 @@ def labels_over_time(labels: pd.DataFrame) -> alt.Chart:
             y=alt.Y("share_lo:Q", title="share of reviews", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
             y2="share_hi:Q",
             color=alt.Color("label:N", scale=_scale(LABEL_COLORS), sort=list(LABELS), title="label"),
-            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "label:N",
-                     alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("n:Q", title="reviews")],
-        )  # fmt: skip
+            tooltip=[
+                alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                "label:N",
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("n:Q", title="reviews"),
+            ],
+        )
         .properties(height=HEIGHT)
     )
 
@@ -85,9 +92,12 @@ def latency_over_time(latency: pd.DataFrame) -> alt.Chart:
             x=alt.X("bucket:T", axis=TIME_AXIS),
             y=alt.Y("latency_ms:Q", title="latency (ms)"),
             color=alt.Color("percentile:N", title="percentile"),
-            tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "percentile:N",
-                     alt.Tooltip("latency_ms:Q", title="latency (ms)", format=".1f")],
-        )  # fmt: skip
+            tooltip=[
+                alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                "percentile:N",
+                alt.Tooltip("latency_ms:Q", title="latency (ms)", format=".1f"),
+            ],
+        )
         .properties(height=HEIGHT)
     )
 

@@ -1,4 +1,7 @@
-"""``sentiment-dashboard``: ``streamlit run`` on the app file; extra arguments go to Streamlit (e.g. ``--server.port``)."""
+"""``sentiment-dashboard``: ``streamlit run`` on the app file.
+
+Extra arguments go to Streamlit, e.g. ``sentiment-dashboard --server.port=8502``.
+"""
 
 from __future__ import annotations
 

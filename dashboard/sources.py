@@ -31,8 +31,14 @@ def sources_for(settings: Settings, demo: bool) -> Sources:
     """Real: the service's files. Demo: the same names under the demo dir (the drift report is shared)."""
     p = settings.paths
     if not demo:
-        return Sources(kind="real", predictions=p.predictions_log, queue=p.human_queue, labels=p.human_labels,
-                       drift=p.drift_report)  # fmt: skip
+        return Sources(
+            kind="real", predictions=p.predictions_log, queue=p.human_queue, labels=p.human_labels, drift=p.drift_report
+        )
     d = demo_dir(settings)
-    return Sources(kind="demo", predictions=d / p.predictions_log.name, queue=d / p.human_queue.name,
-                   labels=d / p.human_labels.name, drift=p.drift_report)  # fmt: skip
+    return Sources(
+        kind="demo",
+        predictions=d / p.predictions_log.name,
+        queue=d / p.human_queue.name,
+        labels=d / p.human_labels.name,
+        drift=p.drift_report,
+    )

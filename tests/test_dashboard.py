@@ -51,8 +51,12 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def install_fixtures(s: Settings) -> None:
-    for name, dest in [("predictions.jsonl", s.paths.predictions_log), ("human_queue.jsonl", s.paths.human_queue),
-                       ("human_labels.jsonl", s.paths.human_labels), ("drift.json", s.paths.drift_report)]:  # fmt: skip
+    for name, dest in [
+        ("predictions.jsonl", s.paths.predictions_log),
+        ("human_queue.jsonl", s.paths.human_queue),
+        ("human_labels.jsonl", s.paths.human_labels),
+        ("drift.json", s.paths.drift_report),
+    ]:
         shutil.copy(FIXTURES / name, dest)
 
 
@@ -69,8 +73,11 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 def all_text(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
-             for e in getattr(at, kind)]  # fmt: skip
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -94,7 +101,12 @@ def test_overview_numbers_match_fixture(settings: Settings) -> None:
     channels = [ch for spec in specs for ch in spec["encoding"].values() if isinstance(ch, dict)]
     axis_titles = {ch.get("title") or (ch.get("axis") or {}).get("title") for ch in channels}
     assert all(spec.get("title") for spec in specs)
-    assert {"OOV rate (share of words)", "latency (ms)", "time (UTC)", "confidence (calibrated probability)"} <= axis_titles
+    assert {
+        "OOV rate (share of words)",
+        "latency (ms)",
+        "time (UTC)",
+        "confidence (calibrated probability)",
+    } <= axis_titles
     assert "0 unreadable line(s) skipped" in all_text(at)
 
 
@@ -125,12 +137,25 @@ def test_unreadable_log_is_a_warning_not_a_traceback(settings: Settings) -> None
 
 def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     """A million-line log: the page aggregates the last N records and still renders in seconds."""
-    line = ('{{"ts":"2026-11-{d:02d}T{h:02d}:{m:02d}:00.000Z","request_id":"r{i}","text_len":100,"label":"{lab}",'
-            '"confidence":0.{c:02d},"status":"ok","reason":"","tier":"model","oov_rate":0.0{o},"latency_ms":{lat}}}\n')  # fmt: skip
+    line = (
+        '{{"ts":"2026-11-{d:02d}T{h:02d}:{m:02d}:00.000Z","request_id":"r{i}","text_len":100,"label":"{lab}",'
+        '"confidence":0.{c:02d},"status":"ok","reason":"","tier":"model","oov_rate":0.0{o},"latency_ms":{lat}}}\n'
+    )
 
     def block(start: int, n: int) -> str:
-        return "".join(line.format(d=1 + i // 40_000, h=i // 1667 % 24, m=i % 60, i=i, lab=LABELS[i % 3], c=i % 100,
-                                   o=i % 10, lat=10 + i % 7) for i in range(start, start + n))  # fmt: skip
+        return "".join(
+            line.format(
+                d=1 + i // 40_000,
+                h=i // 1667 % 24,
+                m=i % 60,
+                i=i,
+                lab=LABELS[i % 3],
+                c=i % 100,
+                o=i % 10,
+                lat=10 + i % 7,
+            )
+            for i in range(start, start + n)
+        )
 
     old = block(0, 10_000)  # the older 900k lines only need to exist, so one block is repeated
     with settings.paths.predictions_log.open("w") as fh:
@@ -160,8 +185,11 @@ def test_queue_shows_escalations_and_labels_in_place(settings: Settings) -> None
     queue = fixture_records("human_queue.jsonl")
     labelled = {r["request_id"] for r in fixture_records("human_labels.jsonl")}
     at = run_app("queue")
-    assert metrics(at) == {"escalated": str(len(queue)), "labelled": str(len(labelled)),
-                           "awaiting label": str(len(queue) - len(labelled))}  # fmt: skip
+    assert metrics(at) == {
+        "escalated": str(len(queue)),
+        "labelled": str(len(labelled)),
+        "awaiting label": str(len(queue) - len(labelled)),
+    }
     table = at.dataframe[0].value
     assert set(table["text"]) == {r["text"] for r in queue if r["request_id"] not in labelled}
 
@@ -194,6 +222,16 @@ def test_queue_relabel_latest_wins(settings: Settings) -> None:
     assert metrics(at)["labelled"] == "1"  # a relabel is not a new review
 
 
+def test_label_write_failure_is_reported_not_raised(settings: Settings) -> None:
+    install_fixtures(settings)
+    settings.paths.human_labels.unlink()
+    settings.paths.human_labels.mkdir()  # cannot append to a directory
+    at = run_app("queue")
+    at.button(key="label-q02-negative").click().run()
+    assert not at.exception
+    assert "Could not save the label for `q02`" in at.error[0].value
+
+
 @pytest.mark.parametrize("content", [None, b"", TORN], ids=["missing", "empty", "torn-only"])
 def test_queue_empty_state(settings: Settings, content: bytes | None) -> None:
     if content is not None:
@@ -224,18 +262,25 @@ def test_drift_panel_matches_fixture(settings: Settings) -> None:
 
 
 def test_drift_report_with_missing_and_broken_fields(settings: Settings) -> None:
-    settings.paths.drift_report.write_text(json.dumps({
-        "signals": {"oov_rate": {"statistic": "not a number", "drifted": True},
-                    "text_length": {"drifted": False, "statistic": 0.2}},
-    }))  # fmt: skip
+    settings.paths.drift_report.write_text(
+        json.dumps(
+            {
+                "signals": {
+                    "oov_rate": {"statistic": "not a number", "drifted": True},
+                    "text_length": {"drifted": False, "statistic": 0.2},
+                },
+            }
+        )
+    )
     at = run_app("drift")
     assert "no overall verdict" in at.warning[0].value
     verdicts = dict(zip(at.dataframe[0].value["signal"], at.dataframe[0].value["verdict"], strict=True))
     assert verdicts == {"oov_rate": "unreadable", "text_length": "ok"}
 
 
-@pytest.mark.parametrize("content", [None, "", '{"drift_detected": tru', "[1, 2]"],
-                         ids=["missing", "empty", "half-written", "not-an-object"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content", [None, "", '{"drift_detected": tru', "[1, 2]"], ids=["missing", "empty", "half-written", "not-an-object"]
+)
 def test_drift_empty_and_bad_files(settings: Settings, content: str | None) -> None:
     if content is not None:
         settings.paths.drift_report.write_text(content)
@@ -266,6 +311,7 @@ def test_demo_button_writes_200_records_apart_from_real_logs(settings: Settings)
     assert settings.paths.predictions_log.read_bytes() == real_before
     assert demo_sources.predictions.parent != settings.paths.data_dir
     assert at.toggle(key="demo").value is True
+    assert any("Wrote 200 demo predictions" in c.value for c in at.sidebar.caption)
     assert metrics(at)["predictions"] == "200"
     at.toggle(key="demo").set_value(False).run()
     assert metrics(at)["predictions"] == str(len(fixture_records("predictions.jsonl")))
@@ -315,9 +361,14 @@ class _Stats(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stats_server() -> Iterator[tuple[str, dict[str, Any]]]:
-    payload = {"total_requests": 1234, "status_breakdown": {"ok": 1000, "fallback": 200, "rejected": 34},
-               "rolling_oov_rate": 0.042, "rolling_confidence": 0.871, "confidence_histogram": [1, 2, 30, 200, 1001],
-               "uptime_s": 10}  # fmt: skip
+    payload = {
+        "total_requests": 1234,
+        "status_breakdown": {"ok": 1000, "fallback": 200, "rejected": 34},
+        "rolling_oov_rate": 0.042,
+        "rolling_confidence": 0.871,
+        "confidence_histogram": [1, 2, 30, 200, 1001],
+        "uptime_s": 10,
+    }
     handler = type("Handler", (_Stats,), {"body": json.dumps(payload).encode()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -111,9 +111,17 @@ def chromium(exe: str) -> Iterator[DevTools]:
     """Headless Chromium with a throwaway profile, stopped (by its own PID) on the way out."""
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.Popen(
-            [exe, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}", f"--window-size={WIDTH},1000",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                exe,
+                *FLAGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},1000",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + 30
@@ -132,8 +140,12 @@ def chromium(exe: str) -> Iterator[DevTools]:
 @pytest.fixture
 def dashboard_url(tmp_path: Path) -> Iterator[str]:
     """``sentiment-dashboard`` on a free port over fixture files plus freshly seeded demo data."""
-    env = {**os.environ, "SENTIMENT_PATHS__DATA_DIR": str(tmp_path / "data"),
-           "SENTIMENT_PATHS__REPORTS_DIR": str(tmp_path / "reports"), "SENTIMENT_DASHBOARD__SERVICE_URL": ""}  # fmt: skip
+    env = {
+        **os.environ,
+        "SENTIMENT_PATHS__DATA_DIR": str(tmp_path / "data"),
+        "SENTIMENT_PATHS__REPORTS_DIR": str(tmp_path / "reports"),
+        "SENTIMENT_DASHBOARD__SERVICE_URL": "",
+    }
     (tmp_path / "data").mkdir()
     (tmp_path / "reports").mkdir()
     for name in ("predictions.jsonl", "human_queue.jsonl", "human_labels.jsonl"):
@@ -146,8 +158,12 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "dashboard.cli"]
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen([*cmd, "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -86,9 +86,12 @@ def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
         c_stat.caption(f"threshold {fmt_number(s.threshold)}")
         if all(isinstance(v, Mapping) and is_shares(v) for v in (s.reference, s.current)):
             frame = pd.DataFrame(
-                [{"key": k, "window": w, "value": float(x)} for w, v in (("early", s.reference), ("late", s.current))
-                 for k, x in v.items()]  # type: ignore[union-attr]
-            )  # fmt: skip
+                [
+                    {"key": k, "window": w, "value": float(x)}
+                    for w, v in (("early", s.reference), ("late", s.current))
+                    for k, x in v.items()
+                ]  # type: ignore[union-attr]
+            )
             st.altair_chart(charts.shares_early_late(frame, f"{name}: early vs late"), width="stretch")
         if s.detail:
             st.caption(s.detail)
@@ -101,13 +104,19 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         st.warning(problem, icon=":material/error:")
         return
     if report is None:
-        st.info(f"**No drift report yet.**\n\nLooked in `{sources.drift}`. Produce one with "
-                f"`sentiment-drift --output-json {sources.drift}`.", icon=":material/inbox:")  # fmt: skip
+        st.info(
+            f"**No drift report yet.**\n\nLooked in `{sources.drift}`. Produce one with "
+            f"`sentiment-drift --output-json {sources.drift}`.",
+            icon=":material/inbox:",
+        )
         return
     _verdict(report)
     early, late = _window_names(report)
-    st.caption(f"Early window: {early} · late window: {late}"
-               + (f" · generated {report.generated_at}" if report.generated_at else "") + f" · `{sources.drift}`")  # fmt: skip
+    st.caption(
+        f"Early window: {early} · late window: {late}"
+        + (f" · generated {report.generated_at}" if report.generated_at else "")
+        + f" · `{sources.drift}`"
+    )
     if not report.signals:
         st.info("The report lists no signals.")
         return

@@ -49,8 +49,11 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     read_problem(loaded, sources.predictions)
     df = loaded.frame
     if df.empty:
-        empty_state("No predictions logged yet.", sources.predictions,
-                    "Send reviews to the service, or press **Seed demo records** in the sidebar.")  # fmt: skip
+        empty_state(
+            "No predictions logged yet.",
+            sources.predictions,
+            "Send reviews to the service, or press **Seed demo records** in the sidebar.",
+        )
         read_note(loaded, sources.predictions, "records")
         return
 
@@ -60,8 +63,11 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     for col, status in zip(cols[1:4], aggregate.STATUSES, strict=True):
         col.metric(status, f"{counts.loc[status, 'count']:,} ({_pct(counts.loc[status, 'share'])})")
     oov = df["oov_rate"].dropna()
-    cols[4].metric("mean OOV rate", _pct(float(oov.mean())) if len(oov) else "—", help="share of words not in "
-                   "the training vocabulary, over reviews the model saw")  # fmt: skip
+    cols[4].metric(
+        "mean OOV rate",
+        _pct(float(oov.mean())) if len(oov) else "—",
+        help="share of words not in the training vocabulary, over reviews the model saw",
+    )
 
     left, right = st.columns(2)
     left.altair_chart(charts.confidence_histogram(aggregate.confidence_histogram(df)), width="stretch")

@@ -19,8 +19,12 @@ SHOW = ("awaiting label", "labelled", "all")
 
 
 def _save(sources: Sources, request_id: str, text: str, label: str, labeller: str) -> None:
-    data.save_label(sources.labels, request_id, text, label, labeller)
-    st.session_state["queue_saved"] = f"Saved **{label}** for `{request_id}` to `{sources.labels}`."
+    try:
+        data.save_label(sources.labels, request_id, text, label, labeller)
+    except OSError as exc:
+        st.session_state["queue_saved"] = (False, f"Could not save the label for `{request_id}`: {exc}")
+        return
+    st.session_state["queue_saved"] = (True, f"Saved **{label}** for `{request_id}` to `{sources.labels}`.")
 
 
 def _filter(df: pd.DataFrame) -> pd.DataFrame:
@@ -45,27 +49,39 @@ def _card(row: pd.Series, sources: Sources, labeller: str) -> None:
         ts = row["ts"].strftime("%Y-%m-%d %H:%M:%S UTC") if pd.notna(row["ts"]) else "time unknown"
         info.markdown(f"**{ts}** · `{row['reason_code']}` · `{row['request_id']}`")
         info.text(row["text"] if pd.notna(row["text"]) else "(no text)")
-        model = (f"model said {row['model_label']} ({row['model_confidence']:.2f})"
-                 if pd.notna(row["model_label"]) and pd.notna(row["model_confidence"]) else "model gave no label")  # fmt: skip
+        model = (
+            f"model said {row['model_label']} ({row['model_confidence']:.2f})"
+            if pd.notna(row["model_label"]) and pd.notna(row["model_confidence"])
+            else "model gave no label"
+        )
         info.caption(f"Why: {row['reason']} · {model}")
         current = row["human_label"] if pd.notna(row["human_label"]) else None
         buttons.caption(f"Label: **{current}**" if current else "Not labelled yet")
         for col, label in zip(buttons.columns(len(LABELS)), LABELS, strict=True):
-            col.button(label, key=f"label-{row['request_id']}-{label}", type="primary" if label == current else "secondary",
-                       on_click=_save, args=(sources, row["request_id"], row["text"], label, labeller))  # fmt: skip
+            col.button(
+                label,
+                key=f"label-{row['request_id']}-{label}",
+                type="primary" if label == current else "secondary",
+                on_click=_save,
+                args=(sources, row["request_id"], row["text"], label, labeller),
+            )
 
 
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
     if saved := st.session_state.pop("queue_saved", None):
-        st.success(saved, icon=":material/check:")
+        ok, message = saved
+        (st.success if ok else st.error)(message)
     n = settings.dashboard.tail_records
     loaded = data.load_queue(sources.queue, n)
     read_problem(loaded, sources.queue)
     df = loaded.frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
     if df.empty:
-        empty_state("Nothing has been escalated to a human yet.", sources.queue,
-                    "Reviews land here when neither the model nor the keyword rules can answer.")  # fmt: skip
+        empty_state(
+            "Nothing has been escalated to a human yet.",
+            sources.queue,
+            "Reviews land here when neither the model nor the keyword rules can answer.",
+        )
         read_note(loaded, sources.queue, "queued reviews")
         return
     df = df.assign(human_label=df["request_id"].map(data.load_labels(sources.labels, n)))
@@ -79,10 +95,14 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.dataframe(
         shown[["ts", "reason_code", "reason", "text", "model_label", "model_confidence", "human_label"]],
         hide_index=True,
-        column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-                       "model_confidence": st.column_config.NumberColumn("model confidence", format="%.2f"),
-                       "reason_code": "reason code", "model_label": "model label", "human_label": "human label"},
-    )  # fmt: skip
+        column_config={
+            "ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "model_confidence": st.column_config.NumberColumn("model confidence", format="%.2f"),
+            "reason_code": "reason code",
+            "model_label": "model label",
+            "human_label": "human label",
+        },
+    )
     st.subheader("Label in place")
     if shown.empty:
         st.info("No queued review matches the filters.")
