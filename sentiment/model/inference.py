@@ -83,6 +83,10 @@ class SentimentModel:
 
     def predict_outputs(self, texts: Sequence[str], batch_size: int = 32) -> list[ModelOutput]:
         logits, unk = self.logits(texts, batch_size)
+        return self.outputs(texts, logits, unk)
+
+    def outputs(self, texts: Sequence[str], logits: np.ndarray, unk: Sequence[float]) -> list[ModelOutput]:
+        """Calibrated outputs from logits already computed (evaluation reuses one forward pass for everything)."""
         probs = softmax(logits / self.metadata.temperature)
         return [
             ModelOutput(probs=p.tolist(), unk_rate=u, oov_rate=word_oov_rate(t, self.vocab))

@@ -26,6 +26,7 @@ class ModelMetadata(BaseModel):
     splits: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     profile: str = ""
+    train_config: dict[str, Any] = Field(default_factory=dict)
 
 
 def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
@@ -36,12 +37,21 @@ def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, voca
 
     with bentoml.models.create(
         name,
-        metadata=metadata.model_dump(mode="json"),
+        metadata=_without_none(metadata.model_dump(mode="json")),
         labels={"task": "sentiment", "profile": metadata.profile or "custom"},
     ) as ref:
         shutil.copytree(checkpoint_dir, ref.path, dirs_exist_ok=True)
         Path(ref.path, VOCAB_FILE).write_text("\n".join(sorted(vocab)), encoding="utf-8")
     return str(ref.tag)
+
+
+def _without_none(value: Any) -> Any:
+    """BentoML metadata rejects ``None`` anywhere; an absent key reads back as the field's default."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
 def resolve(tag: str) -> tuple[Path, ModelMetadata, str]:

@@ -1,0 +1,253 @@
+"""Held-out evaluation: the spec's requirement table, per source, and the view from the whole chain.
+
+Model-level: per-class precision/recall/F1 next to the requirement, macro-F1, confusion matrix, binary
+negative-vs-positive accuracy. Chain-level: every test review goes through :meth:`fallback.chain.Chain.resolve`
+(the real confidence gate, neutral band, keyword rules and human queue, with the queue in a scratch file), so
+the tier shares and per-tier accuracy are the ones the service would produce, plus the risk-coverage curve
+over the gate and the lowest gate at which the ``ok`` answers meet the requirement table.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from sentiment.contract import LABELS
+from sentiment.model.inference import ModelOutput
+from sentiment.settings import Settings
+from sentiment.validation import Validated
+
+# Spec, "Model quality requirements": (precision, recall) per class, and macro-F1.
+REQUIREMENTS: dict[str, tuple[float, float]] = {
+    "negative": (0.75, 0.85),
+    "neutral": (0.80, 0.80),
+    "positive": (0.90, 0.70),
+}
+MACRO_F1_REQUIREMENT = 0.85
+
+
+class ClassMetrics(BaseModel):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    required_precision: float
+    required_recall: float
+    meets: bool
+
+
+class Metrics(BaseModel):
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, ClassMetrics]
+    confusion: list[list[int]]  # rows = true label, columns = predicted, order of LABELS
+    meets_requirements: bool
+
+
+class GatePoint(BaseModel):
+    gate: float
+    coverage: float
+    accuracy: float
+    macro_f1: float
+    meets: bool
+    failing: list[str]
+
+
+class TierStats(BaseModel):
+    share: float
+    n: int
+    accuracy: float | None  # None for the human tier: no automatic label
+
+
+class ChainView(BaseModel):
+    gate: float
+    neutral_band: float | None
+    tiers: dict[str, TierStats]  # model | rules | human
+    ok_metrics: Metrics | None
+    automatic_accuracy: float  # model + rules answers
+
+
+def metrics(y: Sequence[int], pred: Sequence[int]) -> Metrics:
+    labels = list(range(len(LABELS)))
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    per_class = {}
+    for i, name in enumerate(LABELS):
+        req_p, req_r = REQUIREMENTS[name]
+        per_class[name] = ClassMetrics(
+            precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i]),
+            required_precision=req_p, required_recall=req_r, meets=bool(p[i] >= req_p and r[i] >= req_r),
+        )
+    macro = float(np.mean(f))
+    return Metrics(
+        n=len(y),
+        accuracy=float(np.mean(np.asarray(y) == np.asarray(pred))) if len(y) else 0.0,
+        macro_f1=macro,
+        per_class=per_class,
+        confusion=confusion_matrix(y, pred, labels=labels).tolist(),
+        meets_requirements=all(c.meets for c in per_class.values()) and macro >= MACRO_F1_REQUIREMENT,
+    )
+
+
+def binary_accuracy(y: Sequence[int], probs: np.ndarray) -> dict[str, float]:
+    """Negative vs positive only (3-star reviews left out), argmax over the two: comparable to polarity benchmarks."""
+    y = np.asarray(y)
+    neg, pos = LABELS.index("negative"), LABELS.index("positive")
+    m = (y == neg) | (y == pos)
+    pred = np.where(probs[m, pos] >= probs[m, neg], pos, neg)
+    return {"n": int(m.sum()), "accuracy": float((pred == y[m]).mean()) if m.any() else 0.0}
+
+
+def failing(m: Metrics) -> list[str]:
+    out = [f"{k} {'P' if c.precision < c.required_precision else 'R'}" for k, c in m.per_class.items() if not c.meets]
+    return out + (["macro-F1"] if m.macro_f1 < MACRO_F1_REQUIREMENT else [])
+
+
+def risk_coverage(y: Sequence[int], probs: np.ndarray, gates: Sequence[float] | None = None) -> list[GatePoint]:
+    """For each gate: the share of reviews tier 1 answers (``ok``) and how good those answers are."""
+    y = np.asarray(y)
+    conf, pred = probs.max(1), probs.argmax(1)
+    gates = gates if gates is not None else np.round(np.arange(0.34, 0.996, 0.01), 2)
+    points = []
+    for g in gates:
+        m = conf >= g
+        if not m.any():
+            break
+        mm = metrics(y[m], pred[m])
+        points.append(GatePoint(gate=float(g), coverage=float(m.mean()), accuracy=mm.accuracy, macro_f1=mm.macro_f1,
+                                meets=mm.meets_requirements, failing=failing(mm)))
+    return points
+
+
+def requirement_gate(points: Sequence[GatePoint]) -> GatePoint | None:
+    return next((p for p in points if p.meets), None)
+
+
+def chain_view(texts: Sequence[str], y: Sequence[int], outputs: Sequence[ModelOutput], settings: Settings) -> ChainView:
+    """Run the real chain decision (gate, neutral band, rules, human queue) on precomputed model outputs."""
+    from fallback.chain import Chain
+    from fallback.guard import ResourceGuard
+    from fallback.queue import HumanQueue
+
+    g = settings.gates
+    with tempfile.TemporaryDirectory() as scratch:
+        chain = Chain(settings, None, queue=HumanQueue(Path(scratch) / "queue.jsonl"),
+                      guard=ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds))
+        traced = [chain.resolve(Validated(text=t, raw_chars=len(t)), f"eval-{i}", None, o, chain.rules.match(t))
+                  for i, (t, o) in enumerate(zip(texts, outputs, strict=True))]
+    by_tier: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
+    for t, gold in zip(traced, y, strict=True):
+        label = t.prediction.label.value if t.prediction.label is not None else None
+        by_tier[t.trace.tier].append((gold, label, t.prediction.status.value))
+    n = len(texts)
+    tiers = {}
+    for tier in ("model", "rules", "human"):
+        rows = by_tier.get(tier, [])
+        acc = float(np.mean([LABELS[gold] == lab for gold, lab, _ in rows])) if rows and tier != "human" else None
+        tiers[tier] = TierStats(share=len(rows) / n if n else 0.0, n=len(rows), accuracy=acc)
+    ok = [(gold, LABELS.index(lab)) for gold, lab, status in by_tier.get("model", []) if status == "ok" and lab]
+    auto = [LABELS[gold] == lab for tier in ("model", "rules") for gold, lab, _ in by_tier.get(tier, [])]
+    return ChainView(
+        gate=g.confidence_gate,
+        neutral_band=g.neutral_band,
+        tiers=tiers,
+        ok_metrics=metrics([a for a, _ in ok], [b for _, b in ok]) if ok else None,
+        automatic_accuracy=float(np.mean(auto)) if auto else 0.0,
+    )
+
+
+def per_source(sources: Sequence[str], y: Sequence[int], probs: np.ndarray) -> dict[str, dict[str, object]]:
+    y, pred = np.asarray(y), probs.argmax(1)
+    out: dict[str, dict[str, object]] = {}
+    for source in sorted(set(sources)):
+        m = np.asarray([s == source for s in sources])
+        mm = metrics(y[m], pred[m])
+        out[source] = {
+            "n": mm.n,
+            "labels": dict(sorted(Counter(LABELS[i] for i in y[m]).items())),
+            "accuracy": mm.accuracy,
+            "macro_f1": mm.macro_f1,
+            "f1": {k: c.f1 for k, c in mm.per_class.items()},
+            "binary": binary_accuracy(y[m], probs[m]),
+        }
+    return out
+
+
+# --- plots -------------------------------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(m: Metrics, path: Path, title: str) -> Path:
+    plt = _plt()
+    cm = np.asarray(m.confusion)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xticks=range(len(LABELS)), yticks=range(len(LABELS)), xticklabels=LABELS, yticklabels=LABELS,
+           xlabel="predicted", ylabel="true (stars)", title=f"{title}\nmacro-F1 {m.macro_f1:.3f}, n={m.n}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_risk_coverage(points: Sequence[GatePoint], gate: float, req: GatePoint | None, path: Path, title: str) -> Path:
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    cov = [p.coverage for p in points]
+    a1.plot(cov, [1 - p.accuracy for p in points], "-", label="error rate of ok answers")
+    a1.plot(cov, [1 - p.macro_f1 for p in points], "-", label="1 - macro-F1 of ok answers")
+    a1.set(xlabel="coverage (share answered by tier 1)", ylabel="risk", title="risk vs coverage", xlim=(0, 1.02))
+    gates = [p.gate for p in points]
+    a2.plot(gates, cov, label="coverage")
+    a2.plot(gates, [p.accuracy for p in points], label="accuracy of ok answers")
+    a2.plot(gates, [p.macro_f1 for p in points], label="macro-F1 of ok answers")
+    a2.axvline(gate, color="grey", ls="--", label=f"configured gate {gate:.2f}")
+    if req is not None:
+        a2.axvline(req.gate, color="tab:green", ls=":", label=f"meets requirements from {req.gate:.2f}")
+    a2.set(xlabel="confidence gate", title="coverage and quality over the gate", ylim=(0, 1.02))
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_per_source(table: dict[str, dict[str, object]], path: Path, title: str) -> Path:
+    plt = _plt()
+    names = list(table)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names)), 4.5))
+    for k, key in enumerate(("macro_f1", "accuracy")):
+        ax.bar(x + (k - 0.5) * 0.38, [float(table[n][key]) for n in names], 0.38, label=key)  # type: ignore[arg-type]
+    ax.bar(x + 0.5 * 0.38 + 0.38, [table[n]["binary"]["accuracy"] for n in names], 0.2,  # type: ignore[index]
+           label="binary neg-vs-pos accuracy", alpha=0.7)
+    ax.axhline(MACRO_F1_REQUIREMENT, color="grey", ls="--", label="macro-F1 requirement")
+    ax.set_xticks(x, [f"{n}\n(n={table[n]['n']})" for n in names], fontsize=7)
+    ax.set(ylim=(0, 1), title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

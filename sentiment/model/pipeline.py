@@ -1,0 +1,148 @@
+"""The whole tier-1 run: data -> fine-tune -> calibrate -> evaluate -> report -> register.
+
+One function so the CLI (``scripts/train.py``) and the tests run the very same path. Evaluation loads the saved
+checkpoint through :class:`SentimentModel`, the wrapper serving uses, so the reported figures are the served ones.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from sentiment.model.calibrate import Calibration, calibrate, plot_reliability, reliability
+from sentiment.model.config import TrainConfig
+from sentiment.model.data import Dataset, build_dataset, load_binary
+from sentiment.model.evaluate import (
+    ChainView,
+    GatePoint,
+    Metrics,
+    binary_accuracy,
+    chain_view,
+    metrics,
+    per_source,
+    plot_confusion,
+    plot_per_source,
+    plot_risk_coverage,
+    requirement_gate,
+    risk_coverage,
+)
+from sentiment.model.inference import SentimentModel, softmax
+from sentiment.model.registry import ModelMetadata, save_to_store
+from sentiment.model.train import TrainResult, fine_tune
+from sentiment.oov import build_vocab
+from sentiment.settings import Settings, get_settings
+
+
+class Report(BaseModel):
+    """Everything written to ``evaluation.json``."""
+
+    tag: str | None
+    profile: str
+    base_model: str
+    config: dict[str, Any]
+    data: dict[str, Any]
+    training: TrainResult
+    calibration: Calibration
+    test_ece: dict[str, float]
+    test: Metrics
+    test_binary: dict[str, float]
+    per_source: dict[str, dict[str, Any]]
+    binary_sets: dict[str, dict[str, float]]
+    chain: ChainView
+    requirement_gate: GatePoint | None
+    risk_coverage: list[GatePoint]
+    seconds: dict[str, float]
+    plots: list[str]
+
+
+def _summary_metrics(r: Report) -> dict[str, Any]:
+    """The compact subset stored with the model in the registry."""
+    return {
+        "test_macro_f1": round(r.test.macro_f1, 4),
+        "test_accuracy": round(r.test.accuracy, 4),
+        "test_binary_accuracy": round(r.test_binary["accuracy"], 4),
+        "per_class": {k: {m: round(getattr(c, m), 4) for m in ("precision", "recall", "f1")}
+                      for k, c in r.test.per_class.items()},
+        "val_macro_f1": round(r.training.best_val_macro_f1, 4),
+        "ece_val": {"before": round(r.calibration.ece_before, 4), "after": round(r.calibration.ece_after, 4)},
+        "ece_test": {k: round(v, 4) for k, v in r.test_ece.items()},
+        "chain_tier_shares": {k: round(t.share, 4) for k, t in r.chain.tiers.items()},
+        "requirement_gate": r.requirement_gate.gate if r.requirement_gate else None,
+    }
+
+
+def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, register: bool = True,
+        log=print) -> Report:
+    settings = settings or get_settings()
+    t0 = time.monotonic()
+    seconds: dict[str, float] = {}
+    ds: Dataset = build_dataset(cfg, settings.gates)
+    seconds["data"] = round(time.monotonic() - t0, 1)
+    log(f"data: train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)} (fingerprint {ds.fingerprint}) "
+        f"in {seconds['data']}s")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sentiment-ckpt-") as tmp:
+        ckpt = Path(tmp)
+        training = fine_tune(cfg, ds.train, ds.val, ckpt)
+        seconds["train"] = training.seconds
+        log(f"trained {training.steps} steps in {training.seconds}s ({training.stopped}), "
+            f"best val macro-F1 {training.best_val_macro_f1:.4f} at step {training.best_step}")
+        t1 = time.monotonic()
+        vocab = build_vocab(r.text for r in ds.train)
+        meta = ModelMetadata(base_model=cfg.base_model, max_length=cfg.max_length, data_fingerprint=ds.fingerprint,
+                             splits=ds.split_info, profile=cfg.profile, train_config=cfg.model_dump(mode="json"))
+        model = SentimentModel(ckpt, meta, num_threads=cfg.num_threads)
+        model.vocab = vocab
+        val_logits, _ = model.logits([r.text for r in ds.val])
+        val_y = np.array([r.y for r in ds.val])
+        cal = calibrate(val_logits, val_y)
+        model.metadata = meta = meta.model_copy(update={"temperature": cal.temperature})
+        log(f"temperature {cal.temperature:.3f}: val ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}")
+        test_texts = [r.text for r in ds.test]
+        test_y = np.array([r.y for r in ds.test])
+        test_logits, unk = model.logits(test_texts)
+        outputs = model.outputs(test_texts, test_logits, unk)
+        probs = softmax(test_logits / cal.temperature)
+        binary_sets = {}
+        for path in cfg.binary_eval:
+            rows = load_binary(path, settings.gates)
+            if rows:
+                bp = model.predict([t for t, _ in rows])
+                binary_sets[path.name.split(".")[0]] = binary_accuracy([y for _, y in rows], bp)
+        seconds["evaluate"] = round(time.monotonic() - t1, 1)
+
+        points = risk_coverage(test_y, probs)
+        req = requirement_gate(points)
+        test_metrics = metrics(test_y, probs.argmax(1))
+        title = f"{cfg.name} ({cfg.profile}), held-out test"
+        plots = [
+            plot_confusion(test_metrics, output_dir / "confusion_matrix.png", title),
+            plot_reliability(test_logits, test_y, cal.temperature, output_dir / "reliability.png",
+                             f"{title}: calibration (T fitted on validation)"),
+            plot_risk_coverage(points, settings.gates.confidence_gate, req, output_dir / "risk_coverage.png", title),
+        ]
+        sources = per_source([r.source for r in ds.test], test_y, probs)
+        plots.append(plot_per_source(sources, output_dir / "per_source.png", f"{title}, per source"))
+        report = Report(
+            tag=None, profile=cfg.profile, base_model=cfg.base_model, config=cfg.model_dump(mode="json"),
+            data={"fingerprint": ds.fingerprint, "load": ds.stats.model_dump(), "splits": ds.split_info},
+            training=training, calibration=cal,
+            test_ece={"before": reliability(softmax(test_logits), test_y)[0], "after": reliability(probs, test_y)[0]},
+            test=test_metrics, test_binary=binary_accuracy(test_y, probs), per_source=sources,
+            binary_sets=binary_sets, chain=chain_view(test_texts, test_y, outputs, settings),
+            requirement_gate=req, risk_coverage=points, seconds=seconds,
+            plots=[p.name for p in plots],
+        )
+        if register:
+            meta = meta.model_copy(update={"metrics": _summary_metrics(report)})
+            report.tag = save_to_store(cfg.name, ckpt, meta, vocab)
+            log(f"registered {report.tag}")
+    report.seconds["total"] = round(time.monotonic() - t0, 1)
+    (output_dir / "evaluation.json").write_text(json.dumps(report.model_dump(mode="json"), indent=1))
+    return report

@@ -1,0 +1,198 @@
+"""Fine-tuning loop: any HF checkpoint -> 3-class sentiment classifier.
+
+- Batches are length-sorted within shuffled pools and padded per batch (dynamic padding): on CPU, padding
+  tokens are most of the cost of naive batching on reviews whose lengths span two orders of magnitude.
+- Imbalance: class-weighted cross-entropy, weights = inverse class frequency in the training set (normalised
+  to mean 1). When the training set is capped (quick profile) the cap itself is class-balanced
+  (:func:`sentiment.model.data.balanced_cap`) and the weights only correct what is left.
+- Early stopping on validation macro-F1 (the spec's headline metric), keeping the best weights.
+- A fixed seed gives the same model twice (same data order, same init of the new head, deterministic kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.metrics import f1_score
+from tqdm import tqdm
+
+from sentiment.contract import LABELS
+from sentiment.model.config import TrainConfig
+from sentiment.model.data import Review
+
+
+class EvalPoint(BaseModel):
+    step: int
+    epoch: float
+    train_loss: float
+    val_macro_f1: float
+
+
+class TrainResult(BaseModel):
+    steps: int
+    best_step: int
+    best_val_macro_f1: float
+    history: list[EvalPoint]
+    class_weights: list[float]
+    seconds: float
+    stopped: str  # "completed" | "early_stopping" | "time_budget"
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def class_weights(labels: Sequence[int], n_classes: int = len(LABELS)) -> list[float]:
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes).astype(float)
+    w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    return (w / w[w > 0].mean()).round(4).tolist()
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
+    """Shuffle, sort by length inside pools of ``pool`` batches, cut, then shuffle the batch order."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    batches: list[list[int]] = []
+    step = batch_size * pool
+    for start in range(0, len(idx), step):
+        chunk = sorted(idx[start : start + step], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def load_base(base_model: str, device: str = "cpu"):
+    """Tokenizer and a fresh 3-label head on any HF checkpoint (local path or hub name)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_model,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={lab: i for i, lab in enumerate(LABELS)},
+        ignore_mismatched_sizes=True,
+    )
+    return tokenizer, model.to(device)
+
+
+def param_groups(model, lr: float, head_lr_mult: float) -> list[dict]:
+    """The pretrained encoder at ``lr``; the freshly initialised head faster, or short CPU runs barely move it."""
+    encoder = getattr(model, model.base_model_prefix, None)
+    if encoder is None:
+        return [{"params": list(model.parameters()), "lr": lr}]
+    encoder_ids = {id(p) for p in encoder.parameters()}
+    head = [p for p in model.parameters() if id(p) not in encoder_ids]
+    groups = [{"params": [p for p in model.parameters() if id(p) in encoder_ids], "lr": lr}]
+    return groups + ([{"params": head, "lr": lr * head_lr_mult}] if head else [])
+
+
+def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
+                   device: str = "cpu", desc: str | None = None) -> np.ndarray:
+    """Logits in input order; length-sorted batches so short reviews are not padded to long ones."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=desc is None, leave=False):
+            idx = order[start : start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                            return_tensors="pt").to(device)
+            out[idx] = model(**enc).logits.float().cpu().numpy()
+    return out
+
+
+def macro_f1(y_true: Sequence[int], logits: np.ndarray) -> float:
+    return float(f1_score(y_true, logits.argmax(1), average="macro", labels=list(range(len(LABELS))), zero_division=0))
+
+
+def _batches_forever(encoded: list[list[int]], labels: list[int], cfg: TrainConfig, rng: random.Random,
+                     pad_id: int) -> Iterator[tuple[float, dict, list[int]]]:
+    lengths = [len(e) for e in encoded]
+    for epoch in range(cfg.epochs):
+        batches = length_batches(lengths, cfg.batch_size, rng)
+        for b, idx in enumerate(batches):
+            width = max(lengths[i] for i in idx)
+            ids = [encoded[i] + [pad_id] * (width - lengths[i]) for i in idx]
+            mask = [[1] * lengths[i] + [0] * (width - lengths[i]) for i in idx]
+            yield epoch + (b + 1) / len(batches), {"input_ids": ids, "attention_mask": mask}, [labels[i] for i in idx]
+
+
+def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], out_dir: Path) -> TrainResult:
+    """Train, keep the best checkpoint by validation macro-F1, save it (HF format + tokenizer) to ``out_dir``."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    seed_everything(cfg.seed)
+    rng = random.Random(cfg.seed)
+    tokenizer, model = load_base(cfg.base_model, cfg.device)
+    texts = [r.text for r in train]
+    labels = [r.y for r in train]
+    encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
+    weights = class_weights(labels)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=cfg.device))
+    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    eval_every = cfg.eval_every or steps_per_epoch
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.head_lr_mult), weight_decay=cfg.weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * total), total)
+    val_texts, val_y = [r.text for r in val], [r.y for r in val]
+
+    best_f1, best_step, best_state = -1.0, 0, None
+    history: list[EvalPoint] = []
+    bad_checks, running, seen, step, stopped = 0, 0.0, 0, 0, "completed"
+    start = time.monotonic()
+    bar = tqdm(total=total, desc=f"fine-tune {Path(cfg.base_model).name}", unit=" step")
+    for epoch_pos, batch, y in _batches_forever(encoded, labels, cfg, rng, tokenizer.pad_token_id or 0):
+        model.train()
+        enc = {k: torch.tensor(v, device=cfg.device) for k, v in batch.items()}
+        loss = loss_fn(model(**enc).logits, torch.tensor(y, device=cfg.device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        running, seen = running + loss.item(), seen + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{running / seen:.3f}", best_f1=f"{max(best_f1, 0):.3f}")
+        out_of_time = cfg.train_budget_s is not None and time.monotonic() - start > cfg.train_budget_s
+        if step % eval_every == 0 or step == total or out_of_time:
+            f1 = macro_f1(val_y, predict_logits(model, tokenizer, val_texts, cfg.max_length, device=cfg.device))
+            history.append(EvalPoint(step=step, epoch=round(epoch_pos, 3), train_loss=running / seen, val_macro_f1=f1))
+            running, seen = 0.0, 0
+            if f1 > best_f1:
+                best_f1, best_step, bad_checks = f1, step, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad_checks += 1
+            bar.write(f"step {step}/{total}  val macro-F1 {f1:.4f}  (best {best_f1:.4f} @ {best_step})")
+            if out_of_time:
+                stopped = "time_budget"
+                break
+            if bad_checks >= cfg.patience:
+                stopped = "early_stopping"
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return TrainResult(steps=step, best_step=best_step, best_val_macro_f1=best_f1, history=history,
+                       class_weights=weights, seconds=round(time.monotonic() - start, 1), stopped=stopped)

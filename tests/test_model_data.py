@@ -1,0 +1,97 @@
+"""Training data: the serving gates, star mapping, dedup, splits, caps and fingerprint."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from tests.model_fixtures import BLITZER, MUSIC, small_config
+
+from sentiment.contract import Label
+from sentiment.model.data import (
+    LoadStats,
+    Review,
+    balanced_cap,
+    build_dataset,
+    cap_source_share,
+    fingerprint,
+    load_reviews,
+    split_time,
+)
+from sentiment.settings import GateSettings
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _review(label: str, source: str = "s", day: date | None = None, text: str = "x") -> Review:
+    return Review(text=text, label=Label(label), source=source, day=day)
+
+
+def test_load_applies_serving_gates_stars_and_dedup(tmp_path: Path) -> None:
+    f = _write(tmp_path / "r.jsonl", [
+        {"text": "Great strings, &amp; cheap", "rating": 5, "timestamp": "2013-01-02T00:00:00Z", "source": "a"},
+        {"text": "great   strings, & cheap", "rating": 4, "source": "a"},  # same text once normalised
+        {"text": "It is ok I guess", "rating": 3, "source": "a"},
+        {"text": "Broke on day one", "rating": 1.0, "source": "a"},
+        {"text": "no stars here at all", "rating": None, "source": "a"},
+        {"text": "tiny", "rating": 5, "source": "a"},  # too short for the serving gate
+        {"text": "x" * 6000, "rating": 2, "source": "a"},  # too long
+    ])
+    stats = LoadStats()
+    rows = load_reviews([f], GateSettings(), stats)
+    assert [(r.text, r.label) for r in rows] == [
+        ("Great strings, & cheap", Label.positive),
+        ("It is ok I guess", Label.neutral),
+        ("Broke on day one", Label.negative),
+    ]
+    assert rows[0].day == date(2013, 1, 2) and rows[1].day is None
+    assert stats.duplicates == 1 and stats.no_stars == 1
+    assert stats.rejected == {"too_short": 1, "too_long": 1}
+
+
+def test_time_split_puts_the_future_in_val_and_test() -> None:
+    cfg = small_config("unused", val_from=date(2013, 7, 1), test_from=date(2014, 1, 1))
+    dated = [_review("positive", day=date(2010 + i % 6, 1 + i % 12, 1)) for i in range(120)]
+    undated = [_review("neutral", source="flip", text=f"u{i}") for i in range(100)]
+    parts = split_time(dated + undated, cfg, random.Random(0))
+    assert all(r.day < cfg.val_from for r in parts["train"] if r.day)
+    assert all(cfg.val_from <= r.day < cfg.test_from for r in parts["val"] if r.day)
+    assert all(r.day >= cfg.test_from for r in parts["test"] if r.day)
+    flip = {k: sum(r.source == "flip" for r in v) for k, v in parts.items()}
+    assert flip == {"train": 80, "val": 10, "test": 10}
+
+
+def test_balanced_cap_keeps_scarce_class_and_hands_on_quota() -> None:
+    rows = [_review("positive")] * 900 + [_review("negative")] * 300 + [_review("neutral")] * 40
+    out = balanced_cap(rows, 600, random.Random(1))
+    assert Counter(r.label.value for r in out) == {"neutral": 40, "negative": 280, "positive": 280}
+
+
+def test_source_share_cap() -> None:
+    rows = [_review("positive", source="big", text=str(i)) for i in range(1000)]
+    rows += [_review("positive", source="small", text=str(i)) for i in range(200)]
+    out = Counter(r.source for r in cap_source_share(rows, 0.5, random.Random(0)))
+    assert out == {"big": 200, "small": 200}
+
+
+def test_fingerprint_tracks_content() -> None:
+    a = {"train": [_review("positive", text="a")], "val": [], "test": []}
+    b = {"train": [_review("negative", text="a")], "val": [], "test": []}
+    assert fingerprint(a) == fingerprint(a) != fingerprint(b)
+
+
+def test_build_dataset_on_real_reviews_is_reproducible() -> None:
+    cfg = small_config("unused", data=[MUSIC, BLITZER], max_train=200, max_val=60, max_test_per_source=60)
+    first, second = build_dataset(cfg), build_dataset(cfg)
+    assert first.fingerprint == second.fingerprint
+    assert 150 <= len(first.train) <= 200 and first.test
+    assert max(r.day for r in first.train if r.day) < cfg.val_from <= min(r.day for r in first.test if r.day)
+    # Blitzer ends in 2006: it can only train. Neutral is balanced in, not left at its natural ~7%.
+    assert {r.source for r in first.test} == {"amazon2014_musical_instruments_5core"}
+    assert sum(r.label is Label.neutral for r in first.train) >= 50
