@@ -15,6 +15,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "request_id",
     "label",
     "confidence",
+    "model_confidence",
     "status",
     "reason_code",
     "reason",
@@ -37,7 +38,7 @@ QUEUE_COLUMNS: tuple[str, ...] = (
     "rules_label",
     "rules_detail",
 )
-NUMERIC = ("confidence", "oov_rate", "unk_rate", "latency_ms", "text_len")
+NUMERIC = ("confidence", "model_confidence", "oov_rate", "unk_rate", "latency_ms", "text_len")
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 # Candidate time buckets, smallest first: the first that gives few enough points over the span wins.
 BUCKETS: tuple[str, ...] = ("1min", "5min", "15min", "30min", "1h", "3h", "6h", "12h", "1D", "7D", "30D")
@@ -110,9 +111,18 @@ def status_counts(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def confidence_column(df: pd.DataFrame) -> str:
+    """Tier 1's own top probability when the log has it (what ``/stats`` and drift watch: a model growing unsure
+    shows here before it is gated); older logs only have the answer's confidence."""
+    return "model_confidence" if df["model_confidence"].notna().any() else "confidence"
+
+
 def confidence_histogram(df: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
-    """Counts per confidence bucket over reviews that got a label; the rest carry confidence 0 by contract."""
-    answered = df.loc[df["label"].isin(LABELS), "confidence"].dropna().clip(0.0, 1.0)
+    """Counts per bucket of :func:`confidence_column`. Answer confidences count only for labelled answers:
+    rejected and human-queued ones carry 0 by contract, which says nothing about the model."""
+    column = confidence_column(df)
+    rows = df if column == "model_confidence" else df[df["label"].isin(LABELS)]
+    answered = rows[column].dropna().clip(0.0, 1.0)
     edges = [i / bins for i in range(bins + 1)]
     cut = pd.cut(answered, bins=edges, include_lowest=True, right=False)
     counts = cut.value_counts(sort=False)

@@ -18,9 +18,15 @@ def _scale(colors: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
-def confidence_histogram(hist: pd.DataFrame) -> alt.Chart:
+CONFIDENCE_TITLES = {
+    "model_confidence": "Model confidence (tier 1 top-class probability)",
+    "confidence": "Confidence of labelled answers",
+}
+
+
+def confidence_histogram(hist: pd.DataFrame, column: str) -> alt.Chart:
     return (
-        alt.Chart(hist, title="Confidence of labelled answers")
+        alt.Chart(hist, title=CONFIDENCE_TITLES[column])
         .mark_bar(color="#1565c0")
         .encode(
             x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
@@ -118,12 +124,11 @@ def shares_early_late(shares: pd.DataFrame, title: str) -> alt.Chart:
     )
 
 
-def service_histogram(counts: list[int]) -> alt.Chart:
-    """The service's own five-bucket confidence histogram from ``/stats``."""
-    n = len(counts)
-    frame = pd.DataFrame({"bucket": [f"{i / n:.1f}–{(i + 1) / n:.1f}" for i in range(n)], "count": counts})
+def service_histogram(counts: dict[str, int]) -> alt.Chart:
+    """The service's own confidence histogram from ``/stats`` (tier 1 probabilities over its rolling window)."""
+    frame = pd.DataFrame({"bucket": list(counts), "count": list(counts.values())})
     return (
-        alt.Chart(frame, title="Live confidence histogram (service window)")
+        alt.Chart(frame, title="Live model confidence (service window)")
         .mark_bar(color="#00838f")
         .encode(
             x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),

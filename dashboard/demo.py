@@ -103,6 +103,7 @@ def synth(
                 reason=pred.reason,
                 reason_code=pred.reason_code.value if pred.reason_code else "",
                 tier=tier,
+                model_confidence=conf,
                 oov_rate=oov,
                 unk_rate=None if oov is None else oov / 4,
                 lang=lang,

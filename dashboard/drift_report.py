@@ -21,7 +21,25 @@ class DriftSignal(BaseModel):
     current: Value = None
     description: str = ""
     detail: str = ""
+    statistic_name: str = ""
+    fires_when: str | None = None  # "above" | "below" the threshold
+    skipped: bool = False  # the detector could not compute it (e.g. no confidences in the records)
     error: str | None = None  # set by the reader when the signal's JSON did not fit
+
+    @property
+    def verdict(self) -> str:
+        """unreadable | skipped | drifted | ok | unknown: one word for the badge and the table."""
+        if self.error:
+            return "unreadable"
+        if self.skipped:
+            return "skipped"
+        return {True: "drifted", False: "ok", None: "unknown"}[self.drifted]
+
+    @property
+    def rule(self) -> str:
+        """The threshold as a sentence: 'drifts above 0.05'."""
+        side = {"above": "above", "below": "below"}.get(self.fires_when or "", "at")
+        return f"drifts {side} {fmt_number(self.threshold)}"
 
 
 class DriftWindow(BaseModel):

@@ -12,10 +12,19 @@ class ServiceStats(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     total_requests: int = 0
+    window: int | None = None
+    window_size: int | None = None
     status_breakdown: dict[str, int] = {}
     rolling_oov_rate: float | None = None
     rolling_confidence: float | None = None
-    confidence_histogram: list[int] = []
+    # {"0.0-0.2": n, ...} from the service; a bare list of counts over equal buckets is accepted too.
+    confidence_histogram: dict[str, int] | list[int] = {}
+
+    def histogram(self) -> dict[str, int]:
+        h = self.confidence_histogram
+        if isinstance(h, dict):
+            return h
+        return {f"{i / len(h):.1f}-{(i + 1) / len(h):.1f}": n for i, n in enumerate(h)}
 
 
 class StatsResult(BaseModel):

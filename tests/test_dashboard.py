@@ -22,8 +22,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import aggregate, data, demo
 from dashboard.drift_report import fmt_value, parse_report
-from dashboard.service import fetch_stats
+from dashboard.service import ServiceStats, fetch_stats
 from dashboard.sources import sources_for
+from runners.monitoring import rolling_stats
 from sentiment.contract import LABELS, Prediction
 from sentiment.jsonl import iter_records
 from sentiment.records import PredictionRecord, QueueRecord
@@ -252,12 +253,15 @@ def test_drift_panel_matches_fixture(settings: Settings) -> None:
     assert list(table["signal"]) == list(report["signals"])
     for _, row in table.iterrows():
         sig = report["signals"][row["signal"]]
-        assert row["verdict"] == ("DRIFTED" if sig["drifted"] else "ok")
+        assert row["verdict"] == ("skipped" if sig["skipped"] else "DRIFTED" if sig["drifted"] else "ok")
+        assert row["drifts"] == sig["fires_when"] and row["test"] == sig["statistic_name"]
         assert row["early"] == fmt_value(sig["reference"]) and row["late"] == fmt_value(sig["current"])
         assert float(row["threshold"]) == pytest.approx(sig["threshold"])
     assert "positive 34.4%" in table.set_index("signal").loc["label_distribution", "early"]
     text = all_text(at)
-    assert text.count("drifted]") == sum(s["drifted"] for s in report["signals"].values())  # the red badges
+    assert text.count(":red-badge[") == len(report["drifted_signals"])
+    assert text.count(":gray-badge[") == sum(s["skipped"] for s in report["signals"].values())
+    assert "drifts below 0.05" in text  # a p-value signal fires below its threshold
     assert f"{report['windows']['reference']['n']:,}" in text and report["windows"]["current"]["label"] in text
 
 
@@ -361,14 +365,8 @@ class _Stats(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stats_server() -> Iterator[tuple[str, dict[str, Any]]]:
-    payload = {
-        "total_requests": 1234,
-        "status_breakdown": {"ok": 1000, "fallback": 200, "rejected": 34},
-        "rolling_oov_rate": 0.042,
-        "rolling_confidence": 0.871,
-        "confidence_histogram": [1, 2, 30, 200, 1001],
-        "uptime_s": 10,
-    }
+    """Serves what the real service's monitor computes from the fixture log, so a change of shape fails here."""
+    payload = rolling_stats(fixture_records("predictions.jsonl"), total=1234, window=1000).model_dump()
     handler = type("Handler", (_Stats,), {"body": json.dumps(payload).encode()})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -388,7 +386,15 @@ def test_live_stats_shown_when_service_answers(
     assert shown["requests (live)"] == f"{payload['total_requests']:,}"
     assert shown["rejected (live)"] == str(payload["status_breakdown"]["rejected"])
     assert shown["rolling OOV rate"] == f"{payload['rolling_oov_rate']:.1%}"
+    assert shown["rolling confidence"] == f"{payload['rolling_confidence']:.3f}"
+    (live,) = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert live["title"].startswith("Live model confidence")
     assert "No predictions logged yet" in at.info[0].value  # files and service are independent
+
+
+def test_stats_histogram_as_dict_or_list() -> None:
+    assert ServiceStats(confidence_histogram=[1, 2]).histogram() == {"0.0-0.5": 1, "0.5-1.0": 2}
+    assert ServiceStats(confidence_histogram={"0.0-0.2": 3}).histogram() == {"0.0-0.2": 3}
 
 
 def test_unreachable_service_is_a_quiet_note(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -412,15 +418,20 @@ def test_fetch_stats_never_raises(url: str) -> None:
 # --- pure aggregations ----------------------------------------------------------------------------------------
 
 
-def test_confidence_histogram_counts_labelled_answers_only() -> None:
+@pytest.mark.parametrize("with_model_confidence", [True, False])
+def test_confidence_histogram(with_model_confidence: bool) -> None:
+    """Tier 1's own confidence when logged (every review that reached the model); else labelled answers only."""
     recs = fixture_records("predictions.jsonl")
-    hist = aggregate.confidence_histogram(aggregate.predictions_frame(recs), bins=10)
+    if not with_model_confidence:
+        recs = [{k: v for k, v in r.items() if k != "model_confidence"} for r in recs]
+    column = "model_confidence" if with_model_confidence else "confidence"
+    counted = [r[column] for r in recs if (r[column] is not None if with_model_confidence else r["label"] is not None)]
+    df = aggregate.predictions_frame(recs)
+    assert aggregate.confidence_column(df) == column
     expected = [0] * 10
-    for r in recs:
-        if r["label"] is not None:
-            expected[min(int(r["confidence"] * 10), 9)] += 1
-    assert hist["count"].tolist() == expected
-    assert hist["count"].sum() == sum(r["label"] is not None for r in recs)
+    for c in counted:
+        expected[min(int(c * 10), 9)] += 1
+    assert aggregate.confidence_histogram(df, bins=10)["count"].tolist() == expected
 
 
 def test_status_counts_always_has_all_three() -> None:

@@ -16,13 +16,14 @@ from sentiment.settings import Settings
 TITLE = "Drift report"
 
 
-def badge(drifted: bool | None) -> None:
-    if drifted is True:
-        st.badge("drifted", color="red", icon=":material/warning:")
-    elif drifted is False:
-        st.badge("ok", color="green", icon=":material/check:")
-    else:
-        st.badge("unknown", color="gray")
+BADGES: dict[str, dict[str, str]] = {
+    "drifted": {"color": "red", "icon": ":material/warning:"},
+    "ok": {"color": "green", "icon": ":material/check:"},
+}
+
+
+def badge(verdict: str) -> None:
+    st.badge(verdict, **BADGES.get(verdict, {"color": "gray"}))  # type: ignore[arg-type]
 
 
 def _verdict(report: DriftReport) -> None:
@@ -51,15 +52,19 @@ def summary(report: DriftReport) -> pd.DataFrame:
     rows = [
         {
             "signal": name,
-            "verdict": "unreadable" if s.error else {True: "DRIFTED", False: "ok", None: "unknown"}[s.drifted],
+            "verdict": "DRIFTED" if s.verdict == "drifted" else s.verdict,
             "early": fmt_value(s.reference),
             "late": fmt_value(s.current),
             "statistic": fmt_number(s.statistic),
             "threshold": fmt_number(s.threshold),
+            "drifts": s.fires_when or "",
+            "test": s.statistic_name,
         }
         for name, s in report.signals.items()
     ]
-    return pd.DataFrame(rows, columns=["signal", "verdict", "early", "late", "statistic", "threshold"])
+    return pd.DataFrame(
+        rows, columns=["signal", "verdict", "early", "late", "statistic", "threshold", "drifts", "test"]
+    )
 
 
 def _value(col: DeltaGenerator, title: str, v: object) -> None:
@@ -74,7 +79,7 @@ def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
         head, c_early, c_late, c_stat = st.columns([3, 2, 2, 2])
         with head:
             st.markdown(f"**{name}**")
-            badge(None if s.error else s.drifted)
+            badge(s.verdict)
             if s.description:
                 st.caption(s.description)
         if s.error:
@@ -82,8 +87,8 @@ def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
             return
         _value(c_early, early, s.reference)
         _value(c_late, late, s.current)
-        c_stat.metric("statistic", fmt_number(s.statistic), help=s.detail or None)
-        c_stat.caption(f"threshold {fmt_number(s.threshold)}")
+        c_stat.metric(s.statistic_name or "statistic", fmt_number(s.statistic))
+        c_stat.caption(s.rule)
         if all(isinstance(v, Mapping) and is_shares(v) for v in (s.reference, s.current)):
             frame = pd.DataFrame(
                 [

@@ -31,7 +31,8 @@ def live_service(settings: Settings) -> None:
         return
     s = result.stats
     with st.container(border=True):
-        st.markdown(f"**Live service** · `{result.url}` (rolling window)")
+        window = f"last {s.window_size:,} predictions" if s.window_size is not None else "rolling window"
+        st.markdown(f"**Live service** · `{result.url}` ({window})")
         cols = st.columns(6)
         cols[0].metric("requests (live)", f"{s.total_requests:,}")
         for col, status in zip(cols[1:4], aggregate.STATUSES, strict=True):
@@ -39,7 +40,7 @@ def live_service(settings: Settings) -> None:
         cols[4].metric("rolling OOV rate", _pct(s.rolling_oov_rate))
         cols[5].metric("rolling confidence", "—" if s.rolling_confidence is None else f"{s.rolling_confidence:.3f}")
         if s.confidence_histogram:
-            st.altair_chart(charts.service_histogram(s.confidence_histogram), width="stretch")
+            st.altair_chart(charts.service_histogram(s.histogram()), width="stretch")
 
 
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
@@ -70,7 +71,8 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     )
 
     left, right = st.columns(2)
-    left.altair_chart(charts.confidence_histogram(aggregate.confidence_histogram(df)), width="stretch")
+    column = aggregate.confidence_column(df)
+    left.altair_chart(charts.confidence_histogram(aggregate.confidence_histogram(df), column), width="stretch")
     right.altair_chart(charts.status_breakdown(aggregate.status_counts(df)), width="stretch")
 
     freq = aggregate.bucket_for(df)
