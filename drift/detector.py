@@ -71,7 +71,9 @@ def signal_inputs(window: Window, settings: Settings, options: DetectOptions) ->
     return inputs, sampled
 
 
-def _context(ref: Window, cur: Window, s_ref: dict[str, str], s_cur: dict[str, str], vocab_note: str, unk: tuple[float, float]) -> dict[str, str]:
+def _context(
+    ref: Window, cur: Window, s_ref: dict[str, str], s_cur: dict[str, str], vocab_note: str, unk: tuple[float, float]
+) -> dict[str, str]:
     def share(w: Window) -> str:
         return f"{w.markup / w.info.with_text:.1%}" if w.info.with_text else "n/a"
 
@@ -83,7 +85,9 @@ def _context(ref: Window, cur: Window, s_ref: dict[str, str], s_cur: dict[str, s
             f"service gates run on random samples of {s_ref.get('gates', 0)} / {s_cur.get('gates', 0)} texts"
         )
     if "scored" in s_ref or "scored" in s_cur:
-        ctx["low_confidence"] = f"model scored random samples of {s_ref.get('scored', 0)} / {s_cur.get('scored', 0)} texts"
+        ctx["low_confidence"] = (
+            f"model scored random samples of {s_ref.get('scored', 0)} / {s_cur.get('scored', 0)} texts"
+        )
     if "embedded" in s_ref:
         ctx["embedding"] = f"random samples of {s_ref['embedded']} / {s_cur.get('embedded', 0)} texts embedded"
     return ctx
@@ -128,12 +132,14 @@ def detect_windows(
     )
 
 
-def detect(specs: Iterable[WindowSpec], settings: Settings, options: DetectOptions) -> DriftReport:
-    """Read the reference and current windows (streaming) and report drift between them."""
+def detect(
+    specs: Iterable[WindowSpec], settings: Settings, options: DetectOptions
+) -> tuple[DriftReport, Window, Window]:
+    """Read the reference and current windows (streaming) and report drift between them; the windows too, to plot."""
     t0 = time.perf_counter()
     vocab, vocab_note = load_vocab(settings, options.model_tag)
     ref, cur = read_windows(specs, vocab, settings.drift, settings.gates.confidence_gate, options.progress)
     t1 = time.perf_counter()
     report = detect_windows(ref, cur, settings, options, vocab_note)
     report.timings_s = {"read": round(t1 - t0, 3), **report.timings_s, "total": round(time.perf_counter() - t0, 3)}
-    return report
+    return report, ref, cur

@@ -11,6 +11,7 @@ signal meant to catch it, so the table shows hits, misses and side effects.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,24 +83,51 @@ def shifts(settings: Settings) -> list[tuple[Shift, Callable[[list[Record], rand
     foreign = [r for name in FOREIGN for r in _load(settings, name)]
     other_category = [r for r in _load(settings, BLITZER) if r.get("category") in ("books", "dvd")]
     return [
-        (Shift(name="control", description="no shift: two random halves of the same reviews", expected=[]),
-         lambda recs, rng: recs),
-        (Shift(name="review bombing", description="30% of reviews replaced by real 1-2 star reviews",
-               expected=["label_distribution"]),
-         lambda recs, rng: mix_in(recs, negatives, 0.30, rng)),
-        (Shift(name="markup leak", description="a parser stops stripping HTML: every text arrives with tags and entities",
-               expected=["oov_rate"]),
-         lambda recs, rng: markup_leak(recs, 1.0, rng)),
-        (Shift(name="non-English flood", description="10% of reviews replaced by real Chinese and French reviews",
-               expected=["non_english_rate"]),
-         lambda recs, rng: mix_in(recs, foreign, 0.10, rng)),
-        (Shift(name="category change", description="40% of reviews replaced by book and DVD reviews, same labels",
-               expected=["embedding"]),
-         lambda recs, rng: mix_in(recs, other_category, 0.40, rng, keep_label=True)),
-        (Shift(name="broken client", description="5% of bodies empty, cut to 3 characters or mis-decoded",
-               expected=["rejected_rate"]),
-         lambda recs, rng: broken_client(recs, 0.05, rng)),
-    ]  # fmt: skip
+        (
+            Shift(name="control", description="no shift: two random halves of the same reviews", expected=[]),
+            lambda recs, rng: recs,
+        ),
+        (
+            Shift(
+                name="review bombing",
+                description="30% of reviews replaced by real 1-2 star reviews",
+                expected=["label_distribution"],
+            ),
+            lambda recs, rng: mix_in(recs, negatives, 0.30, rng),
+        ),
+        (
+            Shift(
+                name="markup leak",
+                description="a parser stops stripping HTML: every text arrives with tags and entities",
+                expected=["oov_rate"],
+            ),
+            lambda recs, rng: markup_leak(recs, 1.0, rng),
+        ),
+        (
+            Shift(
+                name="non-English flood",
+                description="10% of reviews replaced by real Chinese and French reviews",
+                expected=["non_english_rate"],
+            ),
+            lambda recs, rng: mix_in(recs, foreign, 0.10, rng),
+        ),
+        (
+            Shift(
+                name="category change",
+                description="40% of reviews replaced by book and DVD reviews, same labels",
+                expected=["embedding"],
+            ),
+            lambda recs, rng: mix_in(recs, other_category, 0.40, rng, keep_label=True),
+        ),
+        (
+            Shift(
+                name="broken client",
+                description="5% of bodies empty, cut to 3 characters or mis-decoded",
+                expected=["rejected_rate"],
+            ),
+            lambda recs, rng: broken_client(recs, 0.05, rng),
+        ),
+    ]
 
 
 def injected(settings: Settings, options: DetectOptions, vocab: frozenset[str], note: str) -> list[Experiment]:
@@ -117,7 +145,9 @@ def injected(settings: Settings, options: DetectOptions, vocab: frozenset[str], 
         cur = window_from_records(f"half B + {shift.name}", shifted, vocab, settings.drift, gate_cut)
         report = detect_windows(ref, cur, settings, options, note, ref_inputs)
         out.append(
-            Experiment(name=shift.name, kind="injected", description=shift.description, expected=shift.expected, report=report)
+            Experiment(
+                name=shift.name, kind="injected", description=shift.description, expected=shift.expected, report=report
+            )
         )
     return out
 
@@ -145,8 +175,10 @@ def markdown(experiments: Sequence[Experiment]) -> str:
             result = "false alarm" if e.report.drift_detected else "quiet"
         cells = " | ".join(_cell(e.report, s) for s in SIGNAL_NAMES)
         lines.append(f"| {e.name} | {n} | {cells} | {meant} | {result} |")
-    return "\n".join(lines) + "\n\nCells: verdict (statistic). Statistics: OOV delta, KS p, JS divergence, " \
-        "low-confidence growth, MMD p, non-English delta, rejected delta.\n"  # fmt: skip
+    return (
+        "\n".join(lines) + "\n\nCells: verdict (statistic). Statistics: OOV delta, KS p, JS divergence, "
+        "low-confidence growth, MMD p, non-English delta, rejected delta.\n"
+    )
 
 
 def plot(experiments: Sequence[Experiment], path: Path) -> None:
@@ -190,8 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out_dir or settings.paths.reports_dir
     out.mkdir(parents=True, exist_ok=True)
     payload = {"experiments": [e.model_dump(mode="json") for e in experiments]}
-    import json
-
     (out / "drift_experiments.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     table = markdown(experiments)
     (out / "drift_experiments.md").write_text("# Drift experiments\n\n" + table, encoding="utf-8")

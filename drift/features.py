@@ -107,7 +107,8 @@ def unk_rate_mean(texts: Sequence[str], model_path: str, max_length: int) -> flo
 def score_low_confidence(texts: Sequence[str], model_tag: str, settings: Settings) -> np.ndarray:
     """Score a text sample with a stored model: 1 where its top-class confidence is under the gate."""
     from sentiment.model.inference import SentimentModel
+    from sentiment.preprocess import normalize
 
     model = SentimentModel.from_store(model_tag, num_threads=settings.model.num_threads or 2)
-    probs = model.predict(list(texts), batch_size=settings.model.batch_size)
+    probs = model.predict([normalize(t).text for t in texts], batch_size=settings.model.batch_size)
     return (probs.max(axis=1) < settings.gates.confidence_gate).astype(np.int8)

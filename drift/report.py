@@ -105,15 +105,21 @@ def _box(lines: list[str]) -> list[str]:
     return out
 
 
-def _fmt(value: float | dict[str, Any] | None) -> str:
+# Signals whose reference/current values (and statistic) are shares, printed as percentages like the spec.
+_PERCENT = frozenset({"oov_rate", "label_distribution", "low_confidence", "non_english_rate", "rejected_rate"})
+
+
+def _fmt(value: float | dict[str, Any] | None, pct: bool) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_num(v)}" for k, v in value.items())
-    return _num(value)
+        return ", ".join(f"{k} {_num(v, pct)}" for k, v in value.items())
+    return _num(value, pct)
 
 
-def _num(v: Any) -> str:
+def _num(v: Any, pct: bool = False) -> str:
+    if pct and isinstance(v, float):
+        return f"{v:.1%}"
     if isinstance(v, float):
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
             return f"{v:.2e}"
@@ -128,14 +134,17 @@ def render_text(report: DriftReport) -> str:
     lines += [f"Early: {ref.label}", f"Late:  {cur.label}", ""]
     for i, (name, s) in enumerate(report.signals.items(), start=1):
         lines.append(f"Signal {i}: {_TITLES.get(name, name)}  [{name}]")
-        lines.append(f"  Early:  {_fmt(s.reference)}")
-        lines.append(f"  Late:   {_fmt(s.current)}")
+        pct = name in _PERCENT
+        lines.append(f"  Early:  {_fmt(s.reference, pct)}")
+        lines.append(f"  Late:   {_fmt(s.current, pct)}")
         if s.skipped:
             lines.append(f"  {s.detail}")
             lines += ["  → SKIPPED", ""]
             continue
         side = "<" if s.fires_when == "below" else ">"
-        lines.append(f"  {s.statistic_name or 'statistic'}: {_num(s.statistic)}   (drift if {side} {_num(s.threshold)})")
+        shown = _num(s.statistic, pct and name != "label_distribution")
+        limit = _num(s.threshold, pct and name != "label_distribution")
+        lines.append(f"  {s.statistic_name or 'statistic'}: {shown}   (drift if {side} {limit})")
         if s.detail:
             lines.append(f"  {s.detail}")
         lines += ["  → DRIFTED" if s.drifted else "  → NO DRIFT", ""]

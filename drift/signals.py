@@ -12,8 +12,8 @@ Three kinds of rule, chosen per signal:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -212,9 +212,16 @@ def low_confidence_signal(
     a, b = ref.low_conf[ref.low_conf >= 0], cur.low_conf[cur.low_conf >= 0]
     why = _note(ref, cur, "low_confidence") or "no confidences (pass --model TAG or use predictions records)"
     return _rate_signal(
-        "low_confidence", a, b, drift.low_confidence_growth, drift.rate_pvalue, True,
-        "relative growth of the low-confidence share", why, context,
-    )  # fmt: skip
+        "low_confidence",
+        a,
+        b,
+        drift.low_confidence_growth,
+        drift.rate_pvalue,
+        True,
+        "relative growth of the low-confidence share",
+        why,
+        context,
+    )
 
 
 def gate_signal(
@@ -223,16 +230,25 @@ def gate_signal(
     a, b = ref.gate[ref.gate >= 0], cur.gate[cur.gate >= 0]
     why = _note(ref, cur, name) or "no gate outcomes"
     return _rate_signal(
-        name, (a == code).astype(np.int8), (b == code).astype(np.int8), threshold, alpha, False,
-        "absolute increase of the share", why, context,
-    )  # fmt: skip
+        name,
+        (a == code).astype(np.int8),
+        (b == code).astype(np.int8),
+        threshold,
+        alpha,
+        False,
+        "absolute increase of the share",
+        why,
+        context,
+    )
 
 
 def embedding_signal(ref: SignalInputs, cur: SignalInputs, drift: DriftSettings, context: str = "") -> SignalResult:
     if ref.embeddings is None or cur.embeddings is None or not len(ref.embeddings) or not len(cur.embeddings):
         return _skipped("embedding", drift.embedding_pvalue, _note(ref, cur, "embedding") or "no embeddings", "below")
     res = mmd_test(ref.embeddings, cur.embeddings, drift.embedding_permutations, drift.seed)
-    detail = f"MMD² = {res.mmd2:.5f}, RBF bandwidth {res.bandwidth:.3f} (median heuristic), {res.permutations} permutations"
+    detail = (
+        f"MMD² = {res.mmd2:.5f}, RBF bandwidth {res.bandwidth:.3f} (median heuristic), {res.permutations} permutations"
+    )
     if context:
         detail += f"; {context}"
     sample: dict[str, Any] = {"sampled": res.n_reference}
@@ -264,11 +280,21 @@ def evaluate(
         "low_confidence": low_confidence_signal(ref, cur, drift, ctx.get("low_confidence", "")),
         "embedding": embedding_signal(ref, cur, drift, ctx.get("embedding", "")),
         "non_english_rate": gate_signal(
-            "non_english_rate", GateCode.non_english, ref, cur, drift.non_english_threshold, drift.rate_pvalue,
+            "non_english_rate",
+            GateCode.non_english,
+            ref,
+            cur,
+            drift.non_english_threshold,
+            drift.rate_pvalue,
             ctx.get("non_english_rate", ""),
         ),
         "rejected_rate": gate_signal(
-            "rejected_rate", GateCode.rejected, ref, cur, drift.rejected_threshold, drift.rate_pvalue,
+            "rejected_rate",
+            GateCode.rejected,
+            ref,
+            cur,
+            drift.rejected_threshold,
+            drift.rate_pvalue,
             ctx.get("rejected_rate", ""),
         ),
-    }  # fmt: skip
+    }

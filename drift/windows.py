@@ -87,7 +87,9 @@ class _Builder:
         self.markup = 0
         self.first_ts: str | None = None
         self.last_ts: str | None = None
-        self.cols = {k: array(t) for k, t in (("length", "f"), ("oov", "f"), ("label", "b"), ("low", "b"), ("gate", "b"))}
+        self.cols = {
+            k: array(t) for k, t in (("length", "f"), ("oov", "f"), ("label", "b"), ("low", "b"), ("gate", "b"))
+        }
         self.texts: list[str] = []
 
     def add(self, rec: Mapping[str, Any], ts: str | None) -> None:
@@ -112,13 +114,13 @@ class _Builder:
         if self.n <= self.cap:
             c["length"].append(length)
             c["oov"].append(oov)
-            c["label"].append(_label_code(rec))
+            c["label"].append(label_code(rec))
             c["low"].append(_low_conf(rec, self.gate_cut))
             c["gate"].append(_gate_code(rec))
         else:
             j = self.rng.randrange(self.n)
             if j < self.cap:
-                row = (length, oov, _label_code(rec), _low_conf(rec, self.gate_cut), _gate_code(rec))
+                row = (length, oov, label_code(rec), _low_conf(rec, self.gate_cut), _gate_code(rec))
                 for col, v in zip(c.values(), row, strict=True):
                     col[j] = v
 
@@ -156,7 +158,8 @@ class _Builder:
         )
 
 
-def _label_code(rec: Mapping[str, Any]) -> int:
+def label_code(rec: Mapping[str, Any]) -> int:
+    """Index into LABELS from stars (1-2 negative, 3 neutral, 4-5 positive), else from a ``label`` field; -1 none."""
     rating = rec.get("rating")
     if isinstance(rating, (int, float)):
         lab = star_to_label(rating)

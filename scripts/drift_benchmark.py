@@ -1,8 +1,8 @@
 """Scale check: one million review records through the drift detector's statistical signals.
 
-Builds a 1M-line JSONL file from the real English reviews (cycled, with timestamps spread over 2013-2014, so the
-split at 2014-01-01 gives two windows of 500k from the same shuffled mix), then times the detector on it and records the peak
-memory. The embedding signal is off by default (it samples anyway; ``--embedding`` turns it on).
+Builds a 1M-line JSONL file from the real English reviews (shuffled, cycled, timestamps spread over 2013-2014, so
+the split at 2014-01-01 gives two windows of 500k from the same mix), then times the detector on it and records
+the peak memory. The embedding signal is off by default (it samples anyway; ``--embedding`` turns it on).
 
     python scripts/drift_benchmark.py            # writes reports/drift_benchmark.json
 """

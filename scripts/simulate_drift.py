@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from drift.detector import DetectOptions, detect
+from drift.plots import plot_windows
 from drift.report import render_text
 from drift.windows import WindowSpec, parse_range
 from sentiment.settings import Settings, load_settings
@@ -34,6 +35,15 @@ _THRESHOLDS = {
     "rate_pvalue": "significance the three rate signals also need (one-sided two-proportion z-test)",
 }
 
+_SAMPLING = {
+    "embedding_sample": "texts embedded per window for the MMD test",
+    "embedding_permutations": "permutations for the MMD p-value",
+    "gate_sample": "texts per window run through the service's input and language gates",
+    "score_sample": "texts per window scored by --model for the low-confidence share",
+    "max_values": "per-record values kept per window before reservoir sampling (bounds memory)",
+    "seed": "seed for every random sample",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,10 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--current-range", help="START..END")
     w.add_argument("--reference", type=Path, help="reference JSONL file")
     w.add_argument("--current", type=Path, help="current JSONL file")
-    w.add_argument("--predictions", nargs="?", const="", default=None, help="predictions.jsonl (default: the service's)")
+    w.add_argument(
+        "--predictions", nargs="?", const="", default=None, help="predictions.jsonl (default: the service's)"
+    )
     o = p.add_argument_group("output")
     o.add_argument("--output-json", type=Path, help="JSON report (default: reports/drift.json)")
     o.add_argument("--output-text", type=Path, help="boxed text report (default: reports/drift_report.txt)")
+    o.add_argument("--plot", type=Path, help="PNG of the two windows (default: drift_windows.png beside the JSON)")
     o.add_argument("--quiet", action="store_true", help="no progress bars, no report on stdout")
     t = p.add_argument_group("thresholds")
     for name, help_text in _THRESHOLDS.items():
@@ -55,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("sampling and models")
     s.add_argument("--model", help="stored model tag: its training vocabulary for OOV, and it scores confidences")
     s.add_argument("--no-embedding", action="store_true", help="skip the embedding signal (statistical ones only)")
-    for name in ("embedding_sample", "embedding_permutations", "gate_sample", "score_sample", "max_values", "seed"):
-        s.add_argument("--" + name.replace("_", "-"), type=int)
+    for name, help_text in _SAMPLING.items():
+        s.add_argument("--" + name.replace("_", "-"), type=int, help=help_text)
     return p
 
 
@@ -89,7 +102,7 @@ def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpe
                 raise SystemExit("--data needs --split-date or --reference-range and --current-range")
             args.reference_range, args.current_range = "2004..2012", "2014..2014"
     specs = []
-    for role, text in (("reference", args.reference_range), ("current", args.current_range)):
+    for text in (args.reference_range, args.current_range):
         lo, hi = parse_range(text)
         specs.append(WindowSpec(label=f"{path.name} {lo or '…'}..{hi or '…'}", path=path, start=lo, end=hi))
     return specs
@@ -102,8 +115,7 @@ def _day_before(day: str) -> str:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    names = [*_THRESHOLDS, "embedding_sample", "embedding_permutations", "gate_sample", "score_sample", "max_values", "seed"]
-    drift = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    drift = {n: getattr(args, n) for n in [*_THRESHOLDS, *_SAMPLING] if getattr(args, n) is not None}
     return load_settings(drift=drift)
 
 
@@ -115,16 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         if not spec.path.exists():
             raise SystemExit(f"no such file: {spec.path}")
     options = DetectOptions(model_tag=args.model, embedding=not args.no_embedding, progress=not args.quiet)
-    report = detect(specs, settings, options)
+    report, ref, cur = detect(specs, settings, options)
     out_json = args.output_json or settings.paths.drift_report
     out_text = args.output_text or out_json.with_name("drift_report.txt")
+    plot_windows(ref, cur, report, args.plot or out_json.with_name("drift_windows.png"))
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     text = render_text(report)
     out_text.write_text(text, encoding="utf-8")
     if not args.quiet:
         print(text)
-        print(f"wrote {out_json} and {out_text}", file=sys.stderr)
+        print(f"wrote {out_json}, {out_text} and the plot", file=sys.stderr)
     return 0
 
 
