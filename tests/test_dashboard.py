@@ -26,7 +26,7 @@ from dashboard.service import ServiceStats, fetch_stats
 from dashboard.sources import sources_for
 from runners.monitoring import rolling_stats
 from sentiment.contract import LABELS, Prediction
-from sentiment.jsonl import iter_records
+from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
 from sentiment.settings import REPO_ROOT, Settings, load_settings
 
@@ -127,6 +127,14 @@ def test_overview_empty_state(settings: Settings, content: bytes | None) -> None
     at = run_app("overview")
     assert "No predictions logged yet" in at.info[0].value
     assert not at.metric
+
+
+def test_records_missing_fields_still_render(settings: Settings) -> None:
+    """Old or foreign log lines (no time, no OOV, no latency) give numbers and notes, not a traceback."""
+    append_records(settings.paths.predictions_log, [{"status": "ok", "label": "positive"}, {"status": "rejected"}])
+    at = run_app("overview")
+    assert metrics(at)["predictions"] == "2" and metrics(at)["ok"] == "1 (50.0%)"
+    assert {"No OOV rates logged yet.", "No timed records."} <= {c.value for c in at.caption}
 
 
 def test_unreadable_log_is_a_warning_not_a_traceback(settings: Settings) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import altair as alt
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import aggregate, charts, data
 from dashboard.panels.common import empty_state, read_note, read_problem
@@ -18,6 +23,14 @@ def _pct(x: float | None) -> str:
 
 def _ms(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f} ms"
+
+
+def _chart(where: DeltaGenerator, build: Callable[[pd.DataFrame], alt.Chart], frame: pd.DataFrame, empty: str) -> None:
+    """A time series needs timestamps and values; records without them get a line of text, not a blank chart."""
+    if frame.empty:
+        where.caption(empty)
+    else:
+        where.altair_chart(build(frame), width="stretch")
 
 
 def live_service(settings: Settings) -> None:
@@ -76,13 +89,13 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     right.altair_chart(charts.status_breakdown(aggregate.status_counts(df)), width="stretch")
 
     freq = aggregate.bucket_for(df)
-    st.altair_chart(charts.oov_over_time(aggregate.oov_over_time(df, freq)), width="stretch")
-    st.altair_chart(charts.labels_over_time(aggregate.labels_over_time(df, freq)), width="stretch")
+    _chart(st.container(), charts.oov_over_time, aggregate.oov_over_time(df, freq), "No OOV rates logged yet.")
+    _chart(st.container(), charts.labels_over_time, aggregate.labels_over_time(df, freq), "No timestamped labelled answers yet.")
 
     st.subheader("Latency")
     pcts = aggregate.latency_percentiles(df)
     for col, (name, value) in zip(st.columns(len(pcts)), pcts.items(), strict=True):
         col.metric(f"{name} latency", _ms(value))
-    st.altair_chart(charts.latency_over_time(aggregate.latency_over_time(df, freq)), width="stretch")
+    _chart(st.container(), charts.latency_over_time, aggregate.latency_over_time(df, freq), "No timed records.")
     read_note(loaded, sources.predictions, "records")
     st.caption(f"Time buckets: {freq}.")
