@@ -90,7 +90,12 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
 
     freq = aggregate.bucket_for(df)
     _chart(st.container(), charts.oov_over_time, aggregate.oov_over_time(df, freq), "No OOV rates logged yet.")
-    _chart(st.container(), charts.labels_over_time, aggregate.labels_over_time(df, freq), "No timestamped labelled answers yet.")
+    _chart(
+        st.container(),
+        charts.labels_over_time,
+        aggregate.labels_over_time(df, freq),
+        "No timestamped labelled answers yet.",
+    )
 
     st.subheader("Latency")
     pcts = aggregate.latency_percentiles(df)
