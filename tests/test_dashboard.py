@@ -6,11 +6,13 @@ aggregation, a swapped column or a crash on a torn file fails a test.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,13 +27,14 @@ from dashboard.drift_report import fmt_value, parse_report
 from dashboard.service import ServiceStats, fetch_stats
 from dashboard.sources import sources_for
 from runners.monitoring import rolling_stats
-from sentiment.contract import LABELS, Prediction
+from sentiment.contract import LABELS, Prediction, Reason
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
 from sentiment.settings import REPO_ROOT, Settings, load_settings
 
 FIXTURES = Path(__file__).with_name("test_dashboard_data")
 APP = REPO_ROOT / "dashboard" / "app.py"
+UCI = "uci_amazon_cells_labelled.jsonl"  # short real reviews from the shared data folder
 TORN = b'{"ts":"2026-11-20T11:00:00.000Z","request_id":"torn","label":"posi'
 
 
@@ -184,6 +187,32 @@ def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     print(f"\n1M-line log: last {n:,} records read in {load_s:.2f} s; overview page rendered in {page_s:.2f} s")
     assert loaded.frame["request_id"].iloc[-1] == "r999999"
     assert load_s < 5.0 and page_s < 15.0
+
+
+def test_dashboard_reads_what_the_chain_writes(settings: Settings) -> None:
+    """Real reviews and garbage through the real fallback chain (no model: tiers 2 and 3 answer), logged the way
+    the service logs them; the overview and the queue must show exactly what was written."""
+    from fallback.chain import Chain
+
+    if not (settings.paths.shared_data_dir / UCI).exists():
+        pytest.skip(f"shared data file {UCI} not found under {settings.paths.shared_data_dir}")
+    reviews = [r["text"] for r in itertools.islice(iter_records(settings.paths.shared_data_dir / UCI), 60)]
+    inputs: list[Any] = [*reviews, "", "ok", None, "Das Produkt ist leider schon nach zwei Tagen kaputt gegangen."]
+    traced = Chain(settings).classify_many(inputs)
+    append_records(settings.paths.predictions_log, [t.log_record(None, latency_ms=2.0) for t in traced])
+    statuses = Counter(t.prediction.status.value for t in traced)
+    queued = sum(t.prediction.reason_code is Reason.human_review for t in traced)
+    print(f"\nchain over {len(inputs)} inputs: {dict(statuses)}, {queued} queued for a human")
+    assert statuses["rejected"] >= 4 and queued > 0  # the mix exercises every path the panels show
+
+    at = run_app("overview")
+    shown = metrics(at)
+    assert shown["predictions"] == str(len(inputs))
+    for status in ("ok", "fallback", "rejected"):
+        assert shown[status] == f"{statuses[status]:,} ({statuses[status] / len(inputs):.1%})"
+    at.radio(key="panel").set_value("queue").run()
+    assert metrics(at)["escalated"] == str(queued)
+    assert metrics(at)["awaiting label"] == str(queued)
 
 
 # --- human review queue ---------------------------------------------------------------------------------------
