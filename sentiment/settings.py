@@ -67,6 +67,9 @@ class ServiceSettings(BaseModel):
     max_batch_texts: int = 256
     # Request bodies above this get 413 before any parsing (256 reviews of 5,000 chars fit comfortably).
     max_request_bytes: int = 4 * 1024 * 1024
+    # torch intra-op threads in the transformer runner. 1: on a shared 2-core box two spinning OpenMP threads
+    # stall each other (measured: 540 ms -> 60 ms per single request under load; see the benchmark notes).
+    torch_threads: int = 1
 
 
 class PathSettings(BaseModel):
