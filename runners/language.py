@@ -10,7 +10,9 @@ from sentiment.settings import get_settings
 SETTINGS = get_settings()
 
 
-@bentoml.service(name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024})
+@bentoml.service(name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
+    logging={"access": {"enabled": False}},
+)
 class LanguageRunner:
     @bentoml.api
     def detect(self, texts: list[str]) -> list[LanguageResult]:

@@ -166,12 +166,7 @@ class Pipeline:
     def _log(self, traced: list[Traced], latency_ms: float) -> None:
         tag = self._info.tag
         log_text = self.settings.service.log_text
-        records = []
-        for t in traced:
-            rec = t.log_record(tag, latency_ms, log_text)
-            if t.trace.model is not None:
-                rec.model_confidence = max(t.trace.model.probs)
-            records.append(rec)
+        records = [t.log_record(tag, latency_ms, log_text) for t in traced]
         try:
             self.monitor.record(records)
         except OSError as exc:  # a full disk must not turn answers into errors

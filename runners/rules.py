@@ -7,7 +7,9 @@ import bentoml
 from fallback.rules import KeywordRules, RuleVerdict
 
 
-@bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024})
+@bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
+    logging={"access": {"enabled": False}},
+)
 class RulesRunner:
     def __init__(self) -> None:
         self.rules = KeywordRules()

@@ -33,12 +33,24 @@ class ModelInfo(BaseModel):
     error: str = ""
 
 
+def quantize_int8(model: SentimentModel) -> None:
+    """Dynamic int8 for every Linear layer: weights int8, activations quantised on the fly (CPU only)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the eager-mode API is deprecated in favour of torchao, still works
+        model.model = torch.ao.quantization.quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 @bentoml.service(
     name="transformer",
     workers=1,
     # One inference thread: batches run one after another, each using torch's own intra-op threads.
     threads=1,
     traffic={"timeout": 60, "max_concurrency": 1024},
+    logging={"access": {"enabled": False}},  # an internal hop: the API service logs the request
 )
 class TransformerRunner:
     # A class attribute so `bentoml build` packages the model. Declared only when the store has it:
@@ -60,7 +72,10 @@ class TransformerRunner:
             return
         try:
             meta = ModelMetadata.model_validate(stored.info.metadata)
-            self.model = SentimentModel(stored.path, meta, str(stored.tag), SETTINGS.model.num_threads)
+            model = SentimentModel(stored.path, meta, str(stored.tag), SETTINGS.service.torch_threads)
+            if SETTINGS.service.quantize:
+                quantize_int8(model)
+            self.model = model
             self.error = ""
             log.info("loaded %s", stored.tag)
         except Exception as exc:  # a corrupt checkpoint is an outage of tier 1, not of the service

@@ -14,7 +14,7 @@ set -Eeuo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 WORK="${WORK:-$REPO/var/image}"          # rootfs, wheelhouse, dockerd state, logs (git-ignored)
-BASE_IMAGE="${BASE_IMAGE:-review-sentiment-base:bookworm}"
+BASE_NAME="${BASE_NAME:-review-sentiment-base}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 PORT="${PORT:-3111}"
 STEPS="${STEPS:-base bento container probe}"
@@ -47,31 +47,36 @@ start_dockerd() {
   echo "dockerd did not come up; see $WORK/dockerd.log" >&2; exit 1
 }
 
-build_wheelhouse() {
-  # Every wheel the Bento needs, resolved here with this machine's pip config (CPU torch), so the
-  # image build never has to pick torch from PyPI (CUDA) or reach an index at all.
-  log "wheelhouse"
-  local reqs="$WORK/requirements.txt"
-  python - "$REPO/bentofile.yaml" >"$reqs" <<'PY'
+write_requirements() {
+  # The base image carries the wheels for exactly these requirements: its tag is their hash.
+  python - "$REPO/bentofile.yaml" >"$WORK/requirements.txt" <<'PY'
 import sys, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 print("\n".join(cfg["python"]["packages"] + ["bentoml==1.4.38", "uv"]))
 PY
-  python -m pip wheel --quiet -w "$WORK/wheels" -r "$reqs"
+  BASE_IMAGE="$BASE_NAME:$(sha256sum "$WORK/requirements.txt" | cut -c1-12)"
+}
+
+build_wheelhouse() {
+  # Every wheel the Bento needs, resolved here with this machine's pip config (CPU torch), so the
+  # image build never has to pick torch from PyPI (CUDA) or reach an index at all.
+  log "wheelhouse (pip log: $WORK/pip-wheel.log)"
+  rm -rf "$WORK/wheels"
+  python -m pip wheel --quiet -w "$WORK/wheels" -r "$WORK/requirements.txt" >"$WORK/pip-wheel.log" 2>&1
 }
 
 build_base() {
   if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then log "base image $BASE_IMAGE exists"; return; fi
   build_wheelhouse
   local root="$WORK/rootfs"
-  if [[ ! -f "$root/.debootstrap-ok" ]]; then
+  if [[ ! -f "$WORK/rootfs.ok" ]]; then
     log "debootstrap bookworm -> $root"
     rm -rf "$root"
     # What BentoML's Dockerfile apt-installs is included here, so that step finds it all in place.
     debootstrap --variant=minbase \
       --include=python3.11,ca-certificates,gnupg2,bash,build-essential,git \
       bookworm "$root" "$MIRROR" >"$WORK/debootstrap.log" 2>&1
-    touch "$root/.debootstrap-ok"
+    touch "$WORK/rootfs.ok"
   fi
   log "wheelhouse + uv into the rootfs"
   rm -rf "$root/wheels" && cp -r "$WORK/wheels" "$root/wheels"
@@ -85,10 +90,13 @@ with zipfile.ZipFile(whl) as z:
         out.write(z.read(name))
 os.chmod(f"{root}/usr/local/bin/uv", 0o755)
 PY
+  # uv has no env var for --no-index: a config file makes every `uv pip install` use the wheelhouse only.
+  mkdir -p "$root/etc/uv"
+  printf '[pip]\nno-index = true\nfind-links = ["/wheels"]\n' >"$root/etc/uv/uv.toml"
   rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
   log "docker import -> $BASE_IMAGE"
   tar -C "$root" -c . | docker import \
-    --change 'ENV UV_FIND_LINKS=/wheels' --change 'ENV UV_NO_INDEX=1' \
+    --change 'ENV UV_CONFIG_FILE=/etc/uv/uv.toml' \
     --change 'ENV UV_PYTHON_DOWNLOADS=never' --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin' \
     --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE"
   docker run --rm --network host "$BASE_IMAGE" bash -c 'python3.11 --version && uv --version && ls /wheels | wc -l'
@@ -126,14 +134,15 @@ probe() {
     sleep 1
   done
   echo "GET /ready -> $code"
-  curl -s -X POST "http://127.0.0.1:$PORT/predict" -H 'Content-Type: application/json' \
-    -d '{"text": "The strings arrived quickly and sound bright and warm. Great value."}'
+  curl -s -m 30 -X POST "http://127.0.0.1:$PORT/predict" -H 'Content-Type: application/json' \
+    -d '{"text": "The strings arrived quickly and sound bright and warm. Great value."}' || true
   echo
   docker logs "$CONTAINER" 2>&1 | tail -5
   [[ "$code" == 200 ]]
 }
 
 start_dockerd
+write_requirements
 has_step base && build_base
 BENTO_TAG="${BENTO_TAG:-}"
 has_step bento && build_bento

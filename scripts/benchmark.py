@@ -1,0 +1,324 @@
+"""Open-loop load test of the BentoML service against the naive FastAPI baseline, on loopback, real reviews.
+
+Open loop: request i is sent at ``start + i / rate`` whether or not earlier ones have answered, and its latency
+is counted from that scheduled time, so a server that falls behind shows it (no coordinated omission).
+
+Phases, all in one run so the ratios compare like with like:
+1. service: 50 req/s for 60 s (targets p50 < 90 ms, p95 < 200 ms), then a 200 req/s burst for 10 s (target:
+   zero errors, requests queue), then a ladder of rates to find its capacity at p95 <= 200 ms;
+2. baseline (scripts/naive_baseline.py, same model): the same ladder.
+Results go to ``reports/benchmark.json`` and ``reports/benchmark.png``.
+
+    .venv/bin/python scripts/benchmark.py                       # the full run (~6 min)
+    .venv/bin/python scripts/benchmark.py --quick --only service --env SENTIMENT_SERVICE__MAX_BATCH_SIZE=16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from rich.console import Console
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sentiment.jsonl import iter_records  # noqa: E402
+from sentiment.settings import get_settings  # noqa: E402
+
+console = Console()
+ENGLISH_SOURCES = (
+    "amazon2014_musical_instruments_5core.jsonl",
+    "amazon2018_fashion_5core.jsonl",
+    "amazon_reviews_us_gift_card_sample.jsonl",
+    "blitzer_multidomain_sentiment.jsonl",
+    "uci_amazon_cells_labelled.jsonl",
+)
+P95_BOUND_MS = 200.0
+LADDER = (25, 50, 75, 100, 125, 150, 200, 250, 300)
+
+
+class Phase(BaseModel):
+    name: str
+    target_rps: float
+    duration_s: float
+    sent: int
+    ok: int
+    errors: int
+    error_kinds: dict[str, int] = Field(default_factory=dict)
+    achieved_rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    answers: dict[str, int] = Field(default_factory=dict)  # status / reason code of the service's answers
+
+    @property
+    def holds(self) -> bool:
+        """Sustained: no errors, p95 within the bound and (almost) everything offered was answered in time."""
+        return self.errors == 0 and self.p95_ms is not None and self.p95_ms <= P95_BOUND_MS \
+            and self.achieved_rps >= 0.95 * self.target_rps
+
+
+def load_texts(data_dir: Path, n: int, seed: int) -> list[str]:
+    """Real English reviews from the shared data, shuffled; long ones stay in (they are what costs)."""
+    texts: list[str] = []
+    for name in ENGLISH_SOURCES:
+        texts += [r["text"] for r in iter_records(data_dir / name) if isinstance(r.get("text"), str)]
+    rng = random.Random(seed)
+    rng.shuffle(texts)
+    return texts[:n]
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+async def open_loop(url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0) -> Phase:
+    import aiohttp
+
+    n = int(rate * duration)
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+    loop = asyncio.get_running_loop()
+    last_done = 0.0
+
+    async def one(session: aiohttp.ClientSession, scheduled: float, text: str) -> None:
+        nonlocal last_done
+        try:
+            async with session.post(url, json={"text": text}, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                body = await r.read()
+                if r.status != 200:
+                    errors[f"http {r.status}"] += 1
+                    return
+                ans = json.loads(body)
+                if "status" in ans:
+                    code = ans["reason"].split(":", 1)[0] if ans["reason"] else ""
+                    answers[f"{ans['status']}{'/' + code if code else ''}"] += 1
+        except (TimeoutError, asyncio.TimeoutError):
+            errors["timeout"] += 1
+            return
+        except aiohttp.ClientError as exc:
+            errors[type(exc).__name__] += 1
+            return
+        now = loop.time()
+        latencies.append((now - scheduled) * 1000.0)
+        last_done = max(last_done, now)
+
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = loop.time() + 0.05
+        tasks = []
+        for i in range(n):
+            scheduled = start + i / rate
+            delay = scheduled - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(session, scheduled, texts[i % len(texts)])))
+        await asyncio.gather(*tasks)
+    span = max(last_done - start, duration) if latencies else duration
+    phase = Phase(
+        name=name, target_rps=rate, duration_s=duration, sent=n, ok=len(latencies), errors=sum(errors.values()),
+        error_kinds=dict(errors), achieved_rps=round(len(latencies) / span, 2),
+        p50_ms=_pct(latencies, 0.50), p95_ms=_pct(latencies, 0.95), p99_ms=_pct(latencies, 0.99),
+        max_ms=max(latencies) if latencies else None, answers=dict(answers.most_common()),
+    )
+    fmt = lambda v: f"{v:7.1f}" if v is not None else "    n/a"  # noqa: E731
+    console.print(
+        f"  {name:<28} {rate:6.0f} req/s x {duration:4.0f}s  achieved {phase.achieved_rps:6.1f}/s  "
+        f"p50 {fmt(phase.p50_ms)}  p95 {fmt(phase.p95_ms)}  p99 {fmt(phase.p99_ms)} ms  errors {phase.errors}"
+        + ("" if phase.holds else "  [bold red]x[/]")
+    )
+    return phase
+
+
+class Server:
+    """A server process group on loopback; started, waited for, and stopped by its group id."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], port: int, ready_path: str, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.ready_path = ready_path
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 300.0) -> float:
+        import httpx
+
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self._log.name}")
+            try:
+                if httpx.get(self.url + self.ready_path, timeout=5).status_code == 200:
+                    return time.monotonic() - t0
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{self.url}{self.ready_path} not ready after {timeout:.0f}s")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def ladder(url: str, texts: list[str], step_s: float, name: str) -> tuple[list[Phase], float]:
+    """Raise the rate until the p95 bound breaks; capacity = best achieved rate among the steps that held."""
+    steps: list[Phase] = []
+    for rate in LADDER:
+        phase = await open_loop(url, texts, rate, step_s, f"{name} ladder")
+        steps.append(phase)
+        if not phase.holds:
+            break
+    held = [p.achieved_rps for p in steps if p.holds]
+    return steps, max(held) if held else 0.0
+
+
+def service_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
+    return {
+        "SENTIMENT_PATHS__DATA_DIR": str(data_dir),
+        # Every English review must reach the model: under load the CPU guard would hand texts to the rules and
+        # flatter the throughput. The memory guard stays on.
+        "SENTIMENT_GATES__MAX_CPU_PERCENT": "101",
+        "BENTOML_DO_NOT_TRACK": "true",
+        **overrides,
+    }
+
+
+async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict[str, Any]:
+    port = free_port()
+    env = service_env(tmp / "var", args.env)
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    console.print(f"[bold]BentoML service[/] ({' '.join(f'{k}={v}' for k, v in args.env.items()) or 'defaults'})")
+    server = Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
+                    env, port, "/ready", tmp / "service.log")
+    try:
+        startup = server.wait_ready()
+        url = server.url + "/predict"
+        await open_loop(url, texts, 20, 5 if args.quick else 10, "warm-up")
+        out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
+        if not args.ladder_only:
+            out["steady"] = (await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")).model_dump()
+            out["burst"] = (await open_loop(url, texts, 200, 10, "burst 200 req/s")).model_dump()
+        steps, cap = await ladder(url, texts, args.step_s, "service")
+        out["ladder"] = [p.model_dump() for p in steps]
+        out["capacity_rps_at_p95_200ms"] = cap
+        return out
+    finally:
+        server.stop()
+
+
+async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict[str, Any]:
+    port = free_port()
+    console.print("[bold]naive FastAPI baseline[/] (one forward pass per request)")
+    server = Server([sys.executable, str(REPO / "scripts" / "naive_baseline.py"), "--port", str(port)],
+                    {"BENTOML_DO_NOT_TRACK": "true"}, port, "/docs", tmp / "baseline.log")
+    try:
+        startup = server.wait_ready()
+        url = server.url + "/predict"
+        await open_loop(url, texts, 10, 5 if args.quick else 10, "warm-up")
+        steps, cap = await ladder(url, texts, args.step_s, "baseline")
+        return {"startup_s": round(startup, 1), "ladder": [p.model_dump() for p in steps],
+                "capacity_rps_at_p95_200ms": cap}
+    finally:
+        server.stop()
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("service", "BentoML service (batched)"), ("baseline", "naive FastAPI (per request)")):
+        steps = report.get(key, {}).get("ladder", [])
+        if steps:
+            ax.plot([s["target_rps"] for s in steps], [s["p95_ms"] or float("nan") for s in steps], marker="o",
+                    label=f"{label}: {report[key]['capacity_rps_at_p95_200ms']:.0f} req/s")
+    ax.axhline(P95_BOUND_MS, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("offered load (req/s, open loop)")
+    ax.set_ylabel("p95 latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Capacity at p95 <= 200 ms, real reviews, 2-core CPU")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", choices=["service", "baseline"])
+    p.add_argument("--quick", action="store_true", help="shorter phases, for tuning")
+    p.add_argument("--ladder-only", action="store_true", help="skip the steady and burst phases")
+    p.add_argument("--step-s", type=float, default=10.0, help="seconds per ladder step")
+    p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE settings for the service (SENTIMENT_...)")
+    p.add_argument("--texts", type=int, default=3000)
+    p.add_argument("--out", type=Path, help="JSON report (default reports/benchmark.json)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    args.env = dict(kv.split("=", 1) for kv in args.env)
+    settings = get_settings()
+    texts = load_texts(settings.paths.shared_data_dir, args.texts, args.seed)
+    lengths = [len(t) for t in texts]
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client, service and baseline on loopback"},
+        "model_tag": settings.model.tag,
+        "texts": {"n": len(texts), "sources": list(ENGLISH_SOURCES), "median_chars": statistics.median(lengths),
+                  "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))]},
+        "p95_bound_ms": P95_BOUND_MS,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        if args.only in (None, "service"):
+            report["service"] = asyncio.run(run_service(args, texts, Path(tmp)))
+        if args.only in (None, "baseline"):
+            report["baseline"] = asyncio.run(run_baseline(args, texts, Path(tmp)))
+    if "service" in report and "baseline" in report and report["baseline"]["capacity_rps_at_p95_200ms"]:
+        report["throughput_ratio"] = round(
+            report["service"]["capacity_rps_at_p95_200ms"] / report["baseline"]["capacity_rps_at_p95_200ms"], 2
+        )
+        console.print(f"[bold]capacity ratio service / baseline at p95 <= 200 ms: {report['throughput_ratio']}x")
+    out = args.out or settings.paths.reports_dir / "benchmark.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.only is None:
+        plot(report, out.with_suffix(".png"))
+    console.print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The baseline the benchmark beats: the same model behind a plain per-request FastAPI + uvicorn endpoint.
+
+What most tutorials ship: load at start-up, one request = one forward pass, no batching, no gates, no logging.
+
+    .venv/bin/python scripts/naive_baseline.py --port 3200
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from sentiment.contract import LABELS
+from sentiment.model.inference import SentimentModel
+from sentiment.settings import get_settings
+
+
+class Review(BaseModel):
+    text: str = Field(min_length=1)
+
+
+class Answer(BaseModel):
+    label: str
+    confidence: float
+
+
+def make_app(tag: str, num_threads: int | None) -> FastAPI:
+    state: dict[str, SentimentModel] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["model"] = SentimentModel.from_store(tag, num_threads=num_threads)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/predict")
+    def predict(review: Review) -> Answer:
+        probs = state["model"].predict([review.text])[0]
+        best = int(probs.argmax())
+        return Answer(label=LABELS[best], confidence=float(probs[best]))
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, default=3200)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    args = p.parse_args(argv)
+    settings = get_settings()
+    uvicorn.run(make_app(settings.model.tag, args.threads), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
