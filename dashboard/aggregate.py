@@ -111,6 +111,14 @@ def status_counts(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def reason_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """How many fallback and rejected answers each reason code accounts for, most frequent first."""
+    not_ok = df[df["status"].isin(["fallback", "rejected"])]
+    codes = not_ok["reason_code"].fillna("").replace("", "(none)")
+    counts = not_ok.assign(reason_code=codes).groupby(["reason_code", "status"]).size().rename("count")
+    return counts.reset_index().sort_values("count", ascending=False, ignore_index=True)
+
+
 def confidence_column(df: pd.DataFrame) -> str:
     """Tier 1's own top probability when the log has it (what ``/stats`` and drift watch: a model growing unsure
     shows here before it is gated); older logs only have the answer's confidence."""

@@ -9,9 +9,16 @@ from sentiment.contract import LABELS
 
 STATUS_COLORS = {"ok": "#2e7d32", "fallback": "#f9a825", "rejected": "#c62828"}
 LABEL_COLORS = {"negative": "#c62828", "neutral": "#9e9e9e", "positive": "#2e7d32"}
-TIME_AXIS = alt.Axis(title="time (UTC)", format="%H:%M %d %b", labelAngle=-30)
 COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")
 HEIGHT = 260
+
+
+def time_axis(buckets: pd.Series, freq: str) -> alt.Axis:
+    """No more ticks than buckets, so a three-minute window does not repeat the same minute label."""
+    step = pd.Timedelta(freq)
+    fmt = "%d %b %Y" if step >= pd.Timedelta("1D") else "%d %b %H:%M" if step >= pd.Timedelta("5min") else "%H:%M:%S"
+    ticks = max(2, min(buckets.nunique(), 12))
+    return alt.Axis(title="time (UTC)", format=fmt, labelAngle=-30, labelOverlap=True, tickCount=ticks)
 
 
 def _scale(colors: dict[str, str]) -> alt.Scale:
@@ -19,7 +26,7 @@ def _scale(colors: dict[str, str]) -> alt.Scale:
 
 
 CONFIDENCE_TITLES = {
-    "model_confidence": "Model confidence (tier 1 top-class probability)",
+    "model_confidence": "Model confidence (tier 1)",
     "confidence": "Confidence of labelled answers",
 }
 
@@ -32,6 +39,21 @@ def confidence_histogram(hist: pd.DataFrame, column: str) -> alt.Chart:
             x=alt.X("bucket:N", sort=None, title="confidence (calibrated probability)", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("count:Q", title="reviews", axis=COUNT_AXIS),
             tooltip=[alt.Tooltip("bucket:N", title="confidence"), alt.Tooltip("count:Q", title="reviews")],
+        )
+        .properties(height=HEIGHT)
+    )
+
+
+def reason_breakdown(reasons: pd.DataFrame) -> alt.Chart:
+    """Why answers were not ``ok``: one bar per reason code, coloured by the status it led to."""
+    return (
+        alt.Chart(reasons, title="Why not ok (reason codes)")
+        .mark_bar()
+        .encode(
+            y=alt.Y("reason_code:N", sort="-x", title=None),
+            x=alt.X("count:Q", title="reviews", axis=COUNT_AXIS),
+            color=alt.Color("status:N", scale=_scale({k: STATUS_COLORS[k] for k in ("fallback", "rejected")})),
+            tooltip=["reason_code:N", "status:N", alt.Tooltip("count:Q", title="reviews")],
         )
         .properties(height=HEIGHT)
     )
@@ -52,12 +74,12 @@ def status_breakdown(counts: pd.DataFrame) -> alt.Chart:
     )
 
 
-def oov_over_time(oov: pd.DataFrame) -> alt.Chart:
+def oov_over_time(frame: pd.DataFrame, freq: str) -> alt.Chart:
     return (
-        alt.Chart(oov, title="OOV rate over time (mean per bucket)")
+        alt.Chart(frame, title="OOV rate over time (mean per bucket)")
         .mark_line(point=True, color="#6a1b9a")
         .encode(
-            x=alt.X("bucket:T", axis=TIME_AXIS),
+            x=alt.X("bucket:T", axis=time_axis(frame["bucket"], freq)),
             y=alt.Y("oov_rate:Q", title="OOV rate (share of words)", axis=alt.Axis(format="%")),
             tooltip=[
                 alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
@@ -69,12 +91,12 @@ def oov_over_time(oov: pd.DataFrame) -> alt.Chart:
     )
 
 
-def labels_over_time(labels: pd.DataFrame) -> alt.Chart:
+def labels_over_time(frame: pd.DataFrame, freq: str) -> alt.Chart:
     return (
-        alt.Chart(labels, title="Label distribution over time (share of labelled reviews)")
+        alt.Chart(frame, title="Label distribution over time (share of labelled reviews)")
         .mark_bar(opacity=0.9)
         .encode(
-            x=alt.X("bucket:T", axis=TIME_AXIS),
+            x=alt.X("bucket:T", axis=time_axis(frame["bucket"], freq)),
             x2="bucket_end:T",
             y=alt.Y("share_lo:Q", title="share of reviews", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
             y2="share_hi:Q",
@@ -90,12 +112,12 @@ def labels_over_time(labels: pd.DataFrame) -> alt.Chart:
     )
 
 
-def latency_over_time(latency: pd.DataFrame) -> alt.Chart:
+def latency_over_time(frame: pd.DataFrame, freq: str) -> alt.Chart:
     return (
-        alt.Chart(latency, title="Latency percentiles over time")
+        alt.Chart(frame, title="Latency percentiles over time")
         .mark_line(point=True)
         .encode(
-            x=alt.X("bucket:T", axis=TIME_AXIS),
+            x=alt.X("bucket:T", axis=time_axis(frame["bucket"], freq)),
             y=alt.Y("latency_ms:Q", title="latency (ms)"),
             color=alt.Color("percentile:N", title="percentile"),
             tooltip=[

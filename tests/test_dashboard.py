@@ -101,7 +101,7 @@ def test_overview_numbers_match_fixture(settings: Settings) -> None:
     assert shown["mean OOV rate"] == f"{statistics.mean(oov):.1%}"
     assert shown["p50 latency"] == f"{statistics.median(r['latency_ms'] for r in recs):.1f} ms"
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-    assert len(specs) == 5  # histogram, status, OOV, labels, latency
+    assert len(specs) == 6  # confidence, status, reasons, OOV, labels, latency
     channels = [ch for spec in specs for ch in spec["encoding"].values() if isinstance(ch, dict)]
     axis_titles = {ch.get("title") or (ch.get("axis") or {}).get("title") for ch in channels}
     assert all(spec.get("title") for spec in specs)
@@ -469,6 +469,14 @@ def test_confidence_histogram(with_model_confidence: bool) -> None:
     for c in counted:
         expected[min(int(c * 10), 9)] += 1
     assert aggregate.confidence_histogram(df, bins=10)["count"].tolist() == expected
+
+
+def test_reason_counts_match_fixture() -> None:
+    recs = fixture_records("predictions.jsonl")
+    expected = Counter((r["reason_code"], r["status"]) for r in recs if r["status"] != "ok")
+    got = aggregate.reason_counts(aggregate.predictions_frame(recs))
+    assert {(r.reason_code, r.status): r.count for r in got.itertuples()} == expected
+    assert got["count"].is_monotonic_decreasing
 
 
 def test_status_counts_always_has_all_three() -> None:

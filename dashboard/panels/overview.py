@@ -7,7 +7,6 @@ from collections.abc import Callable
 import altair as alt
 import pandas as pd
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import aggregate, charts, data
 from dashboard.panels.common import empty_state, read_note, read_problem
@@ -25,12 +24,12 @@ def _ms(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f} ms"
 
 
-def _chart(where: DeltaGenerator, build: Callable[[pd.DataFrame], alt.Chart], frame: pd.DataFrame, empty: str) -> None:
+def _series(build: Callable[[pd.DataFrame, str], alt.Chart], frame: pd.DataFrame, freq: str, empty: str) -> None:
     """A time series needs timestamps and values; records without them get a line of text, not a blank chart."""
     if frame.empty:
-        where.caption(empty)
+        st.caption(empty)
     else:
-        where.altair_chart(build(frame), width="stretch")
+        st.altair_chart(build(frame, freq), width="stretch")
 
 
 def live_service(settings: Settings) -> None:
@@ -83,24 +82,24 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         help="share of words not in the training vocabulary, over reviews the model saw",
     )
 
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     column = aggregate.confidence_column(df)
     left.altair_chart(charts.confidence_histogram(aggregate.confidence_histogram(df), column), width="stretch")
-    right.altair_chart(charts.status_breakdown(aggregate.status_counts(df)), width="stretch")
+    middle.altair_chart(charts.status_breakdown(aggregate.status_counts(df)), width="stretch")
+    reasons = aggregate.reason_counts(df)
+    if reasons.empty:
+        right.caption("Every answer was ok: no fallback or rejection reasons.")
+    else:
+        right.altair_chart(charts.reason_breakdown(reasons), width="stretch")
 
     freq = aggregate.bucket_for(df)
-    _chart(st.container(), charts.oov_over_time, aggregate.oov_over_time(df, freq), "No OOV rates logged yet.")
-    _chart(
-        st.container(),
-        charts.labels_over_time,
-        aggregate.labels_over_time(df, freq),
-        "No timestamped labelled answers yet.",
-    )
+    _series(charts.oov_over_time, aggregate.oov_over_time(df, freq), freq, "No OOV rates logged yet.")
+    _series(charts.labels_over_time, aggregate.labels_over_time(df, freq), freq, "No timestamped labelled answers yet.")
 
     st.subheader("Latency")
     pcts = aggregate.latency_percentiles(df)
     for col, (name, value) in zip(st.columns(len(pcts)), pcts.items(), strict=True):
         col.metric(f"{name} latency", _ms(value))
-    _chart(st.container(), charts.latency_over_time, aggregate.latency_over_time(df, freq), "No timed records.")
+    _series(charts.latency_over_time, aggregate.latency_over_time(df, freq), freq, "No timed records.")
     read_note(loaded, sources.predictions, "records")
     st.caption(f"Time buckets: {freq}.")
