@@ -61,10 +61,10 @@ class SentimentService:
     @ops.get("/ready")
     async def ready(self) -> JSONResponse:
         """200 once the model is loaded; 503 (with the reason) while tiers 2/3 answer alone."""
-        info = await self.pipeline.model_info()
-        if info.loaded:
-            return JSONResponse({"status": "ready", "model": info.tag})
-        return JSONResponse({"status": "not_ready", "reason": info.error}, status_code=503)
+        ready, detail = await self.pipeline.ready()
+        if ready:
+            return JSONResponse({"status": "ready", "model": detail})
+        return JSONResponse({"status": "not_ready", "reason": detail}, status_code=503)
 
     @ops.get("/stats")
     def stats(self) -> Stats:
@@ -76,7 +76,7 @@ class SentimentService:
         info = await self.pipeline.model_info()
         if not info.loaded or info.metadata is None or info.tag is None:
             return JSONResponse({"error": info.error}, status_code=503)
-        return ModelCard.from_metadata(info.tag, info.metadata)
+        return ModelCard.from_metadata(info.tag, info.metadata, info.quantized)
 
 
 SentimentService.add_asgi_middleware(

@@ -42,6 +42,7 @@ class Pipeline:
         self.settings = chain.settings
         self._info = ModelInfo(loaded=False, error="model runner not asked yet")
         self._info_at = 0.0
+        self._warm: asyncio.Task[None] | None = None
 
     # --- model state -------------------------------------------------------------------------------------------
 
@@ -57,6 +58,26 @@ class Pipeline:
             except Exception as exc:
                 self._info = ModelInfo(loaded=False, error=f"model runner unreachable: {type(exc).__name__}")
         return self._info
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready = model loaded and the batcher warmed up, so the first real requests do not pay for either."""
+        info = await self.model_info()
+        if not info.loaded:
+            return False, info.error
+        if self._warm is None:
+            self._warm = asyncio.create_task(self._warm_up())
+        if not self._warm.done():
+            return False, "model loaded, warming up the batcher"
+        return True, info.tag or ""
+
+    async def _warm_up(self, rounds: int = 4, width: int = 8) -> None:
+        """BentoML's adaptive batcher learns its cost model from its first ~15 calls and, fed one request at a
+        time, waits up to its latency budget for company on each. Concurrent calls make that take a second."""
+        text = "warm-up call: the strings sound great and arrived on time"
+        for _ in range(rounds):
+            await asyncio.gather(
+                *(self.transformer.to_async.predict([text]) for _ in range(width)), return_exceptions=True
+            )
 
     # --- runner calls ------------------------------------------------------------------------------------------
 

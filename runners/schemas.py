@@ -40,11 +40,13 @@ class ModelCard(BaseModel):
     max_length: int
     metrics: dict
     profile: str
+    quantized: bool = Field(description="served with dynamic int8 Linear layers (service.quantize)")
 
     @classmethod
-    def from_metadata(cls, tag: str, meta: ModelMetadata) -> ModelCard:
+    def from_metadata(cls, tag: str, meta: ModelMetadata, quantized: bool) -> ModelCard:
         return cls(
             tag=tag,
+            quantized=quantized,
             base_model=meta.base_model,
             labels=meta.labels,
             temperature=meta.temperature,

@@ -30,6 +30,7 @@ class ModelInfo(BaseModel):
     loaded: bool
     tag: str | None = None
     metadata: ModelMetadata | None = None
+    quantized: bool = False
     error: str = ""
 
 
@@ -90,7 +91,7 @@ class TransformerRunner:
         m = self.model
         if m is None:
             return ModelInfo(loaded=False, error=self.error)
-        return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata)
+        return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, quantized=SETTINGS.service.quantize)
 
     @bentoml.api(
         batchable=True,
