@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from dashboard.sources import Sources
-from sentiment.contract import LABELS, Prediction, Reason
+from sentiment.contract import LABELS, Label, Prediction, Reason
 from sentiment.jsonl import append_records
 from sentiment.records import PredictionRecord, QueueRecord, TierOpinion
 from sentiment.settings import GateSettings
@@ -43,10 +43,10 @@ class Seeded(BaseModel):
     queued: int
 
 
-def _label(rng: np.random.Generator, late: float) -> str:
+def _label(rng: np.random.Generator, late: float) -> Label:
     """Label mix drifts towards negative as ``late`` goes from 0 to 1 (a review-bombing-like shift)."""
     neg = 0.30 + 0.35 * late
-    return str(rng.choice(LABELS, p=[neg, 0.12, 1 - neg - 0.12]))
+    return Label(str(rng.choice(LABELS, p=[neg, 0.12, 1 - neg - 0.12])))
 
 
 class _Answer(NamedTuple):

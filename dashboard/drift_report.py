@@ -75,8 +75,8 @@ def parse_report(raw: Any) -> DriftReport:
     """Accept whatever the drift script wrote; raise ValueError only when it is not an object at all."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
-    windows = raw.get("windows") if isinstance(raw.get("windows"), Mapping) else {}
-    signals = raw.get("signals") if isinstance(raw.get("signals"), Mapping) else {}
+    windows: Mapping[str, Any] = raw["windows"] if isinstance(raw.get("windows"), Mapping) else {}
+    signals: Mapping[str, Any] = raw["signals"] if isinstance(raw.get("signals"), Mapping) else {}
     detected = raw.get("drift_detected")
     drifted = raw.get("drifted_signals")
     return DriftReport(

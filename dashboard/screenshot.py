@@ -25,9 +25,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from dashboard.panels import drift, overview, queue
+from dashboard.panels import TITLES as HEADINGS
 
-HEADINGS = {"overview": overview.TITLE, "queue": queue.TITLE, "drift": drift.TITLE}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 WIDTH = 1400
 PROBE = """JSON.stringify({

@@ -1,1 +1,6 @@
-"""One module per dashboard panel; each exposes ``render(sources, settings, labeller)``."""
+"""One module per dashboard panel; each exposes ``TITLE`` and ``render(sources, settings, labeller)``.
+
+The titles live here so tools that look for a panel's heading (``dashboard.screenshot``) need not import Streamlit.
+"""
+
+TITLES = {"overview": "Predictions overview", "queue": "Human review queue", "drift": "Drift report"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -10,10 +11,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import charts, data
 from dashboard.drift_report import DriftReport, DriftSignal, fmt_number, fmt_value, is_shares
+from dashboard.panels import TITLES
 from dashboard.sources import Sources
 from sentiment.settings import Settings
 
-TITLE = "Drift report"
+TITLE = TITLES["drift"]
 
 
 BADGES: dict[str, dict[str, str]] = {
@@ -74,6 +76,14 @@ def _value(col: DeltaGenerator, title: str, v: object) -> None:
         col.markdown(f"**{title}**  \n{fmt_value(v)}")  # type: ignore[arg-type]
 
 
+def _shares_frame(early: Mapping[str, Any], late: Mapping[str, Any]) -> pd.DataFrame:
+    """Long format for the grouped early/late bars of a dict-valued signal (label shares)."""
+    rows = [
+        {"key": k, "window": w, "value": float(x)} for w, d in (("early", early), ("late", late)) for k, x in d.items()
+    ]
+    return pd.DataFrame(rows)
+
+
 def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
     with st.container(border=True):
         head, c_early, c_late, c_stat = st.columns([3, 2, 2, 2])
@@ -89,14 +99,8 @@ def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
         _value(c_late, late, s.current)
         c_stat.metric(s.statistic_name or "statistic", fmt_number(s.statistic))
         c_stat.caption(s.rule)
-        if all(isinstance(v, Mapping) and is_shares(v) for v in (s.reference, s.current)):
-            frame = pd.DataFrame(
-                [
-                    {"key": k, "window": w, "value": float(x)}
-                    for w, v in (("early", s.reference), ("late", s.current))
-                    for k, x in v.items()
-                ]  # type: ignore[union-attr]
-            )
+        if isinstance(s.reference, Mapping) and isinstance(s.current, Mapping) and is_shares(s.reference):
+            frame = _shares_frame(s.reference, s.current)
             st.altair_chart(charts.shares_early_late(frame, f"{name}: early vs late"), width="stretch")
         if s.detail:
             st.caption(s.detail)

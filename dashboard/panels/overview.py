@@ -9,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import aggregate, charts, data
+from dashboard.panels import TITLES
 from dashboard.panels.common import empty_state, read_note, read_problem
 from dashboard.sources import Sources
 from sentiment.settings import Settings
 
-TITLE = "Predictions overview"
+TITLE = TITLES["overview"]
 
 
 def _pct(x: float | None) -> str:

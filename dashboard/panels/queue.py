@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from dashboard.panels import TITLES
 from dashboard.panels.common import empty_state, read_note, read_problem
 from dashboard.sources import Sources
 from sentiment.contract import LABELS
 from sentiment.settings import Settings
 
-TITLE = "Human review queue"
+TITLE = TITLES["queue"]
 PAGE_SIZE = 10
 SHOW = ("awaiting label", "labelled", "all")
 
