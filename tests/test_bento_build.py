@@ -1,0 +1,38 @@
+"""`bentoml build` produces a Bento with the service code, the chain and the model (the image build itself runs
+in scripts/build_image.sh, not in CI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+
+
+def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    subprocess.run([sys.executable, "-m", "tests.tiny_model"], cwd=REPO, env=env, check=True, capture_output=True)
+    out = subprocess.run([BENTOML, "build", "-o", "tag", "."], cwd=REPO, env=env, check=True, capture_output=True,
+                         text=True)
+    tag = out.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    name, version = tag.split(":")
+    bento = tmp_path / "bentoml" / "bentos" / name / version
+    info = yaml.safe_load((bento / "bento.yaml").read_text())
+
+    assert info["service"] == "service:SentimentService"
+    assert [m["tag"].split(":")[0] for m in info["models"]] == ["review-sentiment"]
+    assert sorted(s["name"] for s in info["services"]) == ["language", "review-sentiment", "rules", "transformer"]
+    src = bento / "src"
+    for path in ("service.py", "runners/pipeline.py", "fallback/chain.py", "sentiment/contract.py"):
+        assert (src / path).is_file(), path
+    assert not (src / "tests").exists() and not (src / "var").exists() and not (src / "dashboard").exists()
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    for package in ("torch==", "transformers==", "fastapi==", "langdetect==", "bentoml=="):
+        assert package in requirements, package
