@@ -65,10 +65,10 @@ def _answer(rng: np.random.Generator, late: float, gate: float) -> _Answer:
     if conf >= gate:
         return _Answer(Prediction.ok(_label(rng, late), conf), "model", conf)
     if rng.random() < 0.5:
-        why = f"model {conf:.2f} < gate {gate:.2f}; keyword rules decided"
+        why = f"model {conf:.3f} < gate {gate:.2f}; keyword rules decided"
         rules_conf = 0.5 + 0.2 * rng.random()
         return _Answer(Prediction.fallback(Reason.low_confidence, why, _label(rng, late), rules_conf), "rules", conf)
-    why = f"model {conf:.2f} < gate {gate:.2f}; no decisive keyword"
+    why = f"model {conf:.3f} < gate {gate:.2f}; no decisive keyword"
     return _Answer(Prediction.fallback(Reason.human_review, why, None, 0.0), "human", conf)
 
 
@@ -119,7 +119,7 @@ def synth(
                     text=f"{rng.choice(_SUBJECTS)} {rng.choice(_VERDICTS)}.",
                     reason_code=Reason.low_confidence.value,
                     reason=pred.reason.split(": ", 1)[1],
-                    model=TierOpinion(label=_label(rng, late), confidence=conf, detail=f"model {conf:.2f} < gate"),
+                    model=TierOpinion(label=_label(rng, late), confidence=conf, detail=f"model {conf:.3f} < gate"),
                     rules=TierOpinion(detail="no keyword matched" if rng.random() < 0.5 else "tie between classes"),
                 )
             )

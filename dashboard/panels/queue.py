@@ -51,7 +51,7 @@ def _card(row: pd.Series, sources: Sources, labeller: str) -> None:
         info.markdown(f"**{ts}** · `{row['reason_code']}` · `{row['request_id']}`")
         info.text(row["text"] if pd.notna(row["text"]) else "(no text)")
         model = (
-            f"model said {row['model_label']} ({row['model_confidence']:.2f})"
+            f"model said {row['model_label']} ({row['model_confidence']:.3f})"
             if pd.notna(row["model_label"]) and pd.notna(row["model_confidence"])
             else "model gave no label"
         )
@@ -98,7 +98,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         hide_index=True,
         column_config={
             "ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "model_confidence": st.column_config.NumberColumn("model confidence", format="%.2f"),
+            "model_confidence": st.column_config.NumberColumn("model confidence", format="%.3f"),
             "reason_code": "reason code",
             "model_label": "model label",
             "human_label": "human label",
