@@ -114,6 +114,18 @@ def test_overview_numbers_match_fixture(settings: Settings) -> None:
     assert "0 unreadable line(s) skipped" in all_text(at)
 
 
+def test_new_records_show_on_the_next_rerun(settings: Settings) -> None:
+    """Reads are cached, but keyed on the file's size and mtime: what the service appends is never hidden."""
+    install_fixtures(settings)
+    at = run_app("overview")
+    before = int(metrics(at)["predictions"])
+    append_records(
+        settings.paths.predictions_log, [{"ts": "2026-11-20T11:00:00Z", "status": "rejected", "label": None}]
+    )
+    at.run()
+    assert int(metrics(at)["predictions"]) == before + 1
+
+
 def test_torn_and_corrupt_lines_are_skipped_and_counted(settings: Settings) -> None:
     good = (FIXTURES / "predictions.jsonl").read_bytes()
     lines = good.splitlines(keepends=True)
