@@ -16,6 +16,7 @@ from dashboard.sources import Sources
 from sentiment.settings import Settings
 
 TITLE = TITLES["drift"]
+WINDOWS = (("reference", "early"), ("current", "late"))
 
 
 BADGES: dict[str, dict[str, str]] = {
@@ -38,15 +39,13 @@ def _verdict(report: DriftReport) -> None:
         st.warning("The report carries no overall verdict (`drift_detected` missing).")
 
 
-def _window_names(report: DriftReport) -> tuple[str, str]:
-    def name(key: str, fallback: str) -> str:
-        w = report.windows.get(key)
-        if w is None:
-            return fallback
-        n = f" (n={w.n:,})" if w.n is not None else ""
-        return f"{w.label or fallback}{n}"
-
-    return name("reference", "early"), name("current", "late")
+def _window_name(report: DriftReport, key: str, short: str, full: bool) -> str:
+    """'early (n=3,521)' for the signal cards; with ``full`` the window's own label, for the caption."""
+    w = report.windows.get(key)
+    if w is None:
+        return short
+    n = f" (n={w.n:,})" if w.n is not None else ""
+    return f"{(w.label or short) if full else short}{n}"
 
 
 def summary(report: DriftReport) -> pd.DataFrame:
@@ -120,9 +119,9 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         )
         return
     _verdict(report)
-    early, late = _window_names(report)
+    early_full, late_full = (_window_name(report, key, short, full=True) for key, short in WINDOWS)
     st.caption(
-        f"Early window: {early} · late window: {late}"
+        f"Early window: {early_full} · late window: {late_full}"
         + (f" · generated {report.generated_at}" if report.generated_at else "")
         + f" · `{sources.drift}`"
     )
@@ -130,5 +129,6 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         st.info("The report lists no signals.")
         return
     st.dataframe(summary(report), hide_index=True)
+    early, late = (_window_name(report, key, short, full=False) for key, short in WINDOWS)
     for name, s in report.signals.items():
         _signal(name, s, early, late)
