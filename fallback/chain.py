@@ -115,7 +115,9 @@ class Chain:
         self.model = model
         self.rules = rules or KeywordRules()
         self.queue = queue or HumanQueue(settings.paths.human_queue)
-        self.guard = guard or ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds)
+        self.guard = guard or ResourceGuard(
+            g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds, scope=g.cpu_pressure_scope
+        )
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tier1")
 
     # --- steps -------------------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class GateSettings(BaseModel):
     max_memory_percent: float = 90.0
     max_cpu_percent: float = 95.0
     resource_sample_seconds: float = 1.0
+    # "others": only CPU used outside this service counts as pressure (its own load is queued by the batcher);
+    # "system": any saturation sheds load to the rules.
+    cpu_pressure_scope: Literal["others", "system"] = "others"
     model_timeout_s: float = 10.0
 
 

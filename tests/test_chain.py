@@ -120,7 +120,7 @@ def test_resource_pressure_skips_the_model(make_chain):
 
 def test_cpu_pressure_is_reported(make_chain):
     pred = make_chain(StandInModel(), guard=FixedGuard(cpu=99.0)).classify(NEGATIVE)
-    assert pred.reason_code is Reason.resource_pressure and "CPU 99%" in pred.reason
+    assert pred.reason_code is Reason.resource_pressure and "99% above 95%" in pred.reason
 
 
 def test_no_model_answers_through_rules(make_chain):

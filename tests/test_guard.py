@@ -21,7 +21,7 @@ def test_cpu_pressure_is_averaged_over_samples(monkeypatch):
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(percent=10.0))
     readings = iter([99.0] * 1000)
     monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: next(readings))
-    guard = ResourceGuard(max_memory_percent=90.0, max_cpu_percent=95.0, interval_s=0.02)
+    guard = ResourceGuard(max_memory_percent=90.0, max_cpu_percent=95.0, interval_s=0.02, scope="system")
     guard.start()
     deadline = time.monotonic() + 5
     while guard.pressure() is None and time.monotonic() < deadline:
@@ -51,3 +51,43 @@ def test_reading_does_not_block(monkeypatch):
     for _ in range(100):
         guard.pressure()
     assert time.perf_counter() - start < 0.25
+
+
+def _burn(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def _cpu_reading_while(burner_in_own_group: bool) -> float:
+    """Average CPU the guard attributes to others while a busy-looping process runs."""
+    import multiprocessing as mp
+    import subprocess
+    import sys
+
+    guard = ResourceGuard(max_memory_percent=99.0, max_cpu_percent=95.0, interval_s=0.2, cpu_samples=5)
+    if burner_in_own_group:
+        proc = mp.get_context("spawn").Process(target=_burn, args=(3.0,))
+        proc.start()
+    else:  # a new session: a co-located process that is not part of this service
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import time\nend=time.monotonic()+3\nwhile time.monotonic()<end: pass"],
+            start_new_session=True,
+        )
+    guard.start()
+    time.sleep(2.0)
+    reading = guard.reading().cpu_percent
+    guard.stop()
+    if burner_in_own_group:
+        proc.join()
+    else:
+        proc.wait()
+    return reading
+
+
+def test_own_load_is_not_pressure_but_a_co_located_process_is():
+    """One core busy-looping is 100/ncores % of the machine; only the foreign burner may show up as pressure."""
+    share = 100.0 / (psutil.cpu_count() or 1)
+    own = _cpu_reading_while(burner_in_own_group=True)
+    foreign = _cpu_reading_while(burner_in_own_group=False)
+    assert foreign > own + share * 0.4, (own, foreign)
