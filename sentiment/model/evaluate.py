@@ -105,7 +105,11 @@ def binary_accuracy(y: Sequence[int], probs: np.ndarray) -> dict[str, float]:
 
 
 def failing(m: Metrics) -> list[str]:
-    out = [f"{k} {'P' if c.precision < c.required_precision else 'R'}" for k, c in m.per_class.items() if not c.meets]
+    """Which cells of the requirement table are missed, e.g. ``["neutral P", "neutral R", "macro-F1"]``."""
+    out = []
+    for k, c in m.per_class.items():
+        out += [f"{k} P"] if c.precision < c.required_precision else []
+        out += [f"{k} R"] if c.recall < c.required_recall else []
     return out + (["macro-F1"] if m.macro_f1 < MACRO_F1_REQUIREMENT else [])
 
 

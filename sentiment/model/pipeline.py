@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from sentiment.contract import LABELS
 from sentiment.model.calibrate import Calibration, calibrate, plot_reliability, reliability
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import Dataset, build_dataset, load_binary
@@ -75,6 +76,60 @@ def _summary_metrics(r: Report) -> dict[str, Any]:
         "chain_tier_shares": {k: round(t.share, 4) for k, t in r.chain.tiers.items()},
         "requirement_gate": r.requirement_gate.gate if r.requirement_gate else None,
     }
+
+
+def render_markdown(r: Report) -> str:
+    """The README-ready summary: requirement table, per source, chain view, calibration, timings."""
+    t = r.test
+    base = "/".join(Path(r.base_model).parts[-2:])
+    lines = [
+        f"**{r.tag or 'unregistered'}** (profile `{r.profile}`, base `{base}`, "
+        f"data fingerprint `{r.data['fingerprint']}`): held-out test, {t.n} reviews.",
+        "",
+        "| class | precision | required | recall | required | F1 | support | meets |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    lines += [f"| {k} | {c.precision:.3f} | >= {c.required_precision:.2f} | {c.recall:.3f} | >= {c.required_recall:.2f} "
+              f"| {c.f1:.3f} | {c.support} | {'yes' if c.meets else 'no'} |" for k, c in t.per_class.items()]
+    lines += [
+        f"| **macro-F1** | | | | | **{t.macro_f1:.3f}** | | {'yes' if t.macro_f1 >= 0.85 else 'no'} (>= 0.85) |",
+        "",
+        f"Accuracy {t.accuracy:.3f}; binary negative-vs-positive accuracy {r.test_binary['accuracy']:.3f} "
+        f"(n={int(r.test_binary['n'])})"
+        + "".join(f"; {k}: {v['accuracy']:.3f} (n={int(v['n'])})" for k, v in r.binary_sets.items()) + ".",
+        f"Confusion matrix (rows true, columns predicted, {', '.join(LABELS)}): {t.confusion}.",
+        "",
+        "| test source | n | accuracy | macro-F1 | F1 neg / neu / pos | binary acc |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for k, v in r.per_source.items():
+        f1 = " / ".join(f"{v['f1'][c]:.2f}" for c in LABELS)
+        lines.append(f"| {k} | {v['n']} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | {f1} | "
+                     f"{v['binary']['accuracy']:.3f} |")
+    c, g = r.chain, r.requirement_gate
+    tiers = ", ".join(f"{k} {s.share:.1%}" + (f" (accuracy {s.accuracy:.3f})" if s.accuracy is not None else "")
+                      for k, s in c.tiers.items())
+    lines += [
+        "",
+        f"Chain at the configured gate {c.gate:.2f}: {tiers}; accuracy of all automatic answers "
+        f"{c.automatic_accuracy:.3f}"
+        + (f"; `ok` answers macro-F1 {c.ok_metrics.macro_f1:.3f}" if c.ok_metrics else "") + ".",
+        "Gate at which the `ok` answers meet the whole requirement table: "
+        + (f"{g.gate:.2f}, leaving coverage {g.coverage:.1%}." if g else
+           f"none (at the configured gate still missing: {', '.join(_failing_at(r, c.gate))})."),
+        f"Calibration: T = {r.calibration.temperature:.3f}; ECE validation {r.calibration.ece_before:.3f} -> "
+        f"{r.calibration.ece_after:.3f}, test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
+        f"Training: {r.training.steps} steps, stopped by {r.training.stopped}, best validation macro-F1 "
+        f"{r.training.best_val_macro_f1:.3f} at step {r.training.best_step}; class weights "
+        f"{r.training.class_weights}. Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r.seconds.items()) + ".",
+        "",
+        *(f"![{name}]({name})" for name in r.plots),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _failing_at(r: Report, gate: float) -> list[str]:
+    return next((p.failing for p in r.risk_coverage if p.gate >= gate - 1e-9), [])
 
 
 def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, register: bool = True,
@@ -145,4 +200,5 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, re
             log(f"registered {report.tag}")
     report.seconds["total"] = round(time.monotonic() - t0, 1)
     (output_dir / "evaluation.json").write_text(json.dumps(report.model_dump(mode="json"), indent=1))
+    (output_dir / "summary.md").write_text(render_markdown(report))
     return report
