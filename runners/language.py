@@ -14,6 +14,13 @@ SETTINGS = get_settings()
     logging={"access": {"enabled": False}},
 )
 class LanguageRunner:
+    def __init__(self) -> None:
+        # langdetect loads its 55 profiles and wordfreq its English list on first use (~1-2 s): pay it here,
+        # not on the first requests.
+        g = SETTINGS.gates
+        for text in ("The strings arrived quickly and sound great.", "Great value", "Produit excellent, merci"):
+            detect_language(text, g.language, g.lang_min_english_zipf)
+
     @bentoml.api
     def detect(self, texts: list[str]) -> list[LanguageResult]:
         g = SETTINGS.gates

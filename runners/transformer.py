@@ -47,8 +47,8 @@ def quantize_int8(model: SentimentModel) -> None:
 
 @bentoml.service(
     name="transformer",
-    workers=1,
-    # One inference thread: batches run one after another, each using torch's own intra-op threads.
+    workers=SETTINGS.service.transformer_workers,
+    # One inference thread per worker: batches run one after another, each on service.torch_threads threads.
     threads=1,
     traffic={"timeout": 60, "max_concurrency": 1024},
     logging={"access": {"enabled": False}},  # an internal hop: the API service logs the request

@@ -74,6 +74,9 @@ class ServiceSettings(BaseModel):
     # torch intra-op threads in the transformer runner. 1: on a shared 2-core box two spinning OpenMP threads
     # stall each other (measured: 540 ms -> 60 ms per single request under load; see the benchmark notes).
     torch_threads: int = 1
+    # Transformer runner processes, each with its own model copy and batcher: on CPU, two single-threaded
+    # workers use two cores better than one worker with two intra-op threads.
+    transformer_workers: int = 1
     # Dynamic int8 quantisation of the transformer's Linear layers at load (CPU): ~2.5x faster per text, but
     # activations are scaled per batch, so a text's confidence moves (~0.005) with whatever shares its batch.
     # Off by default: the same text must get the same answer.
