@@ -8,7 +8,8 @@
 #   scripts/build_image.sh            # all steps
 #   STEPS="base" scripts/build_image.sh  # only the base image (e.g. ahead of time, in the background)
 #
-# With Docker Hub access none of this is needed: `bentoml build && bentoml containerize review-sentiment:latest`.
+# With Docker Hub access none of this is needed: `bentoml build && bentoml containerize review-sentiment-service:latest`
+# (python:3.11-slim base, packages from PyPI).
 set -Eeuo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +19,6 @@ BASE_NAME="${BASE_NAME:-review-sentiment-base}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 PORT="${PORT:-3111}"
 STEPS="${STEPS:-base bento container probe}"
-MODEL_TAG="${SENTIMENT_MODEL__TAG:-review-sentiment:latest}"
 export PATH="$VENV/bin:$PATH"
 mkdir -p "$WORK"
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_dockerd() {
-  command -v dockerd >/dev/null && command -v debootstrap >/dev/null || apt-get install -y docker.io debootstrap
+  command -v dockerd >/dev/null && command -v debootstrap >/dev/null || { apt-get update && apt-get install -y docker.io debootstrap; }
   if docker info >/dev/null 2>&1; then return; fi   # someone else's daemon: use it, do not stop it
   log "starting dockerd (log: $WORK/dockerd.log)"
   dockerd --data-root "$WORK/docker" --exec-root "$WORK/docker-run" -p "$WORK/dockerd.pid" \
@@ -120,7 +120,9 @@ PY
 
 build_container() {
   log "bentoml containerize $BENTO_TAG"
+  # Debian's docker.io has no buildx: the classic builder, on the host network (apt in the Dockerfile).
   DOCKER_BUILDKIT=0 bentoml containerize "$BENTO_TAG" --opt network=host -t "$BENTO_TAG"
+  docker image ls "${BENTO_TAG%%:*}"
 }
 
 probe() {
