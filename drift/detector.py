@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 from pydantic import BaseModel
 
-from drift.features import gate_codes, load_vocab, score_low_confidence, unk_rate_mean
+from drift.features import GateCode, gate_codes, load_vocab, score_low_confidence, unk_rate_mean
 from drift.report import DriftReport
 from drift.signals import SignalInputs, evaluate
 from drift.windows import Window, WindowSpec, read_windows
@@ -31,16 +31,22 @@ def signal_inputs(window: Window, settings: Settings, options: DetectOptions) ->
     notes: dict[str, str] = {}
     sampled: dict[str, str] = {}
     gate = window.gate[window.gate >= 0]
+    sample_gate = np.zeros(0, dtype=np.int8)  # gate outcomes of texts[:k], when computed here
     if not len(gate):
         sample = window.texts[: drift.gate_sample]
         if sample:
-            gate = gate_codes(sample, settings, progress=options.progress)
+            gate = sample_gate = gate_codes(sample, settings, progress=options.progress)
             sampled["gates"] = f"{len(sample)}"
         else:
             notes["non_english_rate"] = notes["rejected_rate"] = "no text and no logged status"
     low = window.low_conf[window.low_conf >= 0]
     if not len(low):
-        sample = window.texts[: drift.score_sample]
+        # As in the service, only texts that pass the gates reach the model.
+        sample = [
+            t
+            for i, t in enumerate(window.texts[: drift.score_sample])
+            if i >= len(sample_gate) or sample_gate[i] == GateCode.passed
+        ]
         if options.model_tag and sample:
             low = score_low_confidence(sample, options.model_tag, settings)
             sampled["scored"] = f"{len(sample)}"

@@ -56,7 +56,11 @@ def _load(settings: Settings, name: str) -> list[dict[str, Any]]:
 
 def temporal(settings: Settings, options: DetectOptions, vocab: frozenset[str], note: str) -> list[Experiment]:
     out = []
-    for name, ref, cur in ((MUSIC, "2004..2012", "2014..2014"), (BLITZER, "2004..2005", "2006..2006")):
+    cases = (
+        ("Musical Instruments 2004-2012 vs 2014", MUSIC, "2004..2012", "2014..2014"),
+        ("Blitzer 2004-2005 vs 2006", BLITZER, "2004..2005", "2006..2006"),
+    )
+    for title, name, ref, cur in cases:
         path = settings.paths.shared_data_dir / name
         specs = []
         for rng_text in (ref, cur):
@@ -66,7 +70,7 @@ def temporal(settings: Settings, options: DetectOptions, vocab: frozenset[str], 
         report = detect_windows(w_ref, w_cur, settings, options, note)
         out.append(
             Experiment(
-                name=f"temporal: {name.split('.')[0]} {ref} vs {cur}",
+                name=f"temporal: {title}",
                 kind="temporal",
                 description="real early window against real late window",
                 expected=[],
@@ -189,7 +193,7 @@ def plot(experiments: Sequence[Experiment], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig, ax = plt.subplots(figsize=(12, 0.6 * len(experiments) + 2))
+    fig, ax = plt.subplots(figsize=(13, 0.6 * len(experiments) + 2))
     for i, e in enumerate(experiments):
         for j, name in enumerate(SIGNAL_NAMES):
             s = e.report.signals[name]
@@ -203,7 +207,7 @@ def plot(experiments: Sequence[Experiment], path: Path) -> None:
     ax.set_ylim(len(experiments), 0)
     ax.set_xticks([j + 0.5 for j in range(len(SIGNAL_NAMES))], SIGNAL_NAMES, rotation=20)
     ax.set_yticks([i + 0.5 for i in range(len(experiments))], [e.name for e in experiments])
-    ax.set_title("Drift signals per experiment (red = fired, green = quiet, black box = signal meant to fire)")
+    ax.set_title("Drift signals per experiment: red fired, green quiet, grey skipped; box = signal meant to fire")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -20,7 +20,7 @@ from drift.windows import window_from_records
 from sentiment.jsonl import iter_records
 from sentiment.settings import Settings, load_settings
 
-STATISTICAL = ("oov_rate", "text_length", "label_distribution", "non_english_rate", "rejected_rate")
+STATISTICAL = ("oov_rate", "text_length", "label_distribution", "low_confidence", "non_english_rate", "rejected_rate")
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +44,18 @@ def data(settings):
 
 @pytest.fixture(scope="module")
 def pooled(data, vocab, settings) -> SignalInputs:
-    """Every Musical Instruments review as one pool; the service's gates run on a random 1,200 of them."""
+    """Every Musical Instruments review as one pool; the service's gates run on a random 1,200 of them.
+
+    Reviews carry no model confidence and tests use no stored model, so the low-confidence flags are drawn at a
+    fixed 12% per review: what matters for specificity is that both halves come from the same distribution.
+    """
     music = data["music"]
     w = window_from_records("pool", music, vocab, settings.drift, settings.gates.confidence_gate)
     gated = np.random.default_rng(1).choice(len(music), 1200, replace=False)
     gate = np.full(len(music), -1, dtype=np.int8)
     gate[gated] = gate_codes([music[i]["text"] for i in gated], settings)
-    return SignalInputs(length=w.length, oov=w.oov, label=w.label, low_conf=w.low_conf, gate=gate)
+    low_conf = (np.random.default_rng(2).random(len(music)) < 0.12).astype(np.int8)
+    return SignalInputs(length=w.length, oov=w.oov, label=w.label, low_conf=low_conf, gate=gate)
 
 
 def test_specificity_random_splits_rarely_alarm(pooled, settings):
@@ -88,6 +93,7 @@ def test_embedding_specificity_and_category_sensitivity(embeddings, settings):
         a = SignalInputs(*(np.zeros(0),) * 5, embeddings=music[perm[:80]])
         b = SignalInputs(*(np.zeros(0),) * 5, embeddings=music[perm[80:]])
         alarms += embedding_signal(a, b, settings.drift).drifted
+    print("embedding false alarms per 20 splits:", alarms)
     assert alarms <= 3, alarms
     ref = SignalInputs(*(np.zeros(0),) * 5, embeddings=music[:80])
     changed = SignalInputs(*(np.zeros(0),) * 5, embeddings=np.vstack([music[80:128], books[:32]]))  # 40% books
