@@ -46,7 +46,11 @@ DESCRIPTIONS: dict[str, str] = {
 
 @dataclass
 class SignalInputs:
-    """Per-window arrays the signals read. ``-1`` / NaN mark records a signal cannot use."""
+    """Per-window arrays the signals read. ``-1`` / NaN mark records a signal cannot use.
+
+    Each signal reads only its own array, so they may differ in length (gate outcomes and confidences often come
+    from a text sample); :meth:`subset` is for inputs whose arrays are aligned per record, as the tests build them.
+    """
 
     length: np.ndarray
     oov: np.ndarray

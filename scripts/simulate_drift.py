@@ -104,7 +104,7 @@ def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpe
     specs = []
     for text in (args.reference_range, args.current_range):
         lo, hi = parse_range(text)
-        specs.append(WindowSpec(label=f"{path.name} {lo or '…'}..{hi or '…'}", path=path, start=lo, end=hi))
+        specs.append(WindowSpec(label=f"{path.name} {lo or 'start'}..{hi or 'end'}", path=path, start=lo, end=hi))
     return specs
 
 
