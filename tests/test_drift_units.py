@@ -174,3 +174,22 @@ def shared_reviews():
 
     path = get_settings().paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
     return [r for _, r in zip(range(600), iter_records(path), strict=False)]
+
+
+def test_window_flags_map_to_specs(tmp_path):
+    from sentiment.settings import get_settings
+
+    settings = get_settings()
+    parser = simulate_drift.build_parser()
+    default = simulate_drift.window_specs(parser.parse_args([]), settings)
+    assert [(s.start, s.end) for s in default] == [("2004", "2012"), ("2014", "2014")]
+    assert default[0].path == settings.paths.shared_data_dir / simulate_drift.DEFAULT_DATA
+    split = simulate_drift.window_specs(
+        parser.parse_args(["--data", str(tmp_path), "--split-date", "2006-01-01"]), settings
+    )
+    assert [(s.start, s.end) for s in split] == [(None, "2005-12-31"), ("2006-01-01", None)]
+    with pytest.raises(SystemExit):
+        simulate_drift.window_specs(parser.parse_args(["--reference", "a.jsonl"]), settings)
+    flags = parser.parse_args(["--js-threshold", "0.2", "--gate-sample", "50"])
+    drift = simulate_drift.settings_from_args(flags).drift
+    assert (drift.js_threshold, drift.gate_sample, drift.oov_threshold) == (0.2, 50, 0.05)
