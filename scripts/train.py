@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", help="cpu | cuda | cuda:0 ...")
     p.add_argument("--split", choices=["time", "stratified"])
     p.add_argument("--max-train", type=int, help="cap on training reviews (class-balanced); 0 = no cap")
+    p.add_argument("--max-val", type=int, help="cap on validation reviews")
+    p.add_argument("--max-test-per-source", type=int, help="cap on test reviews per source")
+    p.add_argument("--eval-every", type=int, help="optimizer steps between validation checks (0 = per epoch)")
     p.add_argument("--max-length", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--epochs", type=int)
@@ -64,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and (tag := _has_model(name)):
         console.print(f"model store already has [bold]{tag}[/]; nothing to do (drop --if-missing to retrain)")
         return 0
-    overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_length", "batch_size", "epochs",
-                                                "lr", "seed", "num_threads")}
+    overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
+                                                "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
+                                                "num_threads")}
     overrides |= {"data": args.data, "name": name}
     cfg = make_config(args.profile, **overrides)
     if args.max_train is not None:
