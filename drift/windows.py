@@ -168,14 +168,21 @@ def label_code(rec: Mapping[str, Any]) -> int:
 
 
 def _low_conf(rec: Mapping[str, Any], cut: float) -> int:
-    """Predictions: a fallback for low confidence counts too (its logged confidence is the rules' one)."""
-    status = rec.get("status")
-    if status == "rejected":
+    """1 if the model's own top probability was under the gate, 0 if not, -1 if the model gave none.
+
+    Predictions carry ``model_confidence`` whenever tier 1 answered, also when a later tier gave the answer;
+    older logs only have ``confidence``, which is the model's only when ``tier == "model"`` (a low-confidence
+    fallback still counts as low). Other files may carry a bare ``confidence``.
+    """
+    if rec.get("status") == "rejected":
         return -1
+    own = rec.get("model_confidence")
+    if isinstance(own, (int, float)):
+        return int(own < cut)
     if rec.get("reason_code") == "low_confidence":
         return 1
     conf = rec.get("confidence")
-    if not isinstance(conf, (int, float)) or (status is not None and rec.get("tier", "model") != "model"):
+    if not isinstance(conf, (int, float)) or rec.get("tier", "model") != "model":
         return -1
     return int(conf < cut)
 

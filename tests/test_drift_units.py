@@ -81,18 +81,22 @@ def _predictions(path: Path, day: str, n: int, low_share: float, rejected_share:
             )
             continue
         low = rng.random() < low_share
-        conf = rng.uniform(0.35, 0.59) if low else rng.uniform(0.61, 0.99)
+        own = rng.uniform(0.35, 0.59) if low else rng.uniform(0.61, 0.99)
+        # As the chain logs them: a low-confidence answer comes from the rules with their own confidence,
+        # and the model's top probability rides along in model_confidence.
+        answered = {"status": "ok", "reason": "", "tier": "model", "confidence": own}
+        if low:
+            answered = {"status": "fallback", "reason": "low_confidence: 0.50 < 0.60", "reason_code": "low_confidence",
+                        "tier": "rules", "confidence": 0.75}  # fmt: skip
         recs.append(
             PredictionRecord(
                 ts=f"{day}T10:00:00.000Z",
                 request_id=f"{day}-{i}",
                 text_len=rng.randint(20, 900),
                 label=rng.choice(["negative", "positive", "positive"]),
-                confidence=conf,
-                status="ok",
-                reason="",
-                tier="model",
+                model_confidence=own,
                 oov_rate=rng.uniform(0.0, 0.1),
+                **answered,
             )
         )
     append_records(path, recs)
