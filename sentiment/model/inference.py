@@ -27,7 +27,14 @@ class ModelOutput(BaseModel):
 class SentimentModel:
     """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature."""
 
-    def __init__(self, model_dir: str | Path, metadata: ModelMetadata, tag: str = "", num_threads: int | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        metadata: ModelMetadata,
+        tag: str = "",
+        num_threads: int | None = None,
+        device: str = "cpu",
+    ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -35,8 +42,9 @@ class SentimentModel:
             torch.set_num_threads(num_threads)
         self.tag = tag or str(model_dir)
         self.metadata = metadata
+        self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(device)
         self.model.eval()
         self.vocab = read_vocab(Path(model_dir)) or self._tokenizer_words()
         self.max_length = metadata.max_length
@@ -69,7 +77,8 @@ class SentimentModel:
                     return_special_tokens_mask=True,
                 )
                 special = enc.pop("special_tokens_mask")
-                out[idx] = self.model(**enc).logits.float().numpy()
+                batch = {k: v.to(self.device) for k, v in enc.items()}
+                out[idx] = self.model(**batch).logits.float().cpu().numpy()
                 ids = enc["input_ids"]
                 real = (special == 0) & (enc["attention_mask"] == 1)
                 for row, i in enumerate(idx):

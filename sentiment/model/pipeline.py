@@ -152,7 +152,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, re
         vocab = build_vocab(r.text for r in ds.train)
         meta = ModelMetadata(base_model=cfg.base_model, max_length=cfg.max_length, data_fingerprint=ds.fingerprint,
                              splits=ds.split_info, profile=cfg.profile, train_config=cfg.model_dump(mode="json"))
-        model = SentimentModel(ckpt, meta, num_threads=cfg.num_threads)
+        model = SentimentModel(ckpt, meta, num_threads=cfg.num_threads, device=cfg.device)
         model.vocab = vocab
         val_logits, _ = model.logits([r.text for r in ds.val])
         val_y = np.array([r.y for r in ds.val])
