@@ -29,7 +29,7 @@ ops = FastAPI(title="operations")
 @bentoml.service(
     name="review-sentiment",
     workers=SETTINGS.service.workers,
-    traffic={"timeout": 60, "max_concurrency": 2048},
+    traffic={"timeout": 120, "max_concurrency": 2048},
     # Bursts queue in the event loop and the transformer's batch queue rather than being refused.
 )
 class SentimentService:

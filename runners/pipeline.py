@@ -98,21 +98,24 @@ class Pipeline:
         timeout = self.settings.gates.model_timeout_s
         try:
             rows = await self._timed("transformer", self.transformer.to_async.predict(texts), timeout)
+            if len(rows) != len(texts):
+                detail = f"model returned {len(rows)} rows for {len(texts)}"
+                return [Failure(code=Reason.model_error, detail=detail)] * len(texts)
+            return [check_output(ModelOutput.model_validate(r) if isinstance(r, dict) else r) for r in rows]
         except TimeoutError:
             return [Failure(code=Reason.model_error, detail=f"model timed out after {timeout:.1f}s")] * len(texts)
         except Exception as exc:
-            return [Failure(code=Reason.model_error, detail=f"model runner failed: {type(exc).__name__}: {exc}"[:200])] * len(texts)
-        if len(rows) != len(texts):
-            return [Failure(code=Reason.model_error, detail=f"model returned {len(rows)} rows for {len(texts)}")] * len(texts)
-        return [check_output(ModelOutput.model_validate(r) if isinstance(r, dict) else r) for r in rows]
+            detail = f"model runner failed: {type(exc).__name__}: {exc}"[:200]
+            return [Failure(code=Reason.model_error, detail=detail)] * len(texts)
 
     async def _or_local(self, runner: str, call: Awaitable[list[Any]], local: Callable[[], list[T]]) -> list[T]:
-        """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change."""
+        """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change.
+        The local run goes to a thread so that it never blocks the event loop every other request waits on."""
         try:
             return await self._timed(runner, call, timeout=5.0)
         except Exception as exc:
             log.warning("%s runner failed (%s); answering in-process", runner, type(exc).__name__)
-            return local()
+            return await asyncio.to_thread(local)
 
     async def _languages(self, texts: list[str]) -> list[LanguageResult]:
         g = self.settings.gates
@@ -146,7 +149,13 @@ class Pipeline:
             else:
                 admitted.append((i, step))
         if admitted:
-            await self._through_tiers(admitted, ids, results)
+            try:
+                await self._through_tiers(admitted, ids, results)
+            except Exception:  # a bug or a runner surprise: still one contract answer per text, never a 500
+                log.exception("pipeline failed after admission")
+                for i, _ in admitted:
+                    if results[i] is None:
+                        results[i] = _internal_error(ids[i], "pipeline failure")
         traced = [r for r in results if r is not None]
         self._log(traced, (time.perf_counter() - start) * 1000.0)
         return [t.prediction for t in traced]
@@ -181,8 +190,7 @@ class Pipeline:
             return step()
         except Exception as exc:
             log.exception("chain step failed for %s", request_id)
-            pred = Prediction.fallback(Reason.internal_error, f"{type(exc).__name__} in the service", None, 0.0)
-            return Traced(prediction=pred, trace=Trace(request_id=request_id, tier="gate"))
+            return _internal_error(request_id, f"{type(exc).__name__} in the service")
 
     def _log(self, traced: list[Traced], latency_ms: float) -> None:
         tag = self._info.tag
@@ -190,6 +198,10 @@ class Pipeline:
         records = [t.log_record(tag, latency_ms, log_text) for t in traced]
         try:
             self.monitor.record(records)
-        except OSError as exc:  # a full disk must not turn answers into errors
+        except Exception as exc:  # a full disk or a metrics hiccup must not turn answers into errors
             log.error("could not log %d predictions: %s", len(records), exc)
 
+
+def _internal_error(request_id: str, detail: str) -> Traced:
+    pred = Prediction.fallback(Reason.internal_error, detail, None, 0.0)
+    return Traced(prediction=pred, trace=Trace(request_id=request_id, tier="gate"))
