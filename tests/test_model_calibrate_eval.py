@@ -74,6 +74,9 @@ def test_risk_coverage_and_requirement_gate() -> None:
     assert gate is not None and 0.5 < gate.gate <= 0.70 and gate.coverage < 0.5
     assert all(not p.meets and p.failing for p in points if p.gate < gate.gate)
     assert next(p for p in points if p.gate >= 0.70).accuracy == 1.0
+    polar = requirement_gate(points, ("negative", "positive"))
+    assert polar is not None and polar.gate <= gate.gate
+    assert not any(f.startswith(("negative", "positive")) for f in polar.failing)
     assert binary_accuracy(y, probs)["n"] == int(((y == 0) | (y == 2)).sum())
 
 

@@ -129,8 +129,11 @@ def risk_coverage(y: Sequence[int], probs: np.ndarray, gates: Sequence[float] | 
     return points
 
 
-def requirement_gate(points: Sequence[GatePoint]) -> GatePoint | None:
-    return next((p for p in points if p.meets), None)
+def requirement_gate(points: Sequence[GatePoint], classes: Sequence[str] | None = None) -> GatePoint | None:
+    """Lowest gate whose ``ok`` answers meet the whole table, or only the rows of ``classes``."""
+    if classes is None:
+        return next((p for p in points if p.meets), None)
+    return next((p for p in points if not any(f.split()[0] in classes for f in p.failing)), None)
 
 
 def chain_view(texts: Sequence[str], y: Sequence[int], outputs: Sequence[ModelOutput], settings: Settings) -> ChainView:

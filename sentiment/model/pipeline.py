@@ -107,6 +107,7 @@ def render_markdown(r: Report) -> str:
         lines.append(f"| {k} | {v['n']} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | {f1} | "
                      f"{v['binary']['accuracy']:.3f} |")
     c, g = r.chain, r.requirement_gate
+    polar = requirement_gate(r.risk_coverage, ("negative", "positive"))
     tiers = ", ".join(f"{k} {s.share:.1%}" + (f" (accuracy {s.accuracy:.3f})" if s.accuracy is not None else "")
                       for k, s in c.tiers.items())
     lines += [
@@ -117,6 +118,8 @@ def render_markdown(r: Report) -> str:
         "Gate at which the `ok` answers meet the whole requirement table: "
         + (f"{g.gate:.2f}, leaving coverage {g.coverage:.1%}." if g else
            f"none (at the configured gate still missing: {', '.join(_failing_at(r, c.gate))})."),
+        "Lowest gate at which the negative and positive rows of the table are met: "
+        + (f"{polar.gate:.2f} (coverage {polar.coverage:.1%}, accuracy {polar.accuracy:.3f})." if polar else "none."),
         f"Calibration: T = {r.calibration.temperature:.3f}; ECE validation {r.calibration.ece_before:.3f} -> "
         f"{r.calibration.ece_after:.3f}, test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
         f"Training: {r.training.steps} steps, stopped by {r.training.stopped}, best validation macro-F1 "
