@@ -113,3 +113,12 @@ def test_class_weights_and_length_batches() -> None:
     # Sorted inside pools: the padding waste is a fraction of what random batches would cost.
     waste = sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
     assert waste < 0.1 * sum(lengths)
+
+
+def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
+                       train_budget_s=0.0)
+    ds = build_dataset(cfg)
+    result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
+    assert (result.stopped, result.steps, len(result.history)) == ("time_budget", 1, 1)
+    assert SentimentModel(tmp_path / "ckpt", ModelMetadata(base_model="tiny")).predict(["fine"]).shape == (1, 3)

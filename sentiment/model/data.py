@@ -241,7 +241,7 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings | None = None) -> Datase
     return Dataset(**parts, stats=stats, fingerprint=fingerprint(parts), split_info=split_info)
 
 
-def load_binary(path: Path, gates: GateSettings, limit: int | None = None) -> list[tuple[str, int]]:
+def load_binary(path: Path, gates: GateSettings) -> list[tuple[str, int]]:
     """Binary-labelled sentences (``label`` positive/negative, no stars) as (text, 0=negative | 2=positive)."""
     out: list[tuple[str, int]] = []
     for rec in iter_records(path):
@@ -249,4 +249,4 @@ def load_binary(path: Path, gates: GateSettings, limit: int | None = None) -> li
         v = validate(rec.get("text"), gates)
         if lab in ("positive", "negative") and isinstance(v, Validated):
             out.append((v.text, LABELS.index(lab)))
-    return out[:limit] if limit else out
+    return out

@@ -119,7 +119,7 @@ def macro_f1(y_true: Sequence[int], logits: np.ndarray) -> float:
     return float(f1_score(y_true, logits.argmax(1), average="macro", labels=list(range(len(LABELS))), zero_division=0))
 
 
-def _batches_forever(encoded: list[list[int]], labels: list[int], cfg: TrainConfig, rng: random.Random,
+def _padded_batches(encoded: list[list[int]], labels: list[int], cfg: TrainConfig, rng: random.Random,
                      pad_id: int) -> Iterator[tuple[float, dict, list[int]]]:
     lengths = [len(e) for e in encoded]
     for epoch in range(cfg.epochs):
@@ -158,7 +158,7 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
     bad_checks, running, seen, step, stopped = 0, 0.0, 0, 0, "completed"
     start = time.monotonic()
     bar = tqdm(total=total, desc=f"fine-tune {Path(cfg.base_model).name}", unit=" step")
-    for epoch_pos, batch, y in _batches_forever(encoded, labels, cfg, rng, tokenizer.pad_token_id or 0):
+    for epoch_pos, batch, y in _padded_batches(encoded, labels, cfg, rng, tokenizer.pad_token_id or 0):
         model.train()
         enc = {k: torch.tensor(v, device=cfg.device) for k, v in batch.items()}
         loss = loss_fn(model(**enc).logits, torch.tensor(y, device=cfg.device))
@@ -172,7 +172,8 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
         bar.update(1)
         bar.set_postfix(loss=f"{running / seen:.3f}", best_f1=f"{max(best_f1, 0):.3f}")
         out_of_time = cfg.train_budget_s is not None and time.monotonic() - start > cfg.train_budget_s
-        if step % eval_every == 0 or step == total or out_of_time:
+        just_checked = bool(history) and history[-1].step == step - 1
+        if step % eval_every == 0 or step == total or (out_of_time and not just_checked):
             f1 = macro_f1(val_y, predict_logits(model, tokenizer, val_texts, cfg.max_length, device=cfg.device))
             history.append(EvalPoint(step=step, epoch=round(epoch_pos, 3), train_loss=running / seen, val_macro_f1=f1))
             running, seen = 0.0, 0
@@ -182,12 +183,12 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
             else:
                 bad_checks += 1
             bar.write(f"step {step}/{total}  val macro-F1 {f1:.4f}  (best {best_f1:.4f} @ {best_step})")
-            if out_of_time:
-                stopped = "time_budget"
-                break
             if bad_checks >= cfg.patience:
                 stopped = "early_stopping"
                 break
+        if out_of_time:
+            stopped = "time_budget"
+            break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
