@@ -67,6 +67,8 @@ class ServiceSettings(BaseModel):
     max_batch_size: int = 8
     # BentoML's batcher answers 503 once a request would exceed this: high, so bursts queue instead of failing.
     max_latency_ms: int = 30000
+    # Longest a lone request waits for company in the batcher (BentoML learns this from history; we cap it).
+    max_batch_wait_ms: float = 20.0
     workers: int = 1
     stats_window: int = 1000
     log_text: bool = False
