@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentiment.contract import LABELS
-from sentiment.model.calibrate import calibrate, fit_temperature, plot_reliability, reliability
+from sentiment.model.calibrate import calibrate, fit, fit_temperature, plot_reliability, reliability
 from sentiment.model.evaluate import (
     binary_accuracy,
     chain_view,
@@ -38,6 +38,21 @@ def test_temperature_recovers_the_true_scale_and_lowers_ece(tmp_path: Path) -> N
     assert cal.ece_after < cal.ece_before / 3
     png = plot_reliability(z, y, cal.temperature, tmp_path / "rel.png", "synthetic")
     assert png.stat().st_size > 10_000
+
+
+def test_class_bias_restores_priors_a_balanced_model_lost() -> None:
+    """A model trained on balanced classes scores z; the world is 80% positive: the bias must move towards it."""
+    rng = np.random.default_rng(1)
+    true_prior = np.array([0.1, 0.1, 0.8])
+    z = rng.normal(0, 2, size=(6000, 3))
+    p = softmax(z + np.log(true_prior))  # the real posterior under skewed priors
+    y = np.array([rng.choice(3, p=row) for row in p])
+    t, bias = fit(z, y)
+    assert bias[0] == 0.0 and bias[2] - bias[1] == pytest.approx(np.log(8.0), abs=0.3)
+    assert t == pytest.approx(1.0, rel=0.15)
+    cal = calibrate(z, y)
+    assert cal.nll_after < cal.nll_before
+    assert (softmax(z / t + np.array(bias)).argmax(1) == y).mean() > (z.argmax(1) == y).mean() + 0.05
 
 
 def test_ece_is_zero_for_perfect_confidence() -> None:

@@ -88,7 +88,10 @@ class SentimentModel:
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Calibrated class probabilities (N, 3), label order as in ``metadata.labels``."""
         logits, _ = self.logits(texts, batch_size)
-        return softmax(logits / self.metadata.temperature)
+        return self.calibrated(logits)
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        return calibrated_probs(logits, self.metadata.temperature, np.array(self.metadata.class_bias))
 
     def predict_outputs(self, texts: Sequence[str], batch_size: int = 32) -> list[ModelOutput]:
         logits, unk = self.logits(texts, batch_size)
@@ -96,11 +99,17 @@ class SentimentModel:
 
     def outputs(self, texts: Sequence[str], logits: np.ndarray, unk: Sequence[float]) -> list[ModelOutput]:
         """Calibrated outputs from logits already computed (evaluation reuses one forward pass for everything)."""
-        probs = softmax(logits / self.metadata.temperature)
+        probs = self.calibrated(logits)
         return [
             ModelOutput(probs=p.tolist(), unk_rate=u, oov_rate=word_oov_rate(t, self.vocab))
             for p, u, t in zip(probs, unk, texts, strict=True)
         ]
+
+
+def calibrated_probs(logits: np.ndarray, temperature: float, bias: np.ndarray | None = None) -> np.ndarray:
+    """softmax(z / T + b): the one place calibration is applied, in training reports and in serving alike."""
+    z = logits / temperature
+    return softmax(z + bias if bias is not None else z)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -120,7 +120,7 @@ def render_markdown(r: Report) -> str:
            f"none (at the configured gate still missing: {', '.join(_failing_at(r, c.gate))})."),
         "Lowest gate at which the negative and positive rows of the table are met: "
         + (f"{polar.gate:.2f} (coverage {polar.coverage:.1%}, accuracy {polar.accuracy:.3f})." if polar else "none."),
-        f"Calibration: T = {r.calibration.temperature:.3f}; ECE validation {r.calibration.ece_before:.3f} -> "
+        f"Calibration: T = {r.calibration.temperature:.3f}, class bias {r.calibration.class_bias}; ECE validation {r.calibration.ece_before:.3f} -> "
         f"{r.calibration.ece_after:.3f}, test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
         f"Training: {r.training.steps} steps, stopped by {r.training.stopped}, best validation macro-F1 "
         f"{r.training.best_val_macro_f1:.3f} at step {r.training.best_step}; class weights "
@@ -160,13 +160,16 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, re
         val_logits, _ = model.logits([r.text for r in ds.val])
         val_y = np.array([r.y for r in ds.val])
         cal = calibrate(val_logits, val_y)
-        model.metadata = meta = meta.model_copy(update={"temperature": cal.temperature})
-        log(f"temperature {cal.temperature:.3f}: val ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}")
+        model.metadata = meta = meta.model_copy(
+            update={"temperature": cal.temperature, "class_bias": cal.class_bias}
+        )
+        log(f"temperature {cal.temperature:.3f}, class bias {cal.class_bias}: "
+            f"val ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}")
         test_texts = [r.text for r in ds.test]
         test_y = np.array([r.y for r in ds.test])
         test_logits, unk = model.logits(test_texts)
         outputs = model.outputs(test_texts, test_logits, unk)
-        probs = softmax(test_logits / cal.temperature)
+        probs = model.calibrated(test_logits)
         binary_sets = {}
         for path in cfg.binary_eval:
             rows = load_binary(path, settings.gates)
@@ -182,7 +185,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, re
         plots = [
             plot_confusion(test_metrics, output_dir / "confusion_matrix.png", title),
             plot_reliability(test_logits, test_y, cal.temperature, output_dir / "reliability.png",
-                             f"{title}: calibration (T fitted on validation)"),
+                             f"{title}: calibration (fitted on validation)", cal.class_bias),
             plot_risk_coverage(points, settings.gates.confidence_gate, req, output_dir / "risk_coverage.png", title),
         ]
         sources = per_source([r.source for r in ds.test], test_y, probs)

@@ -21,6 +21,8 @@ class ModelMetadata(BaseModel):
     base_model: str
     labels: list[str] = Field(default_factory=lambda: list(LABELS))
     temperature: float = 1.0
+    # Prior correction added to logits / temperature (see sentiment.model.calibrate); zeros = none.
+    class_bias: list[float] = Field(default_factory=lambda: [0.0] * len(LABELS))
     max_length: int = 128
     data_fingerprint: str = ""
     splits: dict[str, Any] = Field(default_factory=dict)
