@@ -35,7 +35,8 @@ class BodyGuard:
         more = True
         while more:
             message = await receive()
-            if message["type"] == "http.disconnect":
+            if message["type"] == "http.disconnect":  # answer anyway: returning silently makes uvicorn log a 500
+                await self._refuse(send, 400, "client disconnected before the request body was complete")
                 return
             chunk = message.get("body", b"")
             size += len(chunk)

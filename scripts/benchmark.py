@@ -366,11 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.components:
         console.print("[bold]per-text cost of each component[/] (in-process, 64 real reviews)")
         report["components"] = component_costs(texts, settings.model.tag)
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        if args.only in (None, "service"):
-            report["service"] = asyncio.run(run_service(args, texts, Path(tmp)))
-        if args.only in (None, "baseline"):
-            report["baseline"] = asyncio.run(run_baseline(args, texts, Path(tmp)))
+    # Server logs and the service's own predictions log stay for inspection, away from the real var/ files.
+    settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="benchmark-", dir=settings.paths.data_dir))
+    console.print(f"server logs: {work}")
+    if args.only in (None, "service"):
+        report["service"] = asyncio.run(run_service(args, texts, work))
+    if args.only in (None, "baseline"):
+        report["baseline"] = asyncio.run(run_baseline(args, texts, work))
     if "service" in report and "baseline" in report and report["baseline"]["capacity_rps_at_p95_200ms"]:
         report["throughput_ratio"] = round(
             report["service"]["capacity_rps_at_p95_200ms"] / report["baseline"]["capacity_rps_at_p95_200ms"], 2
