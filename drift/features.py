@@ -86,7 +86,7 @@ def gate_codes(texts: Sequence[str], settings: Settings, progress: bool = False)
         if not isinstance(v, Validated):
             out[i] = GateCode.rejected
             continue
-        lang = detect_language(v.text, g.language, g.lang_min_english_zipf)
+        lang = detect_language(v.text, g)
         out[i] = GateCode.passed if lang.accepted else GateCode.non_english
     return out
 

@@ -207,7 +207,7 @@ class Chain:
                     results[i] = admitted
                     continue
                 g = self.settings.gates
-                lang = detect_language(admitted.text, g.language, g.lang_min_english_zipf)
+                lang = detect_language(admitted.text, g)
                 results[i] = self.language_gate(admitted, lang, rid)
                 if results[i] is None:
                     pending.append((i, admitted, lang))

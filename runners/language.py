@@ -19,9 +19,9 @@ class LanguageRunner:
         # not on the first requests.
         g = SETTINGS.gates
         for text in ("The strings arrived quickly and sound great.", "Great value", "Produit excellent, merci"):
-            detect_language(text, g.language, g.lang_min_english_zipf)
+            detect_language(text, g)
 
     @bentoml.api
     def detect(self, texts: list[str]) -> list[LanguageResult]:
         g = SETTINGS.gates
-        return [detect_language(t, g.language, g.lang_min_english_zipf) for t in texts]
+        return [detect_language(t, g) for t in texts]

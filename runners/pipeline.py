@@ -122,7 +122,7 @@ class Pipeline:
         raw = await self._or_local(
             "language",
             self.language.to_async.detect(texts),
-            lambda: [detect_language(t, g.language, g.lang_min_english_zipf) for t in texts],
+            lambda: [detect_language(t, g) for t in texts],
         )
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
 

@@ -37,6 +37,7 @@ class ModelCard(BaseModel):
     base_model: str
     labels: list[str]
     temperature: float
+    class_bias: list[float] = Field(description="per-class prior correction added to logits / temperature")
     max_length: int
     metrics: dict
     profile: str
@@ -50,6 +51,7 @@ class ModelCard(BaseModel):
             base_model=meta.base_model,
             labels=meta.labels,
             temperature=meta.temperature,
+            class_bias=meta.class_bias,
             max_length=meta.max_length,
             metrics=meta.metrics,
             profile=meta.profile,

@@ -52,7 +52,7 @@ def language_gate(settings: Settings, per_file: int) -> dict[str, dict[str, floa
     result: dict[str, dict[str, float | int | list[str]]] = {}
     for name in ENGLISH + FOREIGN:
         texts = [t for t, _ in _sample(settings.paths.shared_data_dir / name, per_file, settings)]
-        verdicts = [detect_language(t, g.language, g.lang_min_english_zipf) for t in tqdm(texts, desc=name, leave=False)]
+        verdicts = [detect_language(t, g) for t in tqdm(texts, desc=name, leave=False)]
         rejected = [t for t, v in zip(texts, verdicts, strict=True) if not v.accepted]
         result[name] = {
             "language": "en" if name in ENGLISH else "foreign",

@@ -36,6 +36,7 @@ class GateSettings(BaseModel):
     language: str = "en"
     # Below this many words langdetect is unreliable; word frequencies decide instead (see sentiment.language).
     lang_min_english_zipf: float = 2.0
+    lang_max_chars: int = 300  # langdetect reads this much; its verdict settles within a few sentences
     confidence_gate: float = 0.60
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
     neutral_band: float | None = None

@@ -191,7 +191,7 @@ def keep_english(rows: Iterable[Review], gates: GateSettings, stats: LoadStats, 
     """The serving language gate, applied to exactly the rows that will be used."""
     out = []
     for r in tqdm(list(rows), desc=f"language gate ({desc})", unit=" reviews", leave=False):
-        if detect_language(r.text, gates.language, gates.lang_min_english_zipf).accepted:
+        if detect_language(r.text, gates).accepted:
             out.append(r)
         else:
             stats.not_english += 1
