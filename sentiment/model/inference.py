@@ -108,7 +108,8 @@ class SentimentModel:
 
 def calibrated_probs(logits: np.ndarray, temperature: float, bias: np.ndarray | None = None) -> np.ndarray:
     """softmax(z / T + b): the one place calibration is applied, in training reports and in serving alike."""
-    z = logits / temperature
+    # float64: model logits arrive as float32, where the optimiser's finite-difference steps vanish.
+    z = np.asarray(logits, dtype=np.float64) / temperature
     return softmax(z + bias if bias is not None else z)
 
 
