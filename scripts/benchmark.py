@@ -21,8 +21,6 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from scripts.procs import free_port, stop_group  # noqa: E402
 from sentiment.jsonl import iter_records  # noqa: E402
 from sentiment.settings import get_settings  # noqa: E402
 
@@ -177,21 +176,8 @@ class Server:
         raise RuntimeError(f"{self.url}{self.ready_path} not ready after {timeout:.0f}s")
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.proc, timeout=30)
         self._log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def settle(url: str, quiet_ms: float = 300.0, limit_s: float = 120.0) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.procs import free_port, stop_group
 from sentiment.jsonl import tail_records
 
 pytestmark = pytest.mark.slow
@@ -44,17 +43,11 @@ ENGLISH = [
 REJECTED = ["ok", "Ceci est un produit vraiment excellent, je le recommande à tous mes amis."]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """A `bentoml serve` process group on a free port; stopped by killing its group."""
 
     def __init__(self, home: Path, data_dir: Path, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         full_env = {
@@ -90,14 +83,7 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.proc, timeout=20)
         self._log.close()
 
 
