@@ -4,7 +4,8 @@ The spec's ``psutil.cpu_percent(interval=0.1)`` blocks every request for 100 ms.
 without blocking once a second and requests read the last values, so the guard costs nothing per request.
 CPU is averaged over a few samples: one busy second is load, not pressure.
 
-Whose CPU counts (``scope``): by default only processes outside this service's process group. The service's own
+Whose CPU counts (``scope``): by default only processes outside this service's process tree (the ``bentoml serve``
+arbiter and all its workers, or this process and its children outside BentoML). The service's own
 inference saturates the cores by design under a burst, and that load is queued by the batcher; shedding it to
 the rules would trade answers for nothing. A co-located process eating the machine is the pressure the spec
 means. ``scope="system"`` counts everything (load shedding under any saturation).
@@ -12,13 +13,28 @@ means. ``scope="system"`` counts everything (load shedding under any saturation)
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
 from collections import deque
 from typing import Literal
 
 import psutil
 from pydantic import BaseModel
+
+
+def _service_root() -> psutil.Process:
+    """The topmost ancestor that is part of ``bentoml serve`` (workers are its children), else this process."""
+    root = psutil.Process()
+    try:
+        parent = root.parent()
+        while parent is not None and any("bentoml" in part for part in parent.cmdline()):
+            root, parent = parent, parent.parent()
+    except psutil.Error:
+        pass
+    return root
+
+
+log = logging.getLogger(__name__)
 
 
 class ResourceReading(BaseModel):
@@ -39,7 +55,7 @@ class ResourceGuard:
         self.max_cpu_percent = max_cpu_percent
         self.interval_s = interval_s
         self.scope = scope
-        self._group = os.getpgrp()
+        self._root = _service_root()
         self._procs: dict[int, psutil.Process] = {}
         self._cpu: deque[float] = deque(maxlen=cpu_samples)
         self._memory = 0.0
@@ -48,17 +64,19 @@ class ResourceGuard:
         self._stop = threading.Event()
 
     def _own_cpu_percent(self) -> float:
-        """CPU of this service's process group (API and runner workers), as a share of the whole machine."""
+        """CPU of this service's process tree (API and runner workers), as a share of the whole machine."""
         total = 0.0
         alive: dict[int, psutil.Process] = {}
-        for proc in psutil.process_iter():
+        try:
+            tree = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            tree = [psutil.Process()]
+        for proc in tree:
             try:
-                if os.getpgid(proc.pid) != self._group:
-                    continue
                 known = self._procs.get(proc.pid, proc)  # the same object keeps cpu_percent's last reading
                 total += known.cpu_percent(interval=None)
                 alive[proc.pid] = known
-            except (psutil.Error, ProcessLookupError, PermissionError):
+            except psutil.Error:
                 continue
         self._procs = alive
         return total / (psutil.cpu_count() or 1)
@@ -80,6 +98,8 @@ class ResourceGuard:
         if self._thread is None:
             psutil.cpu_percent(interval=None)  # primes the counter; the first reading is meaningless
             self._memory = psutil.virtual_memory().percent
+            log.info("resource guard: CPU scope %s, service root pid %d (%s)", self.scope, self._root.pid,
+                     " ".join(self._root.cmdline()[:3]))
             self._thread = threading.Thread(target=self._run, name="resource-guard", daemon=True)
             self._thread.start()
 

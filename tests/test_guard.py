@@ -69,11 +69,9 @@ def _cpu_reading_while(burner_in_own_group: bool) -> float:
     if burner_in_own_group:
         proc = mp.get_context("spawn").Process(target=_burn, args=(3.0,))
         proc.start()
-    else:  # a new session: a co-located process that is not part of this service
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "import time\nend=time.monotonic()+3\nwhile time.monotonic()<end: pass"],
-            start_new_session=True,
-        )
+    else:  # an orphan (the shell exits at once): a co-located process outside this service's tree
+        code = "import time\nend=time.monotonic()+3\nwhile time.monotonic()<end: pass"
+        proc = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "{code}" &'])
     guard.start()
     time.sleep(2.0)
     reading = guard.reading().cpu_percent
@@ -82,6 +80,7 @@ def _cpu_reading_while(burner_in_own_group: bool) -> float:
         proc.join()
     else:
         proc.wait()
+        time.sleep(1.2)  # let the orphan finish its 3 s
     return reading
 
 
