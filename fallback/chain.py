@@ -100,6 +100,17 @@ def check_output(raw: Any) -> ModelOutput | Failure:
     return out
 
 
+def check_rows(rows: Sequence[Any], n: int) -> list[ModelOutput | Failure]:
+    """A whole tier-1 batch: one row per text, each checked; a wrong row count fails them all."""
+    if len(rows) != n:
+        return model_failed(n, f"model returned {len(rows)} rows for {n}")
+    return [check_output(r) for r in rows]
+
+
+def model_failed(n: int, detail: str) -> list[ModelOutput | Failure]:
+    return [Failure(code=Reason.model_error, detail=detail[:200])] * n
+
+
 class Chain:
     def __init__(
         self,
@@ -235,19 +246,12 @@ class Chain:
         predict = getattr(self.model, "predict_outputs", None) or self.model.predict
         timeout = self.settings.gates.model_timeout_s
         try:
-            raw = self._pool.submit(predict, texts).result(timeout=timeout)
-            rows = list(raw)
+            rows = list(self._pool.submit(predict, texts).result(timeout=timeout))
         except FutureTimeout:
-            return [Failure(code=Reason.model_error, detail=f"model timed out after {timeout:.1f}s")] * len(texts)
+            return model_failed(len(texts), f"model timed out after {timeout:.1f}s")
         except Exception as exc:
-            return [Failure(code=Reason.model_error, detail=f"model raised {type(exc).__name__}: {exc}"[:200])] * len(
-                texts
-            )
-        if len(rows) != len(texts):
-            return [Failure(code=Reason.model_error, detail=f"model returned {len(rows)} rows for {len(texts)}")] * len(
-                texts
-            )
-        return [check_output(r) for r in rows]
+            return model_failed(len(texts), f"model raised {type(exc).__name__}: {exc}")
+        return check_rows(rows, len(texts))
 
     def _trace(
         self,

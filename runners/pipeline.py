@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from fallback.chain import Chain, Failure, Trace, Traced, check_output
+from fallback.chain import Chain, Failure, Trace, Traced, check_rows, model_failed
 from fallback.rules import RuleVerdict
 from runners.monitoring import Monitor
 from runners.transformer import ModelInfo
@@ -98,15 +98,11 @@ class Pipeline:
         timeout = self.settings.gates.model_timeout_s
         try:
             rows = await self._timed("transformer", self.transformer.to_async.predict(texts), timeout)
-            if len(rows) != len(texts):
-                detail = f"model returned {len(rows)} rows for {len(texts)}"
-                return [Failure(code=Reason.model_error, detail=detail)] * len(texts)
-            return [check_output(ModelOutput.model_validate(r) if isinstance(r, dict) else r) for r in rows]
+            return check_rows([ModelOutput.model_validate(r) if isinstance(r, dict) else r for r in rows], len(texts))
         except TimeoutError:
-            return [Failure(code=Reason.model_error, detail=f"model timed out after {timeout:.1f}s")] * len(texts)
+            return model_failed(len(texts), f"model timed out after {timeout:.1f}s")
         except Exception as exc:
-            detail = f"model runner failed: {type(exc).__name__}: {exc}"[:200]
-            return [Failure(code=Reason.model_error, detail=detail)] * len(texts)
+            return model_failed(len(texts), f"model runner failed: {type(exc).__name__}: {exc}")
 
     async def _or_local(self, runner: str, call: Awaitable[list[Any]], local: Callable[[], list[T]]) -> list[T]:
         """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change.
