@@ -56,8 +56,8 @@ class ModelSettings(BaseModel):
     name: str = "review-sentiment"
     tag: str = "review-sentiment:latest"
     max_length: int = 128
-    batch_size: int = 32
-    num_threads: int | None = None
+    batch_size: int = 32  # texts per forward pass inside one tier-1 call
+    num_threads: int | None = None  # torch threads for offline scoring (drift); serving uses service.torch_threads
 
 
 class ServiceSettings(BaseModel):
