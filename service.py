@@ -76,7 +76,7 @@ class SentimentService:
         info = await self.pipeline.model_info()
         if not info.loaded or info.metadata is None or info.tag is None:
             return JSONResponse({"error": info.error}, status_code=503)
-        return ModelCard.from_metadata(info.tag, info.metadata, info.quantized)
+        return ModelCard.from_metadata(info.tag, info.metadata, info.backend)
 
 
 SentimentService.add_asgi_middleware(

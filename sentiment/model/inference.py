@@ -2,18 +2,25 @@
 
 Texts are sorted by length and padded per batch (dynamic padding), so a batch of short reviews does not pay for
 one long one. Thread count is set once, deliberately: on a 2-core box oversubscription costs more than it gives.
+The forward pass runs on PyTorch or, verified against it, on ONNX Runtime (:mod:`sentiment.model.runtime`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
+from sentiment.model.runtime import OnnxForward, build
 from sentiment.oov import unk_rate, word_oov_rate
+from sentiment.settings import Backend
+
+log = logging.getLogger(__name__)
 
 
 class ModelOutput(BaseModel):
@@ -25,7 +32,11 @@ class ModelOutput(BaseModel):
 
 
 class SentimentModel:
-    """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature."""
+    """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature.
+
+    ``backend`` other than "torch" needs ``onnx_cache`` (where exports are kept); if the export cannot be built or
+    does not match PyTorch, the model stays on PyTorch and ``backend`` says so.
+    """
 
     def __init__(
         self,
@@ -34,6 +45,8 @@ class SentimentModel:
         tag: str = "",
         num_threads: int | None = None,
         device: str = "cpu",
+        backend: Backend = "torch",
+        onnx_cache: Path | None = None,
     ):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -44,15 +57,34 @@ class SentimentModel:
         self.metadata = metadata
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(device)
+        # Eager attention traces to plain ops that ONNX Runtime fuses; same numbers as SDPA.
+        extra = {"attn_implementation": "eager"} if backend != "torch" else {}
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), **extra).to(device)
         self.model.eval()
+        self.num_labels = int(self.model.config.num_labels)
         self.vocab = read_vocab(Path(model_dir)) or self._tokenizer_words()
         self.max_length = metadata.max_length
+        self.backend: Backend = "torch"
+        self.onnx: OnnxForward | None = None
+        self.backend_error = ""
+        if backend != "torch":
+            self._use_onnx(backend, Path(model_dir), onnx_cache or Path(model_dir) / "onnx", num_threads)
+
+    def _use_onnx(self, backend: Backend, model_dir: Path, cache: Path, threads: int | None) -> None:
+        try:
+            self.onnx = build(backend, self.model, self.tokenizer, model_dir, cache, self.max_length, threads)
+        except Exception as exc:  # an export problem costs speed, never the model
+            self.backend_error = f"{backend} unavailable ({type(exc).__name__}: {exc}); serving on PyTorch"[:300]
+            log.warning("%s", self.backend_error)
+            return
+        self.backend = backend
+        self.model = None  # the session holds its own weights; the PyTorch copy would only take memory
 
     @classmethod
-    def from_store(cls, tag: str, num_threads: int | None = None) -> SentimentModel:
+    def from_store(cls, tag: str, num_threads: int | None = None, backend: Backend = "torch",
+                   onnx_cache: Path | None = None) -> SentimentModel:
         path, meta, full_tag = resolve(tag)
-        return cls(path, meta, full_tag, num_threads)
+        return cls(path, meta, full_tag, num_threads, backend=backend, onnx_cache=onnx_cache)
 
     def _tokenizer_words(self) -> frozenset[str]:
         return frozenset(t for t in self.tokenizer.get_vocab() if t.isalpha())
@@ -62,7 +94,7 @@ class SentimentModel:
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float32)
+        out = np.zeros((len(texts), self.num_labels), dtype=np.float32)
         unk = [0.0] * len(texts)
         unk_id = self.tokenizer.unk_token_id
         with torch.inference_mode():
@@ -77,13 +109,18 @@ class SentimentModel:
                     return_special_tokens_mask=True,
                 )
                 special = enc.pop("special_tokens_mask")
-                batch = {k: v.to(self.device) for k, v in enc.items()}
-                out[idx] = self.model(**batch).logits.float().cpu().numpy()
+                out[idx] = self._forward(enc)
                 ids = enc["input_ids"]
                 real = (special == 0) & (enc["attention_mask"] == 1)
                 for row, i in enumerate(idx):
                     unk[i] = unk_rate(ids[row][real[row]].tolist(), unk_id)
         return out, unk
+
+    def _forward(self, enc: dict[str, Any]) -> np.ndarray:
+        if self.onnx is not None:
+            return self.onnx({k: v.numpy() for k, v in enc.items()})
+        batch = {k: v.to(self.device) for k, v in enc.items()}
+        return self.model(**batch).logits.float().cpu().numpy()
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Calibrated class probabilities (N, 3), label order as in ``metadata.labels``."""
