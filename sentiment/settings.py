@@ -85,9 +85,13 @@ class ServiceSettings(BaseModel):
     # Intra-op threads of the transformer runner's forward pass. 1: on a shared 2-core box two spinning threads
     # stall each other (measured: 540 ms -> 60 ms per single request under load; see the benchmark notes).
     inference_threads: int = 1
-    # Transformer runner processes, each with its own model copy and batcher: on CPU, two single-threaded
-    # workers use two cores better than one worker with two intra-op threads.
-    transformer_workers: int = 2
+    # Transformer runner processes, each with its own model copy and batcher. 1: with the int8 backend one worker
+    # keeps up, and a second one's server competes with the API and language services for the same 2 cores
+    # (measured, ladder --quick: 1 worker held 50 req/s at p95 38 ms, 2 workers broke p95 200 ms at 40).
+    transformer_workers: int = 1
+    # Calls to the transformer (and the language runner) each API worker keeps open; further requests wait and
+    # join the next call (runners.coalesce).
+    coalesce_in_flight: int = 2
     # Forward pass of the transformer runner (sentiment.model.runtime). "onnx": ONNX Runtime, the PyTorch logits to
     # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per
     # run so that an answer never depends on its batch. An export that fails its check falls back to "torch".

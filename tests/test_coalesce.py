@@ -1,0 +1,113 @@
+"""The coalescer: concurrent requests share runner calls, each gets exactly its own rows back, failures reach
+every caller, and a caller that gave up does not block or receive anything."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runners.coalesce import Coalescer
+
+
+class SlowUpper:
+    """A runner stand-in with real latency: records what each call carried."""
+
+    def __init__(self, delay: float = 0.02, fail: bool = False) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    async def __call__(self, texts: list[str]) -> list[str]:
+        self.calls.append(list(texts))
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("runner down")
+        return [t.upper() for t in texts]
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_rows_in_order() -> None:
+    runner = SlowUpper()
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=1, max_texts=256)
+
+    async def main() -> list[list[str]]:
+        return await asyncio.gather(*(co([f"a{i}", f"b{i}"]) for i in range(20)))
+
+    answers = asyncio.run(main())
+    assert answers == [[f"A{i}", f"B{i}"] for i in range(20)]
+    assert len(runner.calls) < 20 and sum(len(c) for c in runner.calls) == 40
+    assert max(len(c) for c in runner.calls) > 2
+
+
+def test_a_lone_request_goes_out_at_once() -> None:
+    runner = SlowUpper(delay=0.0)
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=2, max_texts=256)
+
+    async def main() -> list[str]:
+        return await co(["x"])
+
+    assert asyncio.run(main()) == ["X"] and runner.calls == [["x"]]
+
+
+def test_calls_respect_the_text_limit_and_the_in_flight_limit() -> None:
+    runner = SlowUpper()
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=2, max_texts=5)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        for _ in range(50):
+            peak = max(peak, co._in_flight)
+            await asyncio.sleep(0.002)
+
+    async def main() -> list[list[str]]:
+        watcher = asyncio.create_task(watch())
+        out = await asyncio.gather(*(co([str(i), str(i)]) for i in range(30)))
+        await watcher
+        return out
+
+    out = asyncio.run(main())
+    assert out == [[str(i), str(i)] for i in range(30)]
+    assert max(len(c) for c in runner.calls) <= 5
+    assert peak == 2
+
+
+def test_a_failed_call_reaches_every_caller_in_it() -> None:
+    co: Coalescer[str] = Coalescer(SlowUpper(fail=True), max_in_flight=1, max_texts=256)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(co([str(i)]) for i in range(5)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+def test_a_runner_returning_the_wrong_number_of_rows_is_an_error_not_a_shifted_answer() -> None:
+    async def short(texts: list[str]) -> list[str]:
+        return texts[:-1]
+
+    co: Coalescer[str] = Coalescer(short, max_in_flight=1, max_texts=256)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(co(["a"]), co(["b", "c"]), return_exceptions=True)
+
+    assert all(isinstance(r, ValueError) for r in asyncio.run(main()))
+
+
+def test_a_caller_that_timed_out_is_skipped_and_the_rest_are_answered() -> None:
+    runner = SlowUpper(delay=0.05)
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=1, max_texts=256)
+
+    async def main() -> tuple[object, list[str]]:
+        first = asyncio.create_task(co(["first"]))  # occupies the only slot
+        await asyncio.sleep(0)
+        impatient = asyncio.create_task(asyncio.wait_for(co(["impatient"]), timeout=0.01))
+        patient = asyncio.create_task(co(["patient"]))
+        with pytest.raises(TimeoutError):
+            await impatient
+        await first
+        return await patient, runner.calls
+
+    answer, calls = asyncio.run(main())
+    assert answer == ["PATIENT"]
+    assert ["impatient"] not in calls and all("impatient" not in c for c in calls)
