@@ -139,7 +139,9 @@ class Pipeline:
         if not texts:
             return []
         raw = await self._or_local(
-            "rules", self.rules.to_async.match(texts), lambda: [self.chain.rules.match(t) for t in texts]
+            "rules",
+            _resent_if_dropped(lambda: self.rules.to_async.match(texts)),
+            lambda: [self.chain.rules.match(t) for t in texts],
         )
         return [RuleVerdict.model_validate(r) if isinstance(r, dict) else r for r in raw]
 

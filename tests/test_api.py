@@ -201,6 +201,15 @@ def test_batch_answers_every_text_in_order(api: Server) -> None:
     ]
 
 
+def test_concurrent_requests_get_the_answers_they_get_alone(api: Server) -> None:
+    """Concurrent requests share runner calls (runners/coalesce.py) and int8 batches: neither may change an answer."""
+    texts = [f"{ENGLISH[i % len(ENGLISH)]} (order {i})" for i in range(24)] + REJECTED
+    alone = [_predict(api, t) for t in texts]
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        together = list(pool.map(lambda t: _predict(api, t), texts))
+    assert together == alone
+
+
 def test_stats_track_a_mixed_sequence_of_ok_fallback_and_rejected(api: Server) -> None:
     before = api.client.get("/stats").json()
     sequence = ENGLISH + REJECTED + ENGLISH[:3]
@@ -247,6 +256,7 @@ def test_model_info_and_openapi(api: Server) -> None:
     info = api.client.get("/model/info").json()
     assert info["labels"] == ["negative", "neutral", "positive"]
     assert info["tag"].startswith("review-sentiment:") and info["base_model"] and info["temperature"] > 0
+    assert info["backend"] == "onnx-int8"  # the export of the served checkpoint passed its check against PyTorch
     paths = api.client.get("/docs.json").json()["paths"]
     for p in ("/predict", "/predict_batch", "/health", "/ready", "/stats", "/model/info"):
         assert p in paths

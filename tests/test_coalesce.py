@@ -111,3 +111,26 @@ def test_a_caller_that_timed_out_is_skipped_and_the_rest_are_answered() -> None:
     answer, calls = asyncio.run(main())
     assert answer == ["PATIENT"]
     assert ["impatient"] not in calls and all("impatient" not in c for c in calls)
+
+
+def test_a_call_dropped_by_the_connection_is_sent_once_more_and_only_once() -> None:
+    import aiohttp
+
+    from runners.pipeline import _resent_if_dropped
+
+    attempts: list[int] = []
+
+    def flaky(failures: int):
+        async def call() -> str:
+            attempts.append(1)
+            if len(attempts) <= failures:
+                raise aiohttp.ServerDisconnectedError()
+            return "answer"
+
+        return call
+
+    assert asyncio.run(_resent_if_dropped(flaky(1))) == "answer" and len(attempts) == 2
+    attempts.clear()
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        asyncio.run(_resent_if_dropped(flaky(2)))
+    assert len(attempts) == 2
