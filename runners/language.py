@@ -1,10 +1,10 @@
-"""Language detection as a CPU service (langdetect + word frequencies; see :mod:`sentiment.language`)."""
+"""Language detection as a CPU service (fastText, then langdetect + word frequencies; see :mod:`sentiment.language`)."""
 
 from __future__ import annotations
 
 import bentoml
 
-from sentiment.language import LanguageResult, detect_language
+from sentiment.language import LanguageResult, detect_language, warm_up
 from sentiment.settings import get_settings
 
 SETTINGS = get_settings()
@@ -15,11 +15,9 @@ SETTINGS = get_settings()
 )
 class LanguageRunner:
     def __init__(self) -> None:
-        # langdetect loads its 55 profiles and wordfreq its English list on first use (~1-2 s): pay it here,
-        # not on the first requests.
-        g = SETTINGS.gates
-        for text in ("The strings arrived quickly and sound great.", "Great value", "Produit excellent, merci"):
-            detect_language(text, g)
+        # fastText, langdetect's profiles and every word list load on first use (0.1-0.6 s each, and each one a
+        # stall for every request queued behind it): pay for all of them here, before the first request.
+        warm_up()
 
     @bentoml.api
     async def detect(self, texts: list[str]) -> list[LanguageResult]:
