@@ -266,7 +266,7 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path) ->
 
 def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> list[dict[str, Any]]:
     """Milliseconds per text of each piece of work, in this process (no HTTP): what the knobs buy."""
-    from sentiment.language import detect_language
+    from sentiment.language import detect_language, warm_up
     from sentiment.model.inference import SentimentModel
     from sentiment.preprocess import normalize
 
@@ -287,7 +287,7 @@ def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> lis
             for bs in (1, 8, 32):
                 timed("transformer", lambda bs=bs: model.predict_outputs(sample, batch_size=bs),
                       backend=model.backend, threads=threads, batch_size=bs)
-    detect_language("profiles load on the first call")
+    warm_up()  # models and word lists load on first use; the runner does this at start-up
     timed("language gate", lambda: [detect_language(t) for t in sample])
     from fallback.rules import KeywordRules
 
