@@ -90,7 +90,7 @@ class ServiceSettings(BaseModel):
     # (measured, ladder --quick: 1 worker held 50 req/s at p95 38 ms, 2 workers broke p95 200 ms at 40).
     transformer_workers: int = 1
     # Calls to the transformer (and the language runner) each API worker keeps open; further requests wait and
-    # join the next call (runners.coalesce).
+    # join the next call (runners.coalesce). 0: no joining, one call per request.
     coalesce_in_flight: int = 2
     # Forward pass of the transformer runner (sentiment.model.runtime). "onnx": ONNX Runtime, the PyTorch logits to
     # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per

@@ -134,3 +134,14 @@ def test_a_call_dropped_by_the_connection_is_sent_once_more_and_only_once() -> N
     with pytest.raises(aiohttp.ServerDisconnectedError):
         asyncio.run(_resent_if_dropped(flaky(2)))
     assert len(attempts) == 2
+
+
+def test_switched_off_every_request_makes_its_own_call() -> None:
+    runner = SlowUpper()
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=0, max_texts=256)
+
+    async def main() -> list[list[str]]:
+        return await asyncio.gather(*(co([str(i)]) for i in range(6)))
+
+    assert asyncio.run(main()) == [[str(i)] for i in range(6)]
+    assert sorted(runner.calls) == [[str(i)] for i in range(6)]

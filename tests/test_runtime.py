@@ -76,6 +76,18 @@ def test_an_export_that_disagrees_with_pytorch_leaves_the_model_on_pytorch(
     assert model.predict(TEXTS).shape == (len(TEXTS), 3)
 
 
+def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+    """An export left by an older exporter (here: another model's graph) is exported again, not served."""
+    _model(tiny_checkpoint, "onnx", tmp_path)
+    stale = tmp_path / runtime.cache_key(tiny_checkpoint) / "model.onnx"
+    target = tmp_path / runtime.cache_key(tiny_bert) / "model.onnx"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(stale.read_bytes())
+    model = _model(tiny_bert, "onnx-int8", tmp_path)
+    assert model.backend == "onnx-int8", model.backend_error
+    assert target.read_bytes() != stale.read_bytes()
+
+
 @pytest.mark.slow
 def test_trained_checkpoint_keeps_its_labels_on_int8(trained_minilm: TrainedModel, tmp_path: Path) -> None:  # noqa: F811
     reviews = [r["text"] for r in iter_records(MUSIC) if len(r.get("text") or "") > 20][-120:]
