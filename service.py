@@ -14,6 +14,7 @@ from fallback.chain import Chain
 from runners.http import BodyGuard
 from runners.language import LanguageRunner
 from runners.monitoring import Monitor, Stats
+from runners.patches import defer_session_close
 from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
 from runners.schemas import MAX_TEXTS, BatchResult, ModelCard, ReviewText
@@ -23,6 +24,7 @@ from sentiment.settings import get_settings
 
 SETTINGS = get_settings()
 ops = FastAPI(title="operations")
+defer_session_close()  # this process is the client of the three runners
 
 
 @bentoml.asgi_app(ops, path="/")

@@ -15,6 +15,7 @@ from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 from pydantic import BaseModel
 
+from runners.patches import cap_batch_wait
 from sentiment.model.inference import ModelOutput, SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import get_settings
@@ -32,28 +33,6 @@ class ModelInfo(BaseModel):
     metadata: ModelMetadata | None = None
     backend: str = ""  # what actually runs: an export that failed its check leaves "torch"
     error: str = ""
-
-
-def cap_batch_wait(max_wait_s: float) -> None:
-    """Bound how long BentoML's batcher holds a lone request for company.
-
-    Its CorkDispatcher (1.4.38) waits, per batch, about the mean wait of its last 50 batches. Under overload those
-    waits are queueing behind the busy model (seconds), and the mean decays only 5% per refresh, so for minutes
-    afterwards light traffic is held for seconds (measured: p50 877 ms at 10 req/s after a 50 req/s overload).
-    Capping the learned wait keeps batching under load (batches still form while the model is busy) without it.
-    """
-    from bentoml._internal.marshal.dispatcher import Optimizer
-
-    if getattr(Optimizer.trigger_refresh, "capped", False):
-        return
-    original = Optimizer.trigger_refresh
-
-    def trigger_refresh(self: Optimizer) -> None:
-        original(self)
-        self.wait = min(self.wait, max_wait_s)
-
-    trigger_refresh.capped = True  # type: ignore[attr-defined]
-    Optimizer.trigger_refresh = trigger_refresh  # type: ignore[method-assign]
 
 
 cap_batch_wait(SETTINGS.service.max_batch_wait_ms / 1000.0)
