@@ -139,6 +139,7 @@ probe() {
   curl -s -m 30 -X POST "http://127.0.0.1:$PORT/predict" -H 'Content-Type: application/json' \
     -d '{"text": "The strings arrived quickly and sound bright and warm. Great value."}' || true
   echo
+  curl -s -m 10 "http://127.0.0.1:$PORT/model/info" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("GET /model/info -> tag", d.get("tag"), "backend", d.get("backend"))' || true
   docker logs "$CONTAINER" 2>&1 | tail -5
   [[ "$code" == 200 ]]
 }
