@@ -180,6 +180,31 @@ class Server:
         self._log.close()
 
 
+def cpu_seconds(server: Server) -> dict[str, float]:
+    """CPU time so far of each process of the server (named by its BentoML service) and of this load generator."""
+    import psutil
+
+    out: dict[str, float] = {}
+    root = psutil.Process(server.proc.pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            cmd, times = proc.cmdline(), proc.cpu_times()
+        except psutil.Error:
+            continue
+        name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "api" if proc != root else "arbiter"
+        out[name] = out.get(name, 0.0) + times.user + times.system
+    me = psutil.Process().cpu_times()
+    out["load generator"] = me.user + me.system
+    return out
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], answered: int) -> dict[str, float]:
+    """Milliseconds of CPU per answered request, by process: where a request's cost goes."""
+    rows = {k: round((after[k] - before.get(k, 0.0)) * 1000.0 / max(answered, 1), 2) for k in after}
+    rows["total"] = round(sum(rows.values()), 2)
+    return rows
+
+
 async def settle(url: str, quiet_ms: float = 300.0, limit_s: float = 120.0) -> None:
     """Wait until an overloaded server has worked off its backlog, so one phase does not bill the next."""
     import aiohttp
@@ -235,7 +260,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
         await open_loop(url, texts, 20, 5 if args.quick else 10, "warm-up")
         out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
         if not args.ladder_only:
-            out["steady"] = (await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")).model_dump()
+            before = cpu_seconds(server)
+            steady = await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")
+            out["steady"] = steady.model_dump()
+            out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
+            console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
             await settle(url)
         steps, cap = await ladder(url, texts, args.step_s, "service")
         out["ladder"] = [p.model_dump() for p in steps]
