@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
 from sentiment.model.runtime import OnnxForward, build
 from sentiment.oov import unk_rate, word_oov_rate
-from sentiment.settings import Backend
+from sentiment.settings import Backend, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ class ModelOutput(BaseModel):
 class SentimentModel:
     """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature.
 
-    ``backend`` other than "torch" needs ``onnx_cache`` (where exports are kept); if the export cannot be built or
-    does not match PyTorch, the model stays on PyTorch and ``backend`` says so.
+    For a ``backend`` other than "torch" the export is kept in ``onnx_cache`` (default: ``paths.data_dir/onnx``; the
+    model store stays read-only); if it cannot be built or does not match PyTorch, the model stays on PyTorch and
+    ``backend`` says so.
     """
 
     def __init__(
@@ -68,7 +69,8 @@ class SentimentModel:
         self.onnx: OnnxForward | None = None
         self.backend_error = ""
         if backend != "torch":
-            self._use_onnx(backend, Path(model_dir), onnx_cache or Path(model_dir) / "onnx", num_threads)
+            cache = onnx_cache or get_settings().paths.data_dir / "onnx"
+            self._use_onnx(backend, Path(model_dir), cache, num_threads)
 
     def _use_onnx(self, backend: Backend, model_dir: Path, cache: Path, threads: int | None) -> None:
         try:
