@@ -26,6 +26,7 @@ import httpx
 from websockets.sync.client import connect
 
 from dashboard.panels import TITLES as HEADINGS
+from scripts.procs import stop_group
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 WIDTH = 1400
@@ -82,20 +83,11 @@ class DevTools:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a process we started, by its PID; kill it if it does not exit in 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextlib.contextmanager
 def chromium(exe: str) -> Iterator[DevTools]:
-    """Headless Chromium with a throwaway profile, stopped (by its own PID) on the way out."""
-    with tempfile.TemporaryDirectory() as profile:
+    """Headless Chromium with a throwaway profile, stopped with all its helper processes (by its process group) on
+    the way out. Helpers still writing into the profile for a moment would fail its removal: that is ignored."""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 exe,
@@ -107,6 +99,7 @@ def chromium(exe: str) -> Iterator[DevTools]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -120,7 +113,7 @@ def chromium(exe: str) -> Iterator[DevTools]:
             with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as ws:
                 yield DevTools(ws)
         finally:
-            stop(proc)
+            stop_group(proc, timeout=10)
 
 
 def find_chromium() -> str | None:

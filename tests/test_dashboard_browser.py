@@ -24,7 +24,8 @@ from dashboard.sources import sources_for
 from sentiment.settings import REPO_ROOT, load_settings
 
 pytest.importorskip("websockets.sync.client", reason="websockets is needed to drive Chromium")
-from dashboard.screenshot import chromium, find_chromium, stop  # noqa: E402 - needs websockets
+from dashboard.screenshot import chromium, find_chromium  # noqa: E402 - needs websockets
+from scripts.procs import stop_group  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -65,6 +66,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -80,7 +82,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.3)
         yield url
     finally:
-        stop(proc)
+        stop_group(proc, timeout=10)
         log.close()
 
 
