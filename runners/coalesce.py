@@ -10,6 +10,7 @@ calls are already out do new texts pile up, so groups grow with load and stay si
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -24,14 +25,12 @@ class Coalescer(Generic[T]):
         self._max_in_flight = max_in_flight
         self._max_texts = max_texts
         self._in_flight = 0
-        self._pending: list[tuple[list[str], asyncio.Future[list[T]]]] = []
-        self._wake: asyncio.Event | None = None
+        self._pending: deque[tuple[list[str], asyncio.Future[list[T]]]] = deque()
+        self._wake = asyncio.Event()  # set whenever a call returns and frees a slot
         self._flusher: asyncio.Task[None] | None = None
         # The loop holds tasks only weakly: a call task nobody references can be collected mid-call, and its
         # callers would then wait for their timeout (measured: a 10 s model timeout in a 60 s steady run).
         self._sending: set[asyncio.Task[None]] = set()
-        self.calls = 0  # calls made; with ``texts`` below, how much was joined (for tests and the benchmark)
-        self.texts = 0
 
     async def __call__(self, texts: list[str]) -> list[T]:
         if self._max_in_flight <= 0:  # switched off: every request makes its own call
@@ -43,7 +42,6 @@ class Coalescer(Generic[T]):
         return await future
 
     async def _flush(self) -> None:
-        self._wake = self._wake or asyncio.Event()
         while self._pending:
             while self._in_flight >= self._max_in_flight:
                 self._wake.clear()
@@ -60,7 +58,7 @@ class Coalescer(Generic[T]):
         group: list[tuple[list[str], asyncio.Future[list[T]]]] = []
         size = 0
         while self._pending and (not group or size + len(self._pending[0][0]) <= self._max_texts):
-            texts, future = self._pending.pop(0)
+            texts, future = self._pending.popleft()
             if not future.done():  # a caller that timed out or was cancelled needs no answer
                 group.append((texts, future))
                 size += len(texts)
@@ -68,8 +66,6 @@ class Coalescer(Generic[T]):
 
     async def _send(self, group: list[tuple[list[str], asyncio.Future[list[T]]]]) -> None:
         flat = [t for texts, _ in group for t in texts]
-        self.calls += 1
-        self.texts += len(flat)
         try:
             rows = await self._call(flat)
             if len(rows) != len(flat):
@@ -86,5 +82,4 @@ class Coalescer(Generic[T]):
                 start += len(texts)
         finally:
             self._in_flight -= 1
-            if self._wake is not None:
-                self._wake.set()
+            self._wake.set()
