@@ -1,6 +1,9 @@
 """The API service: wiring only. Tiers run in their own BentoML services (``runners/``), decisions in ``fallback/``.
 
     bentoml serve service:SentimentService          # http://localhost:3000 (OpenAPI page at /)
+
+BentoML reads a service's workers, batching and dependencies from its class decorator, so this module, the
+composition root, reads the settings once here and hands them to everything it builds.
 """
 
 from __future__ import annotations
@@ -10,21 +13,24 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from fallback.chain import Chain
+from fallback.guard import ResourceGuard
 from runners.http import BodyGuard
-from runners.language import LanguageRunner
+from runners.language import language_service
 from runners.monitoring import Monitor, Stats
-from runners.patches import defer_session_close
+from runners.patches import apply_patches
 from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
-from runners.schemas import MAX_TEXTS, BatchResult, ModelCard, ReviewText
-from runners.transformer import TransformerRunner
+from runners.schemas import BatchResult, ModelCard, ReviewText
+from runners.tiers import RunnerTiers
+from runners.transformer import transformer_service
 from sentiment.contract import Prediction
-from sentiment.settings import get_settings
+from sentiment.settings import load_settings
 
-SETTINGS = get_settings()
+SETTINGS = load_settings()
+MAX_TEXTS = SETTINGS.service.max_batch_texts
+TransformerRunner = transformer_service(SETTINGS)
+LanguageRunner = language_service(SETTINGS.gates)
 ops = FastAPI(title="operations")
-defer_session_close()  # this process is the client of the three runners
 
 
 @bentoml.asgi_app(ops, path="/")
@@ -40,8 +46,13 @@ class SentimentService:
     rules = bentoml.depends(RulesRunner)
 
     def __init__(self) -> None:
+        apply_patches(SETTINGS.service.max_batch_wait_ms / 1000.0)  # this process is the runners' client
+        g = SETTINGS.gates
         monitor = Monitor(SETTINGS.paths.predictions_log, SETTINGS.service.stats_window)
-        self.pipeline = Pipeline(Chain(SETTINGS), self.transformer, self.language, self.rules, monitor)
+        tiers = RunnerTiers(SETTINGS, self.transformer, self.language, self.rules, monitor)
+        guard = ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds,
+                              scope=g.cpu_pressure_scope)
+        self.pipeline = Pipeline(SETTINGS, tiers, guard)
 
     @bentoml.api(route="/predict")
     async def predict(self, text: ReviewText) -> Prediction:
@@ -75,7 +86,7 @@ class SentimentService:
 
     @ops.get("/model/info", response_model=ModelCard)
     async def model_info(self) -> ModelCard | JSONResponse:
-        info = await self.pipeline.model_info()
+        info = await self.pipeline.tiers.model_info()
         if not info.loaded or info.metadata is None or info.tag is None:
             return JSONResponse({"error": info.error}, status_code=503)
         return ModelCard.from_metadata(info.tag, info.metadata, info.backend)

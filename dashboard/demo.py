@@ -17,7 +17,6 @@ from dashboard.sources import Sources
 from sentiment.contract import LABELS, Label, Prediction, Reason
 from sentiment.jsonl import append_records
 from sentiment.records import PredictionRecord, QueueRecord, TierOpinion
-from sentiment.settings import GateSettings
 
 DEMO_RECORDS = 200
 MODEL_TAG = "review-sentiment:demo"
@@ -73,9 +72,9 @@ def _answer(rng: np.random.Generator, late: float, gate: float) -> _Answer:
 
 
 def synth(
+    gate: float,
     n: int = DEMO_RECORDS,
     seed: int | None = None,
-    gate: float = GateSettings().confidence_gate,
     end: datetime | None = None,
     span: timedelta = timedelta(hours=4),
 ) -> tuple[list[PredictionRecord], list[QueueRecord]]:
@@ -126,11 +125,11 @@ def synth(
     return preds, queue
 
 
-def seed(sources: Sources, n: int = DEMO_RECORDS, seed: int | None = None, gate: float | None = None) -> Seeded:
+def seed(sources: Sources, gate: float, n: int = DEMO_RECORDS, seed: int | None = None) -> Seeded:
     """Replace the demo files with ``n`` fresh records (and their queue lines); refuses to touch real files."""
     if sources.kind != "demo":
         raise ValueError("demo records are only ever written to the demo sources")
-    preds, queue = synth(n, seed, gate if gate is not None else GateSettings().confidence_gate)
+    preds, queue = synth(gate, n, seed)
     for path in (sources.predictions, sources.queue, sources.labels):
         path.unlink(missing_ok=True)
     append_records(sources.predictions, preds)

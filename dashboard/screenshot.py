@@ -26,7 +26,7 @@ import httpx
 from websockets.sync.client import connect
 
 from dashboard.panels import TITLES as HEADINGS
-from scripts.procs import stop_group
+from sentiment.procs import stop_group
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 WIDTH = 1400

@@ -17,7 +17,7 @@ import numpy as np
 
 from sentiment.contract import LABELS
 from sentiment.oov import words
-from sentiment.preprocess import _ENTITY, _TAG  # the very patterns serving strips
+from sentiment.preprocess import strip_markup  # the very patterns serving strips
 from sentiment.settings import Settings
 
 LABEL_CODES: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
@@ -32,11 +32,7 @@ class GateCode(IntEnum):
 
 def oov_rate(text: str, vocab: frozenset[str]) -> tuple[float, bool]:
     """(share of words and markup tokens not in ``vocab``, whether markup was seen); NaN when there is nothing."""
-    n_markup = 0
-    if "<" in text or "&" in text:
-        n_markup = len(_TAG.findall(text)) + len(_ENTITY.findall(text))
-        if n_markup:
-            text = _ENTITY.sub(" ", _TAG.sub(" ", text))
+    text, n_markup = strip_markup(text)
     ws = words(text)
     total = len(ws) + n_markup
     if not total:

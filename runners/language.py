@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bentoml
 
 from sentiment.language import LanguageResult, detect_language, warm_up
-from sentiment.settings import get_settings
-
-SETTINGS = get_settings()
+from sentiment.settings import GateSettings
 
 
-@bentoml.service(name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
-    logging={"access": {"enabled": False}},
-)
-class LanguageRunner:
-    def __init__(self) -> None:
-        # fastText, langdetect's profiles and every word list load on first use (0.1-0.6 s each, and each one a
-        # stall for every request queued behind it): pay for all of them here, before the first request.
-        warm_up()
+def language_service(gates: GateSettings) -> Any:
+    @bentoml.service(
+        name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
+        logging={"access": {"enabled": False}},
+    )
+    class LanguageRunner:
+        def __init__(self) -> None:
+            # fastText, langdetect's profiles and every word list load on first use (0.1-0.6 s each, and each one
+            # a stall for every request queued behind it): pay for all of them here, before the first request.
+            warm_up()
 
-    @bentoml.api
-    async def detect(self, texts: list[str]) -> list[LanguageResult]:
-        """On the event loop, not a worker thread: fastText answers most texts in 0.04 ms, less than the thread
-        hand-off would cost, and this process has nothing else to do while langdetect takes the rest."""
-        g = SETTINGS.gates
-        return [detect_language(t, g) for t in texts]
+        @bentoml.api
+        async def detect(self, texts: list[str]) -> list[LanguageResult]:
+            """On the event loop, not a worker thread: fastText answers most texts in 0.04 ms, less than the thread
+            hand-off would cost, and this process has nothing else to do while langdetect takes the rest."""
+            return [detect_language(t, gates) for t in texts]
+
+    return LanguageRunner

@@ -1,13 +1,37 @@
-"""Fixes to BentoML 1.4.38 internals, each found under load here. Safe only with that version pinned (pyproject).
+"""Fixes to BentoML 1.4.38 internals, each found under load here.
 
-Each patch is applied once per process and marks what it replaced, so importing twice changes nothing.
+They rewrite private code, so :func:`apply_patches` applies them (at service start, never at import) only when the
+installed BentoML is a version they were tested on; on any other it logs a warning naming the upstream issue and
+leaves BentoML as it is. Each patch marks what it replaced, so applying twice changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from importlib.metadata import version
 from typing import Any
+
+log = logging.getLogger(__name__)
+TESTED_VERSIONS = frozenset({"1.4.38"})
+UPSTREAM = {
+    "cap_batch_wait": "no upstream issue; the learned wait of CorkDispatcher's Optimizer (see bentoml/BentoML#3664)",
+    "defer_session_close": "bentoml/BentoML#5544 (session closed under in-flight calls since 1.4.30, PR #5541)",
+}
+
+
+def apply_patches(max_batch_wait_s: float, installed: str | None = None) -> list[str]:
+    """Both fixes, if BentoML is a tested version; returns the names applied (empty when skipped)."""
+    installed = installed or version("bentoml")
+    if installed not in TESTED_VERSIONS:
+        for name, issue in UPSTREAM.items():
+            log.warning("BentoML %s is not a version %s was tested on (%s): skipped; upstream: %s",
+                        installed, name, ", ".join(sorted(TESTED_VERSIONS)), issue)
+        return []
+    cap_batch_wait(max_batch_wait_s)
+    defer_session_close()
+    return list(UPSTREAM)
 
 
 def cap_batch_wait(max_wait_s: float) -> None:

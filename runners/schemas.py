@@ -8,7 +8,6 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from sentiment.contract import Prediction
 from sentiment.model.registry import ModelMetadata
-from sentiment.settings import get_settings
 
 
 def _not_blank(text: str) -> str:
@@ -23,7 +22,16 @@ ReviewText = Annotated[
     Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."]),
     AfterValidator(_not_blank),
 ]
-MAX_TEXTS = get_settings().service.max_batch_texts
+
+
+class ModelInfo(BaseModel):
+    """What the transformer runner knows about its model; ``loaded`` is the readiness signal."""
+
+    loaded: bool
+    tag: str | None = None
+    metadata: ModelMetadata | None = None
+    backend: str = ""  # what actually runs: an export that failed its check leaves "torch"
+    error: str = ""
 
 
 class BatchResult(BaseModel):

@@ -36,9 +36,9 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scripts.procs import free_port, stop_group  # noqa: E402
+from sentiment.procs import free_port, stop_group  # noqa: E402
 from sentiment.jsonl import iter_records  # noqa: E402
-from sentiment.settings import get_settings  # noqa: E402
+from sentiment.settings import load_settings  # noqa: E402
 
 console = Console(width=140)
 ENGLISH_SOURCES = (
@@ -317,7 +317,7 @@ def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> lis
                 timed("transformer", lambda bs=bs: model.predict_outputs(sample, batch_size=bs),
                       backend=model.backend, threads=threads, batch_size=bs)
     warm_up()  # models and word lists load on first use; the runner does this at start-up
-    timed("language gate", lambda: [detect_language(t) for t in sample])
+    timed("language gate", lambda: [detect_language(t, settings.gates) for t in sample])
     from fallback.rules import KeywordRules
 
     rules = KeywordRules()
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--components", action="store_true", help="also time model/langdetect/rules per text in-process")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)
-    settings = get_settings()
+    settings = load_settings()
     texts = load_texts(settings.paths.shared_data_dir, args.texts, args.seed)
     lengths = [len(t) for t in texts]
     report: dict[str, Any] = {

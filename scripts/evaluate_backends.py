@@ -29,7 +29,7 @@ from sentiment.model.data import build_dataset  # noqa: E402
 from sentiment.model.evaluate import metrics  # noqa: E402
 from sentiment.model.inference import SentimentModel  # noqa: E402
 from sentiment.model.registry import resolve  # noqa: E402
-from sentiment.settings import get_settings  # noqa: E402
+from sentiment.settings import load_settings  # noqa: E402
 
 console = Console(width=140)
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing-texts", type=int, default=200)
     p.add_argument("--out", type=Path, help="default reports/model/backends.json")
     args = p.parse_args(argv)
-    settings = get_settings()
+    settings = load_settings()
     path, meta, tag = resolve(args.tag or settings.model.tag)
-    ds = build_dataset(TrainConfig.model_validate(meta.train_config), settings.gates)
+    ds = build_dataset(TrainConfig.model_validate(meta.train_config), settings.gates, settings.paths.shared_data_dir)
     texts, y = [r.text for r in ds.test], np.array([r.y for r in ds.test])
     console.print(f"{tag}: {len(texts)} held-out test reviews")
     rows: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from sentiment.contract import LABELS
 from sentiment.model.inference import SentimentModel
-from sentiment.settings import get_settings
+from sentiment.settings import load_settings
 
 
 class Review(BaseModel):
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
-    settings = get_settings()
+    settings = load_settings()
     uvicorn.run(make_app(settings.model.tag, args.threads), host=args.host, port=args.port, log_level="warning")
 
 

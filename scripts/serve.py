@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("serve_args", nargs=argparse.REMAINDER, help="extra `bentoml serve` arguments after --")
     args = p.parse_args(argv)
 
-    from sentiment.settings import get_settings
+    from sentiment.settings import load_settings
 
-    tag = get_settings().model.tag
+    tag = load_settings().model.tag
     if not args.no_train and not model_registered(tag):
         print(f"no model {tag} in the store: training the quick profile first", flush=True)
         subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "--profile", "quick"], cwd=REPO, check=True)

@@ -34,8 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
-    p.add_argument("--output-dir", type=Path, default=REPO / "reports" / "model",
-                   help="report folder; the profile name is appended")
+    p.add_argument("--output-dir", type=Path,
+                   help="report folder, the profile name appended (default <reports_dir>/model; the committed "
+                        "reports: --output-dir reports/model)")
     p.add_argument("--name", help="model name in the BentoML store (default from settings)")
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
@@ -56,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from fallback.evaluate import chain_view
     from sentiment.model.config import make_config
     from sentiment.model.pipeline import run
-    from sentiment.settings import get_settings
+    from sentiment.settings import load_settings
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     console = Console()
-    settings = get_settings()
+    settings = load_settings()
     name = args.name or settings.model.name
     if args.if_missing and (tag := _has_model(name)):
         console.print(f"model store already has [bold]{tag}[/]; nothing to do (drop --if-missing to retrain)")
@@ -70,15 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
                                                 "num_threads")}
-    overrides |= {"data": args.data, "name": name}
+    uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
+    overrides |= {"data": args.data, "name": name, "binary_eval": [uci] if uci.exists() else []}
     cfg = make_config(args.profile, **overrides)
     if args.max_train is not None:
         cfg.max_train = args.max_train or None
     if args.train_budget_s is not None:
         cfg.train_budget_s = args.train_budget_s or None
-    out = args.output_dir / args.profile
+    out = (args.output_dir or settings.paths.reports_dir / "model") / args.profile
     console.print(f"[bold]profile {cfg.profile}[/]: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
-    report = run(cfg, out, settings, register=not args.no_register, log=console.print)
+    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print)
 
     table = Table(title=f"held-out test ({report.test.n} reviews) vs requirements")
     for col in ("class", "precision", "req", "recall", "req", "F1", "support", "meets"):

@@ -113,7 +113,7 @@ def warm_up() -> None:
     _fasttext().detect("warm up", k=1)
     for lang in sorted(_wordfreq_languages() | {"en"}):
         zipf_frequency("the", lang, wordlist=WORDLIST)
-    detect_language("Produit excellent, merci")  # langdetect reads its 55 profiles on first use
+    detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))  # langdetect reads its 55 profiles on first use
 
 
 def _rescued(text: str, proposed: str, min_zipf: float) -> bool:
@@ -123,7 +123,7 @@ def _rescued(text: str, proposed: str, min_zipf: float) -> bool:
         return False
 
 
-def detect_language(text: str, gates: GateSettings | None = None) -> LanguageResult:
+def detect_language(text: str, gates: GateSettings) -> LanguageResult:
     """Detect the language of already-normalised text. Never raises.
 
     Only the first ``gates.lang_max_chars`` characters are read: langdetect's cost grows with length while its
@@ -131,10 +131,9 @@ def detect_language(text: str, gates: GateSettings | None = None) -> LanguageRes
     """
     from langdetect import LangDetectException, detect_langs
 
-    g = gates or GateSettings()
-    target, min_english_zipf = g.language, g.lang_min_english_zipf
+    target, min_english_zipf = gates.language, gates.lang_min_english_zipf
     _detector_ready()
-    text = text[: g.lang_max_chars] if g.lang_max_chars > 0 else text
+    text = text[: gates.lang_max_chars] if gates.lang_max_chars > 0 else text
     if latin_share(text) < 0.5:
         try:
             with _LOCK:
@@ -142,8 +141,8 @@ def detect_language(text: str, gates: GateSettings | None = None) -> LanguageRes
             return LanguageResult(lang=best.lang, probability=best.prob, accepted=best.lang == target, method="script")
         except LangDetectException:
             return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
-    if g.lang_fast_accept is not None:
-        fast = fast_verdict(text, target, g.lang_fast_accept)
+    if gates.lang_fast_accept is not None:
+        fast = fast_verdict(text, target, gates.lang_fast_accept)
         if fast is not None:
             return fast
     try:

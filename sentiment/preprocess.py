@@ -41,6 +41,15 @@ def bad_char_ratio(text: str) -> float:
     return bad / len(text)
 
 
+def strip_markup(text: str) -> tuple[str, int]:
+    """``text`` with tags and entities blanked out, and how many there were (the drift detector counts them as
+    out-of-vocabulary: markup leaking into a feed is the skew it must see)."""
+    if "<" not in text and "&" not in text:
+        return text, 0
+    n = len(_TAG.findall(text)) + len(_ENTITY.findall(text))
+    return (_ENTITY.sub(" ", _TAG.sub(" ", text)), n) if n else (text, 0)
+
+
 def normalize(text: str) -> Normalized:
     """Unescape entities, drop tags, strip zero-width chars, NFC, collapse whitespace."""
     had_markup = bool(_ENTITY.search(text) or _TAG.search(text))

@@ -6,7 +6,6 @@ Scripts turn their flags into keyword overrides for :func:`load_settings`, so th
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,13 +97,21 @@ class ServiceSettings(BaseModel):
     # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per
     # run so that an answer never depends on its batch. An export that fails its check falls back to "torch".
     backend: Backend = "onnx-int8"
+    # Longest wait on the language or rules runner before the same function answers in-process instead.
+    cpu_runner_timeout_s: float = 5.0
+    # Longest wait on the transformer runner's model state (readiness, model card).
+    runner_info_timeout_s: float = 2.0
 
 
 class PathSettings(BaseModel):
-    """Where runtime files live. Everything the service writes goes under ``data_dir``."""
+    """Where files live. Everything a run writes goes under ``data_dir`` (git ignores ``var/``), so running the
+    product never changes the checkout; only the explicit report commands write ``committed_reports_dir``."""
 
     data_dir: Path = REPO_ROOT / "var"
-    reports_dir: Path = REPO_ROOT / "reports"
+    # Reports a run produces (first-run training, the drift report the dashboard reads); <data_dir>/reports.
+    reports_dir: Path = Field(default_factory=lambda data: Path(data["data_dir"]) / "reports")
+    # The figures the README quotes (benchmark, gates, backends, drift experiments), refreshed by hand.
+    committed_reports_dir: Path = REPO_ROOT / "reports"
     shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
 
     @property
@@ -176,16 +183,10 @@ def load_settings(**overrides: Any) -> Settings:
     base = Settings()
     if not overrides:
         return base
-    merged = base.model_dump()
+    merged = base.model_dump(exclude_unset=True)  # unset fields keep their defaults, derived ones included
     for section, values in overrides.items():
         if isinstance(values, dict):
-            merged[section] = {**merged[section], **values}
+            merged[section] = {**merged.get(section, {}), **values}
         else:
             merged[section] = values
     return Settings.model_validate(merged)
-
-
-@functools.cache
-def get_settings() -> Settings:
-    """Process-wide settings, read once from the environment."""
-    return Settings()

@@ -17,10 +17,11 @@ import pytest
 from sentiment.model.config import TrainConfig
 from sentiment.model.pipeline import Report, run
 from sentiment.model.registry import ModelMetadata, resolve
-from sentiment.settings import default_base_model, get_settings
+from fallback.evaluate import chain_view
+from sentiment.settings import PathSettings, Settings, default_base_model
 from tests.tiny_model import build_tiny_checkpoint
 
-SHARED = get_settings().paths.shared_data_dir
+SHARED = PathSettings().shared_data_dir
 MUSIC = SHARED / "amazon2014_musical_instruments_5core.jsonl"
 BLITZER = SHARED / "blitzer_multidomain_sentiment.jsonl"
 # Flipkart's random validation slice gives the small validation set enough negatives to select a checkpoint on.
@@ -63,7 +64,8 @@ def trained_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     if not _TRAINED:
         cfg = small_config(default_base_model(), max_train=320, lr=1e-4, epochs=2)
         with isolated_store(tmp_path_factory.mktemp("bentoml_home")):
-            report = run(cfg, tmp_path_factory.mktemp("report"), register=True, log=lambda *_: None)
+            settings = Settings(paths=PathSettings(data_dir=tmp_path_factory.mktemp("var")))
+            report = run(cfg, tmp_path_factory.mktemp("report"), settings, chain_view, log=lambda *_: None)
             assert report.tag is not None
             path, metadata, _ = resolve(report.tag)
         _TRAINED.append(TrainedModel(report, path, metadata))

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.procs import free_port, stop_group
+from sentiment.procs import free_port, stop_group
 from sentiment.jsonl import tail_records
 
 pytestmark = pytest.mark.slow
@@ -50,6 +50,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
+        self.home = home
+        self.env = env
         full_env = {
             **os.environ,
             "BENTOML_HOME": str(home),
@@ -260,3 +262,42 @@ def test_model_info_and_openapi(api: Server) -> None:
     paths = api.client.get("/docs.json").json()["paths"]
     for p in ("/predict", "/predict_batch", "/health", "/ready", "/stats", "/model/info"):
         assert p in paths
+
+
+def _real_reviews(n_english: int = 48) -> list[str]:
+    """Evenly spaced real reviews of three English files, plus French and Chinese ones for the language gate."""
+    from sentiment.settings import PathSettings
+
+    shared = PathSettings().shared_data_dir
+    picked: list[str] = []
+    for name, n in (("amazon2014_musical_instruments_5core.jsonl", n_english // 2),
+                    ("amazon_reviews_us_gift_card_sample.jsonl", n_english // 2),
+                    ("amazon_reviews_pds_sample_fr.jsonl", 4), ("zh_waimai_10k.jsonl", 4)):
+        lines = (shared / name).read_text(encoding="utf-8").splitlines()
+        picked += [json.loads(lines[i])["text"] for i in range(0, len(lines), max(1, len(lines) // n))][:n]
+    return picked
+
+
+def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp_path: Path) -> None:
+    """One tier sequence (fallback/sequence.py) behind both: the same model, gates and backend give the same
+    four fields for every review, escalations included."""
+    from fallback.chain import Chain
+    from sentiment.model.inference import SentimentModel
+    from sentiment.settings import load_settings
+    from tests.model_fixtures import isolated_store
+
+    texts = _real_reviews()
+    r = api.client.post("/predict_batch", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    served = r.json()["predictions"]
+    tag = api.client.get("/model/info").json()["tag"]
+    settings = load_settings(gates={"confidence_gate": float(api.env["SENTIMENT_GATES__CONFIDENCE_GATE"]),
+                                    "max_cpu_percent": 101.0},
+                             paths={"data_dir": tmp_path})
+    with isolated_store(api.home):
+        model = SentimentModel.from_store(tag, num_threads=1, backend=settings.service.backend,
+                                          onnx_cache=tmp_path / "onnx")
+    local = [t.prediction.model_dump(mode="json") for t in Chain(settings, model).classify_many(texts)]
+    assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local)
+    assert served == local
+    assert {a["status"] for a in served} == {"ok", "fallback", "rejected"}

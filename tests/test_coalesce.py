@@ -116,7 +116,7 @@ def test_a_caller_that_timed_out_is_skipped_and_the_rest_are_answered() -> None:
 def test_a_call_dropped_by_the_connection_is_sent_once_more_and_only_once() -> None:
     import aiohttp
 
-    from runners.pipeline import _resent_if_dropped
+    from runners.tiers import resent_if_dropped
 
     attempts: list[int] = []
 
@@ -129,10 +129,10 @@ def test_a_call_dropped_by_the_connection_is_sent_once_more_and_only_once() -> N
 
         return call
 
-    assert asyncio.run(_resent_if_dropped(flaky(1))) == "answer" and len(attempts) == 2
+    assert asyncio.run(resent_if_dropped(flaky(1))) == "answer" and len(attempts) == 2
     attempts.clear()
     with pytest.raises(aiohttp.ServerDisconnectedError):
-        asyncio.run(_resent_if_dropped(flaky(2)))
+        asyncio.run(resent_if_dropped(flaky(2)))
     assert len(attempts) == 2
 
 

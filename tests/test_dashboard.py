@@ -371,7 +371,7 @@ def test_demo_button_writes_200_records_apart_from_real_logs(settings: Settings)
 
 
 def test_demo_records_follow_the_contract_and_queue_matches() -> None:
-    preds, queue = demo.synth(500, seed=3)
+    preds, queue = demo.synth(0.6, 500, seed=3)
     for r in preds:
         PredictionRecord.model_validate_json(r.model_dump_json())
         Prediction(label=r.label, confidence=r.confidence, status=r.status, reason=r.reason)
@@ -384,7 +384,7 @@ def test_demo_records_follow_the_contract_and_queue_matches() -> None:
 
 def test_demo_seed_refuses_real_sources(settings: Settings) -> None:
     with pytest.raises(ValueError):
-        demo.seed(sources_for(settings, demo=False))
+        demo.seed(sources_for(settings, demo=False), gate=0.6)
     assert not settings.paths.predictions_log.exists()
 
 

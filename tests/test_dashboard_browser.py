@@ -25,7 +25,7 @@ from sentiment.settings import REPO_ROOT, load_settings
 
 pytest.importorskip("websockets.sync.client", reason="websockets is needed to drive Chromium")
 from dashboard.screenshot import chromium, find_chromium  # noqa: E402 - needs websockets
-from scripts.procs import stop_group  # noqa: E402
+from sentiment.procs import stop_group  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -55,7 +55,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
         shutil.copy(FIXTURES / name, tmp_path / "data" / name)
     shutil.copy(FIXTURES / "drift.json", tmp_path / "reports" / "drift.json")
     settings = load_settings(paths={"data_dir": tmp_path / "data", "reports_dir": tmp_path / "reports"})
-    demo.seed(sources_for(settings, demo=True), seed=7)
+    demo.seed(sources_for(settings, demo=True), gate=settings.gates.confidence_gate, seed=7)
 
     script = Path(sys.executable).with_name("sentiment-dashboard")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "dashboard.cli"]

@@ -174,16 +174,16 @@ def test_two_files_mode_writes_json_and_boxed_text(tmp_path, shared_reviews):
 
 @pytest.fixture(scope="module")
 def shared_reviews():
-    from sentiment.settings import get_settings
+    from sentiment.settings import load_settings
 
-    path = get_settings().paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
+    path = load_settings().paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
     return [r for _, r in zip(range(600), iter_records(path), strict=False)]
 
 
 def test_window_flags_map_to_specs(tmp_path):
-    from sentiment.settings import get_settings
+    from sentiment.settings import load_settings
 
-    settings = get_settings()
+    settings = load_settings()
     parser = simulate_drift.build_parser()
     default = simulate_drift.window_specs(parser.parse_args([]), settings)
     assert [(s.start, s.end) for s in default] == [("2004", "2012"), ("2014", "2014")]

@@ -8,10 +8,11 @@ import json
 import pytest
 
 from sentiment.language import detect_language
-from sentiment.settings import get_settings
+from sentiment.settings import GateSettings, PathSettings
 from sentiment.validation import Validated, validate
 
-DATA = get_settings().paths.shared_data_dir
+DATA = PathSettings().shared_data_dir
+GATES = GateSettings()
 
 
 def _texts(name: str, n: int, max_chars: int | None = None) -> list[str]:
@@ -20,7 +21,7 @@ def _texts(name: str, n: int, max_chars: int | None = None) -> list[str]:
     out = []
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
-            v = validate(json.loads(line)["text"], get_settings().gates)
+            v = validate(json.loads(line)["text"], GATES)
             if isinstance(v, Validated) and (max_chars is None or len(v.text) <= max_chars):
                 out.append(v.text)
             if len(out) >= n:
@@ -30,7 +31,7 @@ def _texts(name: str, n: int, max_chars: int | None = None) -> list[str]:
 
 @pytest.mark.parametrize("text", ["Great value", "Works as described", "Love it", "nice product", "good", "super!"])
 def test_short_english_is_accepted(text):
-    assert detect_language(text).accepted
+    assert detect_language(text, GATES).accepted
 
 
 @pytest.mark.parametrize(
@@ -39,25 +40,25 @@ def test_short_english_is_accepted(text):
      "非常好，物流很快", "Отличный товар, рекомендую"],
 )
 def test_foreign_reviews_are_rejected(text):
-    assert not detect_language(text).accepted
+    assert not detect_language(text, GATES).accepted
 
 
 def test_detection_is_deterministic():
     text = "nice"
-    assert len({detect_language(text).model_dump_json() for _ in range(20)}) == 1
+    assert len({detect_language(text, GATES).model_dump_json() for _ in range(20)}) == 1
 
 
 @pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
 def test_real_short_english_reviews_false_rejection_under_one_percent():
     texts = _texts("flipkart_product_reviews.jsonl.gz", 600, max_chars=40)
-    rejected = [t for t in texts if not detect_language(t).accepted]
+    rejected = [t for t in texts if not detect_language(t, GATES).accepted]
     assert len(rejected) / len(texts) < 0.01, rejected[:10]
 
 
 @pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
 def test_real_chinese_reviews_are_rejected():
     texts = _texts("zh_waimai_10k.jsonl", 300)
-    accepted = sum(detect_language(t).accepted for t in texts)
+    accepted = sum(detect_language(t, GATES).accepted for t in texts)
     assert accepted / len(texts) < 0.05
 
 
@@ -74,7 +75,7 @@ FOREIGN_SENTENCES = [
 
 
 def test_clear_english_is_settled_by_fasttext_and_the_rest_by_langdetect():
-    g = get_settings().gates
+    g = GateSettings()
     clear = "The strings arrived quickly, sound warm and have stayed in tune for two weeks of daily practice."
     assert detect_language(clear, g).method == "fasttext"
     off = g.model_copy(update={"lang_fast_accept": None})
@@ -86,7 +87,7 @@ def test_clear_english_is_settled_by_fasttext_and_the_rest_by_langdetect():
 
 @pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
 def test_fast_path_accepts_nothing_the_careful_path_rejects_on_real_reviews():
-    g = get_settings().gates
+    g = GateSettings()
     careful = g.model_copy(update={"lang_fast_accept": None})
     texts = _texts("amazon_reviews_pds_sample_fr.jsonl", 40) + _texts("amazon2018_fashion_5core.jsonl", 200)
     fast = [detect_language(t, g) for t in texts]

@@ -7,18 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fallback.evaluate import chain_view
 from sentiment.contract import LABELS
 from sentiment.model.calibrate import calibrate, fit, fit_temperature, plot_reliability, reliability
 from sentiment.model.evaluate import (
     binary_accuracy,
-    chain_view,
     metrics,
     plot_confusion,
     plot_risk_coverage,
     requirement_gate,
     risk_coverage,
 )
-from sentiment.model.inference import ModelOutput, softmax
+from sentiment.model.inference import softmax
+from sentiment.outputs import ModelOutput
 
 
 def _overconfident(n: int = 4000, t_true: float = 2.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ def test_chain_view_uses_the_real_gate_and_rules(settings, tmp_path: Path) -> No
         ModelOutput(probs=[0.30, 0.40, 0.30], unk_rate=0, oov_rate=0),  # unsure, no keyword: human
         ModelOutput(probs=[0.10, 0.85, 0.05], unk_rate=0, oov_rate=0),
     ]
-    view = chain_view(texts, y, outputs, settings)
+    view = chain_view(texts, y, outputs, settings.gates)
     assert {k: t.n for k, t in view.tiers.items()} == {"model": 2, "rules": 1, "human": 1}
     assert view.tiers["model"].accuracy == 1.0 and view.tiers["rules"].accuracy == 1.0
     assert view.tiers["human"].accuracy is None

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from tests.model_fixtures import BLITZER, MUSIC, small_config
+from tests.model_fixtures import BLITZER, MUSIC, SHARED, small_config
 
 from sentiment.contract import Label
 from sentiment.model.data import (
@@ -88,7 +88,7 @@ def test_fingerprint_tracks_content() -> None:
 
 def test_build_dataset_on_real_reviews_is_reproducible() -> None:
     cfg = small_config("unused", data=[MUSIC, BLITZER], max_train=200, max_val=60, max_test_per_source=60)
-    first, second = build_dataset(cfg), build_dataset(cfg)
+    first, second = build_dataset(cfg, GateSettings(), SHARED), build_dataset(cfg, GateSettings(), SHARED)
     assert first.fingerprint == second.fingerprint
     assert 150 <= len(first.train) <= 200 and first.test
     assert max(r.day for r in first.train if r.day) < cfg.val_from <= min(r.day for r in first.test if r.day)

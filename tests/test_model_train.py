@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from tests.model_fixtures import (  # noqa: F401  (pytest fixtures)
     MUSIC,
+    SHARED,
     TrainedModel,
     model_store,
     small_config,
@@ -27,6 +28,7 @@ from sentiment.model.data import build_dataset
 from sentiment.model.inference import SentimentModel
 from sentiment.model.pipeline import Report
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve, save_to_store
+from sentiment.settings import GateSettings
 from sentiment.model.train import class_weights, fine_tune, length_batches
 from sentiment.settings import default_base_model
 
@@ -75,7 +77,7 @@ def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
 
 def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:  # noqa: F811
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=120, max_val=40, max_test_per_source=20)
-    ds = build_dataset(cfg)
+    ds = build_dataset(cfg, GateSettings(), SHARED)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert result.steps == -(-len(ds.train) // cfg.batch_size)
     meta = ModelMetadata(base_model=str(tiny_checkpoint), temperature=1.7, max_length=64, profile="test")
@@ -92,7 +94,7 @@ def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_st
 
 def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
-    ds = build_dataset(cfg)
+    ds = build_dataset(cfg, GateSettings(), SHARED)
     a = fine_tune(cfg, ds.train, ds.val, tmp_path / "a")
     b = fine_tune(cfg, ds.train, ds.val, tmp_path / "b")
     c = fine_tune(cfg.model_copy(update={"seed": cfg.seed + 1}), ds.train, ds.val, tmp_path / "c")
@@ -118,7 +120,7 @@ def test_class_weights_and_length_batches() -> None:
 def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
                        train_budget_s=0.0)
-    ds = build_dataset(cfg)
+    ds = build_dataset(cfg, GateSettings(), SHARED)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert (result.stopped, result.steps, len(result.history)) == ("time_budget", 1, 1)
     assert SentimentModel(tmp_path / "ckpt", ModelMetadata(base_model="tiny")).predict(["fine"]).shape == (1, 3)

@@ -25,3 +25,27 @@ def test_a_replaced_client_session_stays_open_for_its_calls_then_closes() -> Non
         await manager.close()
 
     asyncio.run(main())
+
+
+def test_the_batchers_learned_wait_is_capped() -> None:
+    from bentoml._internal.marshal.dispatcher import Optimizer
+
+    from runners.patches import cap_batch_wait
+
+    cap_batch_wait(0.02)
+    cap_batch_wait(0.02)  # idempotent
+    optimizer = Optimizer(max_latency=30.0)
+    for _ in range(10):  # batches that waited 3 s each behind a busy model, as under overload
+        optimizer.o_stat.append((8, 0.05, 3.0))
+    optimizer.trigger_refresh()
+    assert optimizer.wait == 0.02
+    assert optimizer.o_a > 0  # the rest of BentoML's fit still runs
+
+
+def test_patches_are_skipped_on_an_untested_bentoml(caplog) -> None:
+    from runners.patches import apply_patches
+
+    with caplog.at_level("WARNING"):
+        assert apply_patches(0.02, installed="9.9.9") == []
+    assert "bentoml/BentoML#5544" in caplog.text and "skipped" in caplog.text
+    assert apply_patches(0.02) == ["cap_batch_wait", "defer_session_close"]  # the pinned version is tested

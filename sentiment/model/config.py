@@ -13,12 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sentiment.settings import default_base_model, get_settings
-
-
-def _default_binary_eval() -> list[Path]:
-    uci = get_settings().paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
-    return [uci] if uci.exists() else []
+from sentiment.settings import default_base_model
 
 
 class TrainConfig(BaseModel):
@@ -26,7 +21,7 @@ class TrainConfig(BaseModel):
     base_model: str = Field(default_factory=default_base_model)
     data: list[Path] = Field(default_factory=list, description="review JSONL files; empty = the shared data folder")
     # Binary-labelled sets (no stars) scored for negative-vs-positive accuracy only.
-    binary_eval: list[Path] = Field(default_factory=_default_binary_eval)
+    binary_eval: list[Path] = Field(default_factory=list)
     split: Literal["time", "stratified"] = "time"
     # Time split: dated reviews before val_from train, [val_from, test_from) validate, test_from onwards test.
     val_from: date = date(2013, 7, 1)

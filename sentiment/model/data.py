@@ -29,7 +29,7 @@ from sentiment.contract import LABELS, Label, star_to_label
 from sentiment.jsonl import ReadStats, iter_records
 from sentiment.language import detect_language
 from sentiment.model.config import TrainConfig
-from sentiment.settings import GateSettings, get_settings
+from sentiment.settings import GateSettings
 from sentiment.validation import Validated, validate
 
 SPLITS = ("train", "val", "test")
@@ -71,9 +71,8 @@ class Dataset(BaseModel):
         return getattr(self, name)
 
 
-def default_files(data_dir: Path | None = None) -> list[Path]:
-    d = data_dir or get_settings().paths.shared_data_dir
-    return sorted([*d.glob("*.jsonl"), *d.glob("*.jsonl.gz")])
+def default_files(data_dir: Path) -> list[Path]:
+    return sorted([*data_dir.glob("*.jsonl"), *data_dir.glob("*.jsonl.gz")])
 
 
 def _day(ts: object) -> date | None:
@@ -218,11 +217,10 @@ def _describe(rows: Sequence[Review]) -> dict[str, object]:
     }
 
 
-def build_dataset(cfg: TrainConfig, gates: GateSettings | None = None) -> Dataset:
-    gates = gates or get_settings().gates
+def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) -> Dataset:
     rng = random.Random(cfg.seed)
     stats = LoadStats()
-    files = [Path(p) for p in cfg.data] or default_files()
+    files = [Path(p) for p in cfg.data] or default_files(shared_data_dir)
     reviews = load_reviews(files, gates, stats)
     parts = (split_time if cfg.split == "time" else split_stratified)(reviews, cfg, rng)
     parts["train"] = cap_source_share(parts["train"], cfg.max_source_share, rng)

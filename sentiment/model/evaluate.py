@@ -9,8 +9,7 @@ over the gate and the lowest gate at which the ``ok`` answers meet the requireme
 
 from __future__ import annotations
 
-import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +18,6 @@ from pydantic import BaseModel
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from sentiment.contract import LABELS
-from sentiment.model.inference import ModelOutput
-from sentiment.settings import Settings
-from sentiment.validation import Validated
 
 # Spec, "Model quality requirements": (precision, recall) per class, and macro-F1.
 REQUIREMENTS: dict[str, tuple[float, float]] = {
@@ -134,39 +130,6 @@ def requirement_gate(points: Sequence[GatePoint], classes: Sequence[str] | None 
     if classes is None:
         return next((p for p in points if p.meets), None)
     return next((p for p in points if not any(f.split()[0] in classes for f in p.failing)), None)
-
-
-def chain_view(texts: Sequence[str], y: Sequence[int], outputs: Sequence[ModelOutput], settings: Settings) -> ChainView:
-    """Run the real chain decision (gate, neutral band, rules, human queue) on precomputed model outputs."""
-    from fallback.chain import Chain
-    from fallback.guard import ResourceGuard
-    from fallback.queue import HumanQueue
-
-    g = settings.gates
-    with tempfile.TemporaryDirectory() as scratch:
-        chain = Chain(settings, None, queue=HumanQueue(Path(scratch) / "queue.jsonl"),
-                      guard=ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds))
-        traced = [chain.resolve(Validated(text=t, raw_chars=len(t)), f"eval-{i}", None, o, chain.rules.match(t))
-                  for i, (t, o) in enumerate(zip(texts, outputs, strict=True))]
-    by_tier: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
-    for t, gold in zip(traced, y, strict=True):
-        label = t.prediction.label.value if t.prediction.label is not None else None
-        by_tier[t.trace.tier].append((gold, label, t.prediction.status.value))
-    n = len(texts)
-    tiers = {}
-    for tier in ("model", "rules", "human"):
-        rows = by_tier.get(tier, [])
-        acc = float(np.mean([LABELS[gold] == lab for gold, lab, _ in rows])) if rows and tier != "human" else None
-        tiers[tier] = TierStats(share=len(rows) / n if n else 0.0, n=len(rows), accuracy=acc)
-    ok = [(gold, LABELS.index(lab)) for gold, lab, status in by_tier.get("model", []) if status == "ok" and lab]
-    auto = [LABELS[gold] == lab for tier in ("model", "rules") for gold, lab, _ in by_tier.get(tier, [])]
-    return ChainView(
-        gate=g.confidence_gate,
-        neutral_band=g.neutral_band,
-        tiers=tiers,
-        ok_metrics=metrics([a for a, _ in ok], [b for _, b in ok]) if ok else None,
-        automatic_accuracy=float(np.mean(auto)) if auto else 0.0,
-    )
 
 
 def per_source(sources: Sequence[str], y: Sequence[int], probs: np.ndarray) -> dict[str, dict[str, object]]:

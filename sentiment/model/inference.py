@@ -13,29 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
-
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
 from sentiment.model.runtime import OnnxForward, build
 from sentiment.oov import unk_rate, word_oov_rate
-from sentiment.settings import Backend, get_settings
+from sentiment.outputs import ModelOutput
+from sentiment.settings import Backend
 
 log = logging.getLogger(__name__)
-
-
-class ModelOutput(BaseModel):
-    """One text's tier-1 result."""
-
-    probs: list[float]
-    unk_rate: float
-    oov_rate: float
 
 
 class SentimentModel:
     """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature.
 
-    For a ``backend`` other than "torch" the export is kept in ``onnx_cache`` (default: ``paths.data_dir/onnx``; the
-    model store stays read-only); if it cannot be built or does not match PyTorch, the model stays on PyTorch and
+    For a ``backend`` other than "torch" the export is kept in ``onnx_cache`` (serving passes ``paths.data_dir/onnx``;
+    the model store stays read-only); if it cannot be built or does not match PyTorch, the model stays on PyTorch and
     ``backend`` says so.
     """
 
@@ -69,8 +60,9 @@ class SentimentModel:
         self.onnx: OnnxForward | None = None
         self.backend_error = ""
         if backend != "torch":
-            cache = onnx_cache or get_settings().paths.data_dir / "onnx"
-            self._use_onnx(backend, Path(model_dir), cache, num_threads)
+            if onnx_cache is None:
+                raise ValueError(f"backend {backend} needs an onnx_cache folder (the model store stays read-only)")
+            self._use_onnx(backend, Path(model_dir), onnx_cache, num_threads)
 
     def _use_onnx(self, backend: Backend, model_dir: Path, cache: Path, threads: int | None) -> None:
         try:

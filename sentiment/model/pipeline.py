@@ -10,6 +10,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,6 @@ from sentiment.model.evaluate import (
     GatePoint,
     Metrics,
     binary_accuracy,
-    chain_view,
     metrics,
     per_source,
     plot_confusion,
@@ -37,7 +37,12 @@ from sentiment.model.inference import SentimentModel, softmax
 from sentiment.model.registry import ModelMetadata, save_to_store
 from sentiment.model.train import TrainResult, fine_tune
 from sentiment.oov import build_vocab
-from sentiment.settings import Settings, get_settings
+from sentiment.outputs import ModelOutput
+from sentiment.settings import GateSettings, Settings
+
+# How the chain would answer on the test split (fallback.evaluate.chain_view; passed in, since the chain sits a
+# layer above the model code).
+ChainViewFn = Callable[[Sequence[str], Sequence[int], Sequence[ModelOutput], GateSettings], ChainView]
 
 
 class Report(BaseModel):
@@ -135,12 +140,11 @@ def _failing_at(r: Report, gate: float) -> list[str]:
     return next((p.failing for p in r.risk_coverage if p.gate >= gate - 1e-9), [])
 
 
-def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, register: bool = True,
-        log=print) -> Report:
-    settings = settings or get_settings()
+def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: ChainViewFn, register: bool = True,
+        log: Callable[[str], object] = print) -> Report:
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
-    ds: Dataset = build_dataset(cfg, settings.gates)
+    ds: Dataset = build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
     seconds["data"] = round(time.monotonic() - t0, 1)
     log(f"data: train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)} (fingerprint {ds.fingerprint}) "
         f"in {seconds['data']}s")
@@ -196,7 +200,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings | None = None, re
             training=training, calibration=cal,
             test_ece={"before": reliability(softmax(test_logits), test_y)[0], "after": reliability(probs, test_y)[0]},
             test=test_metrics, test_binary=binary_accuracy(test_y, probs), per_source=sources,
-            binary_sets=binary_sets, chain=chain_view(test_texts, test_y, outputs, settings),
+            binary_sets=binary_sets, chain=chain_view(test_texts, test_y, outputs, settings.gates),
             requirement_gate=req, risk_coverage=points, seconds=seconds,
             plots=[p.name for p in plots],
         )

@@ -1,0 +1,168 @@
+"""The tier sequence, written once: admit -> language -> tier 1 -> confidence gate -> rules -> resolve.
+
+The BentoML API service, the in-process :class:`fallback.chain.Chain` and any batch scorer run this same
+coroutine over their own :class:`fallback.tiers.Tiers`. Every text leaves with exactly one answer, in input order,
+whatever a tier does: slow (time limit), failing, returning garbage or the wrong number of rows. Only cancellation
+of the caller itself propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from fallback.decide import (
+    Failure,
+    Traced,
+    admit,
+    answered_by_model,
+    check_rows,
+    failed,
+    internal_error,
+    language_gate,
+    resolve,
+)
+from fallback.rules import RuleVerdict
+from fallback.tiers import Tiers
+from sentiment.contract import Reason
+from sentiment.language import LanguageResult
+from sentiment.outputs import ModelOutput
+from sentiment.settings import GateSettings
+from sentiment.validation import Validated
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+NOT_CONSULTED = RuleVerdict(label=None, detail="keyword rules: not consulted (tier 1 answered)")
+
+
+def no_pressure() -> str | None:
+    return None
+
+
+class TierSequence:
+    """One request's (or one batch's) way through the tiers.
+
+    ``overlap``: ask the language gate and tier 1 at the same time (the service: an English review need not wait
+    for both one after the other) or the language gate first (in-process: no model work on rejected text).
+    ``pressure`` names resource pressure (then tier 1 is skipped) or returns None.
+    """
+
+    def __init__(
+        self,
+        tiers: Tiers,
+        gates: GateSettings,
+        *,
+        pressure: Callable[[], str | None] = no_pressure,
+        overlap: bool = True,
+    ) -> None:
+        self.tiers = tiers
+        self.gates = gates
+        self.pressure = pressure
+        self.overlap = overlap
+
+    async def run(self, raws: Sequence[object], request_ids: Sequence[str]) -> list[Traced]:
+        results: list[Traced | None] = [None] * len(raws)
+        admitted: list[tuple[int, Validated]] = []
+        for i, (raw, rid) in enumerate(zip(raws, request_ids, strict=True)):
+            step = _guarded(rid, lambda raw=raw, rid=rid: admit(raw, rid, self.gates))
+            if isinstance(step, Traced):
+                results[i] = step
+            else:
+                admitted.append((i, step))
+        if admitted:
+            try:
+                await self._through_tiers(admitted, request_ids, results)
+            except Exception:  # a bug or a tier's surprise: still one contract answer per text
+                log.exception("tier sequence failed after admission")
+                for i, _ in admitted:
+                    if results[i] is None:
+                        results[i] = internal_error(request_ids[i], "tier sequence failure")
+        return [r if r is not None else internal_error(request_ids[i], "no answer") for i, r in enumerate(results)]
+
+    async def _through_tiers(
+        self, admitted: list[tuple[int, Validated]], ids: Sequence[str], results: list[Traced | None]
+    ) -> None:
+        texts = [v.text for _, v in admitted]
+        if self.overlap:
+            langs, outputs = await asyncio.gather(self._languages(texts), self._model(texts))
+        else:
+            langs = await self._languages(texts)
+        open_: list[int] = []  # positions in `admitted` still without an answer
+        for k, ((i, v), lang) in enumerate(zip(admitted, langs, strict=True)):
+            gate = _guarded(ids[i], lambda v=v, lang=lang, rid=ids[i]: language_gate(v, lang, rid))
+            if gate is not None:
+                results[i] = gate
+            else:
+                open_.append(k)
+        if not self.overlap:
+            accepted = await self._model([texts[k] for k in open_])
+            outputs = [Failure(code=Reason.model_error, detail="not asked")] * len(texts)
+            for k, out in zip(open_, accepted, strict=True):
+                outputs[k] = out
+        needs_rules = [k for k in open_ if not answered_by_model(outputs[k], self.gates)]
+        verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules]), strict=True))
+        for k in open_:
+            i, v = admitted[k]
+            results[i] = _guarded(
+                ids[i],
+                lambda v=v, k=k, rid=ids[i]: resolve(
+                    v, rid, langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates
+                ),
+            )
+
+    async def _model(self, texts: list[str]) -> list[ModelOutput | Failure]:
+        """Tier 1 or the reason it gave no answer; never raises."""
+        if not texts:
+            return []
+        try:
+            missing = await self.tiers.model_unavailable()
+        except Exception as exc:
+            missing = f"model state unknown ({type(exc).__name__})"
+        if missing:
+            return failed(len(texts), Reason.model_unavailable, missing)
+        try:
+            pressure = self.pressure()
+        except Exception as exc:  # a broken sensor must not take the chain down
+            log.warning("resource guard failed: %s", exc)
+            pressure = None
+        if pressure:
+            return failed(len(texts), Reason.resource_pressure, pressure)
+        limit = self.gates.model_timeout_s
+        try:
+            rows = await asyncio.wait_for(self.tiers.predict(texts), timeout=limit)
+        except TimeoutError:
+            return failed(len(texts), Reason.model_error, f"model timed out after {limit:.1f}s")
+        except Exception as exc:
+            return failed(len(texts), Reason.model_error, f"model raised {type(exc).__name__}: {exc}")
+        return check_rows(list(rows), len(texts))
+
+    async def _languages(self, texts: list[str]) -> list[LanguageResult]:
+        """The gate cannot be skipped: a failure here raises and the batch gets ``internal_error`` answers."""
+        rows = list(await self.tiers.languages(texts))
+        if len(rows) != len(texts):
+            raise ValueError(f"language tier returned {len(rows)} rows for {len(texts)}")
+        return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in rows]
+
+    async def _rules(self, texts: list[str]) -> list[RuleVerdict]:
+        """Failed rules find no keyword: the review goes on to the human queue rather than being lost."""
+        if not texts:
+            return []
+        try:
+            rows = list(await self.tiers.rules(texts))
+            if len(rows) != len(texts):
+                raise ValueError(f"rules tier returned {len(rows)} rows for {len(texts)}")
+            return [RuleVerdict.model_validate(r) if isinstance(r, dict) else r for r in rows]
+        except Exception as exc:
+            log.warning("rules tier failed (%s); escalating", type(exc).__name__)
+            return [RuleVerdict(label=None, detail=f"keyword rules failed ({type(exc).__name__})")] * len(texts)
+
+
+def _guarded(request_id: str, step: Callable[[], T]) -> T | Traced:
+    """Last line of defence: a bug in a step still yields a contract answer, never an exception."""
+    try:
+        return step()
+    except Exception as exc:
+        log.exception("chain step failed for %s", request_id)
+        return internal_error(request_id, f"{type(exc).__name__} in the chain")

@@ -1,0 +1,126 @@
+"""The tier interface over the three runner services (``bentoml.depends`` proxies, or local instances in tests).
+
+What is particular to running tiers as services lives here and only here:
+- concurrent requests share their calls to the transformer and language runners (:mod:`runners.coalesce`);
+- a connection dropped under a call is resent once (runner calls are pure functions of their input);
+- a CPU runner that fails answers through the same function in-process, so its answer does not change;
+- tier 1's state is asked of the transformer runner, at most once a second until it has a model.
+The order of the tiers and every decision are :mod:`fallback.sequence`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+
+from fallback.rules import KeywordRules, RuleVerdict
+from runners.coalesce import Coalescer
+from runners.monitoring import Monitor
+from runners.schemas import ModelInfo
+from sentiment.language import LanguageResult, detect_language
+from sentiment.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+INFO_RECHECK_S = 1.0
+
+
+class RunnerTiers:
+    """:class:`fallback.tiers.Tiers` over the transformer, language and rules services."""
+
+    def __init__(self, settings: Settings, transformer: Any, language: Any, rules: Any, monitor: Monitor) -> None:
+        self.settings = settings
+        self.transformer = transformer
+        self.language = language
+        self.rules_runner = rules
+        self.monitor = monitor
+        self.keyword_rules = KeywordRules()
+        svc = settings.service
+        self._predict: Coalescer[Any] = Coalescer(
+            lambda texts: resent_if_dropped(lambda: self.transformer.to_async.predict(texts)),
+            svc.coalesce_in_flight, svc.max_batch_texts,
+        )
+        self._detect: Coalescer[Any] = Coalescer(
+            lambda texts: resent_if_dropped(lambda: self.language.to_async.detect(texts)),
+            svc.coalesce_in_flight, svc.max_batch_texts,
+        )
+        self.info = ModelInfo(loaded=False, error="model runner not asked yet")
+        self._info_at = 0.0
+
+    # --- tier 1 ------------------------------------------------------------------------------------------------
+
+    async def model_info(self, refresh: bool = False) -> ModelInfo:
+        """Cached once loaded (a loaded model does not unload); re-asked at most once a second until then."""
+        now = time.monotonic()
+        if self.info.loaded and not refresh:
+            return self.info
+        if refresh or now - self._info_at >= INFO_RECHECK_S:
+            self._info_at = now
+            try:
+                self.info = ModelInfo.model_validate(
+                    await asyncio.wait_for(self.transformer.to_async.info(), timeout=self.settings.service.runner_info_timeout_s),
+                    from_attributes=True,
+                )
+            except Exception as exc:
+                self.info = ModelInfo(loaded=False, error=f"model runner unreachable: {type(exc).__name__}")
+        return self.info
+
+    async def model_unavailable(self) -> str | None:
+        info = await self.model_info()
+        return None if info.loaded else info.error
+
+    async def predict(self, texts: list[str]) -> list[Any]:
+        return await self._timed("transformer", self._predict(texts))
+
+    # --- CPU tiers ---------------------------------------------------------------------------------------------
+
+    async def languages(self, texts: list[str]) -> list[LanguageResult]:
+        g = self.settings.gates
+        raw = await self._or_local("language", lambda: self._detect(texts), lambda: [detect_language(t, g) for t in texts])
+        return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
+
+    async def rules(self, texts: list[str]) -> list[RuleVerdict]:
+        raw = await self._or_local(
+            "rules",
+            lambda: resent_if_dropped(lambda: self.rules_runner.to_async.match(texts)),
+            lambda: [self.keyword_rules.match(t) for t in texts],
+        )
+        return [RuleVerdict.model_validate(r) if isinstance(r, dict) else r for r in raw]
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    async def _timed(self, runner: str, call: Awaitable[T]) -> T:
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.monitor.observe_runner(runner, time.perf_counter() - start)
+
+    async def _or_local(
+        self, runner: str, call: Callable[[], Awaitable[list[Any]]], local: Callable[[], list[T]]
+    ) -> list[Any]:
+        """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change.
+        The local run goes to a thread so that it never blocks the event loop every other request waits on."""
+        try:
+            return await asyncio.wait_for(self._timed(runner, call()), timeout=self.settings.service.cpu_runner_timeout_s)
+        except Exception as exc:
+            log.warning("%s runner failed (%s); answering in-process", runner, type(exc).__name__)
+            return await asyncio.to_thread(local)
+
+
+async def resent_if_dropped(call: Callable[[], Awaitable[T]]) -> T:
+    """A runner call, sent again once if the connection dropped under it.
+
+    BentoML's client (1.4.38) used to drop calls when it replaced its HTTP session (2 in 500 requests at 25 req/s;
+    runners.patches.defer_session_close fixes that); a runner restarting drops them too. Runner calls are pure
+    functions of their input, so sending one again is safe.
+    """
+    try:
+        return await call()
+    except aiohttp.ClientConnectionError:
+        return await call()

@@ -1,0 +1,239 @@
+"""The tier sequence over fake tiers: every text gets one contract answer whatever a tier does.
+
+The fakes answer like the real tiers (the real language gate and keyword rules) unless a test makes one slow,
+failing, garbage-returning or cancelled, so what is checked is the sequence's handling, not a stand-in's logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from fallback.decide import Traced, answered_by_model
+from fallback.queue import HumanQueue
+from fallback.rules import KeywordRules, RuleVerdict
+from fallback.sequence import TierSequence
+from sentiment.contract import Label, Prediction, Reason, Status
+from sentiment.language import LanguageResult, detect_language
+from sentiment.outputs import ModelOutput
+from sentiment.settings import GateSettings
+
+POSITIVE = "I love this guitar strap, it works great and feels sturdy."
+NEGATIVE = "Terrible cable, it broke after two days and the sound was awful."
+BLAND = "The package arrived on a Tuesday and it was a box."
+FRENCH = "Ce produit est vraiment excellent, je le recommande à tous mes amis."
+CONFIDENT = [0.05, 0.05, 0.90]
+UNSURE = [0.40, 0.30, 0.30]
+
+
+class FakeTiers:
+    """Real language gate and rules; tier 1 answers from ``table`` (default ``CONFIDENT``). Records every call."""
+
+    def __init__(self, gates: GateSettings, table: dict[str, list[float]] | None = None) -> None:
+        self.gates = gates
+        self.table = table or {}
+        self.loaded: str | None = None
+        self.calls: dict[str, list[list[str]]] = {"predict": [], "languages": [], "rules": []}
+        self.keyword_rules = KeywordRules()
+
+    async def model_unavailable(self) -> str | None:
+        return self.loaded
+
+    async def predict(self, texts: list[str]) -> Sequence[object]:
+        self.calls["predict"].append(texts)
+        return [ModelOutput(probs=self.table.get(t, CONFIDENT), unk_rate=0.0, oov_rate=0.0) for t in texts]
+
+    async def languages(self, texts: list[str]) -> Sequence[LanguageResult]:
+        self.calls["languages"].append(texts)
+        return [detect_language(t, self.gates) for t in texts]
+
+    async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]:
+        self.calls["rules"].append(texts)
+        return [self.keyword_rules.match(t) for t in texts]
+
+
+@pytest.fixture
+def gates() -> GateSettings:
+    return GateSettings(model_timeout_s=0.3)
+
+
+def run(tiers: FakeTiers, gates: GateSettings, raws: Sequence[object], overlap: bool = True, **kw: object) -> list[Traced]:
+    seq = TierSequence(tiers, gates, overlap=overlap, **kw)  # type: ignore[arg-type]
+    return asyncio.run(seq.run(raws, [f"r{i}" for i in range(len(raws))]))
+
+
+def contract(traced: list[Traced], n: int) -> list[Prediction]:
+    assert len(traced) == n
+    for t in traced:
+        Prediction.model_validate(t.prediction.model_dump())  # still the four-field contract
+    return [t.prediction for t in traced]
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_one_answer_per_text_in_order(gates: GateSettings, overlap: bool) -> None:
+    tiers = FakeTiers(gates, {NEGATIVE: [0.9, 0.05, 0.05], BLAND: UNSURE})
+    raws: list[object] = [POSITIVE, None, NEGATIVE, FRENCH, "", BLAND]
+    preds = contract(run(tiers, gates, raws, overlap), len(raws))
+    assert [p.status for p in preds] == [Status.ok, Status.rejected, Status.ok, Status.rejected, Status.rejected,
+                                          Status.fallback]
+    assert preds[0].label is Label.positive and preds[2].label is Label.negative
+    assert preds[3].reason_code is Reason.not_english
+    assert preds[5].reason_code is Reason.human_review  # unsure model, no keyword
+
+
+def test_language_first_never_sends_rejected_text_to_the_model(gates: GateSettings) -> None:
+    tiers = FakeTiers(gates)
+    run(tiers, gates, [POSITIVE, FRENCH], overlap=False)
+    assert tiers.calls["predict"] == [[POSITIVE]]
+
+
+def test_overlap_and_language_first_give_the_same_answers(gates: GateSettings) -> None:
+    raws: list[object] = [POSITIVE, FRENCH, BLAND, NEGATIVE, "x" * 6000, 42]
+    table = {BLAND: UNSURE, NEGATIVE: [0.5, 0.2, 0.3]}
+    a = [t.prediction for t in run(FakeTiers(gates, table), gates, raws, overlap=True)]
+    b = [t.prediction for t in run(FakeTiers(gates, table), gates, raws, overlap=False)]
+    assert a == b
+
+
+def test_rules_are_asked_only_where_tier1_did_not_answer(gates: GateSettings) -> None:
+    tiers = FakeTiers(gates, {NEGATIVE: UNSURE})
+    preds = contract(run(tiers, gates, [POSITIVE, NEGATIVE]), 2)
+    assert tiers.calls["rules"] == [[NEGATIVE]]
+    assert preds[1].reason_code is Reason.low_confidence and preds[1].label is Label.negative
+
+
+class SlowModel(FakeTiers):
+    async def predict(self, texts: list[str]) -> Sequence[object]:
+        await asyncio.sleep(5)
+        return await super().predict(texts)
+
+
+def test_a_slow_model_times_out_into_the_rules(gates: GateSettings) -> None:
+    preds = contract(run(SlowModel(gates), gates, [NEGATIVE, BLAND]), 2)
+    assert preds[0].reason_code is Reason.model_error and "timed out after 0.3s" in preds[0].reason
+    assert preds[0].label is Label.negative  # the rules answered
+    assert preds[1].reason_code is Reason.human_review and "model_error" in preds[1].reason
+
+
+class FailingModel(FakeTiers):
+    async def predict(self, texts: list[str]) -> Sequence[object]:
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_failing_model_falls_back(gates: GateSettings) -> None:
+    (pred,) = contract(run(FailingModel(gates), gates, [POSITIVE]), 1)
+    assert pred.status is Status.fallback and pred.reason.startswith("model_error: model raised RuntimeError")
+    assert pred.label is Label.positive
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        [[float("nan"), 0.5, 0.5]],
+        [[0.2, 0.2]],
+        [[0.9, 0.9, 0.9]],
+        ["not probabilities"],
+        [{"probs": "x"}],
+        [],  # wrong number of rows
+        [CONFIDENT, CONFIDENT],
+    ],
+)
+def test_garbage_from_the_model_is_a_model_error(gates: GateSettings, garbage: list[object]) -> None:
+    class Garbage(FakeTiers):
+        async def predict(self, texts: list[str]) -> Sequence[object]:
+            return garbage
+
+    (pred,) = contract(run(Garbage(gates), gates, [POSITIVE]), 1)
+    assert pred.reason_code is Reason.model_error
+
+
+def test_no_model_and_resource_pressure_skip_tier1(gates: GateSettings) -> None:
+    tiers = FakeTiers(gates)
+    tiers.loaded = "no model loaded"
+    (pred,) = contract(run(tiers, gates, [POSITIVE]), 1)
+    assert pred.reason_code is Reason.model_unavailable and tiers.calls["predict"] == []
+    tiers = FakeTiers(gates)
+    (pred,) = contract(run(tiers, gates, [POSITIVE], pressure=lambda: "memory 95% above 90%"), 1)
+    assert pred.reason_code is Reason.resource_pressure and tiers.calls["predict"] == []
+
+
+def test_a_broken_pressure_sensor_does_not_stop_the_model(gates: GateSettings) -> None:
+    def broken() -> str | None:
+        raise OSError("no /proc")
+
+    (pred,) = contract(run(FakeTiers(gates), gates, [POSITIVE], pressure=broken), 1)
+    assert pred.status is Status.ok
+
+
+def test_failing_rules_escalate_to_a_human(gates: GateSettings) -> None:
+    class NoRules(FakeTiers):
+        async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]:
+            raise ConnectionError("rules runner gone")
+
+    traced = run(NoRules(gates, {NEGATIVE: UNSURE}), gates, [NEGATIVE])
+    (pred,) = contract(traced, 1)
+    assert pred.reason_code is Reason.human_review and "keyword rules failed (ConnectionError)" in pred.reason
+    assert traced[0].escalation is not None  # nothing is dropped
+
+
+@pytest.mark.parametrize("bad", [[], ["garbage"]])
+def test_a_broken_language_tier_is_an_internal_error_for_every_text(gates: GateSettings, bad: list[object]) -> None:
+    class BadLanguage(FakeTiers):
+        async def languages(self, texts: list[str]) -> Sequence[LanguageResult]:
+            return bad  # type: ignore[return-value]
+
+    preds = contract(run(BadLanguage(gates), gates, [POSITIVE, NEGATIVE, None]), 3)
+    assert [p.reason_code for p in preds] == [Reason.internal_error, Reason.internal_error, Reason.invalid_input]
+
+
+def test_cancelling_the_caller_cancels_the_tiers(gates: GateSettings) -> None:
+    started = asyncio.Event()
+    cancelled: list[bool] = []
+
+    class Hanging(FakeTiers):
+        async def predict(self, texts: list[str]) -> Sequence[object]:
+            started.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+            return []
+
+    async def main() -> None:
+        seq = TierSequence(Hanging(gates), GateSettings(model_timeout_s=60))
+        task = asyncio.create_task(seq.run([POSITIVE], ["r0"]))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert cancelled == [True]
+
+
+def test_decisions_write_nothing_and_the_caller_queues_escalations(gates: GateSettings, tmp_path) -> None:
+    queue = HumanQueue(tmp_path / "queue.jsonl")
+    traced = run(FakeTiers(gates, {BLAND: UNSURE}), gates, [BLAND, POSITIVE])
+    assert not queue.path.exists()  # the sequence decided, nobody wrote yet
+    assert traced[0].escalation is not None and traced[1].escalation is None
+    done = queue.escalate(traced)
+    assert done[0].prediction.reason.endswith("; queued for human review")
+    assert [r.request_id for r in queue.read()] == ["r0"]
+    assert done[1] == traced[1]
+
+
+def test_a_failed_queue_write_is_said_in_the_answer(gates: GateSettings, tmp_path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    queue = HumanQueue(blocked / "queue.jsonl")  # a file where a folder should be: the append fails
+    done = queue.escalate(run(FakeTiers(gates, {BLAND: UNSURE}), gates, [BLAND]))
+    assert "human queue write failed" in done[0].prediction.reason
+    assert done[0].prediction.reason_code is Reason.human_review
+
+
+def test_answered_by_model_is_the_confidence_gate(gates: GateSettings) -> None:
+    assert answered_by_model(ModelOutput(probs=[0.2, 0.2, 0.6], unk_rate=0, oov_rate=0), gates)
+    assert not answered_by_model(ModelOutput(probs=[0.3, 0.2, 0.5], unk_rate=0, oov_rate=0), gates)
