@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DetectOptions(model_tag=args.model, embedding=not args.no_embedding, progress=True)
     vocab, note = load_vocab(settings, args.model)
     experiments = temporal(settings, options, vocab, note) + injected(settings, options, vocab, note)
-    out = args.out_dir or settings.paths.reports_dir
+    out = args.out_dir or settings.paths.committed_reports_dir
     out.mkdir(parents=True, exist_ok=True)
     payload = {"experiments": [e.model_dump(mode="json") for e in experiments]}
     (out / "drift_experiments.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

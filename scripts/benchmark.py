@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             report["service"]["capacity_rps_at_p95_200ms"] / report["baseline"]["capacity_rps_at_p95_200ms"], 2
         )
         console.print(f"[bold]capacity ratio service / baseline at p95 <= 200 ms: {report['throughput_ratio']}x")
-    out = args.out or settings.paths.reports_dir / "benchmark.json"
+    out = args.out or settings.paths.committed_reports_dir / "benchmark.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     if args.only is None:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, help="results file (default: reports/drift_benchmark.json)")
     args = p.parse_args(argv)
     settings = load_settings()
-    out = args.output or settings.paths.reports_dir / "drift_benchmark.json"
+    out = args.output or settings.paths.committed_reports_dir / "drift_benchmark.json"
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "reviews_1m.jsonl"
         size = build_file(data, args.records, settings.paths.shared_data_dir)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r.get('label_agreement_with_torch', 1.0):.4f}", f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
                       f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}", f"{r['ms_per_text_1_thread']:.2f}")
     console.print(table)
-    out = args.out or settings.paths.reports_dir / "model" / "backends.json"
+    out = args.out or settings.paths.committed_reports_dir / "model" / "backends.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"tag": tag, "test_reviews": len(texts), "gate": settings.gates.confidence_gate,
                                "backends": rows}, indent=1) + "\n")

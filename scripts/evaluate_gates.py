@@ -96,11 +96,11 @@ def rules_precision(settings: Settings, per_file: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-file", type=int, default=3000, help="evenly spaced reviews per file")
-    ap.add_argument("--output", type=Path, default=None, help="default: <reports_dir>/gates.json")
+    ap.add_argument("--output", type=Path, default=None, help="default: reports/gates.json (the committed figures)")
     args = ap.parse_args(argv)
     settings = load_settings()
     report = {"language_gate": language_gate(settings, args.per_file), "rules": rules_precision(settings, args.per_file)}
-    out = args.output or settings.paths.reports_dir / "gates.json"
+    out = args.output or settings.paths.committed_reports_dir / "gates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     for name, r in report["language_gate"].items():
