@@ -342,3 +342,14 @@ def test_request_rate_hpa_uses_the_adapter_rule(rendered) -> None:
     assert 'runner_name="review-sentiment"' in rule["metricsQuery"] and "review-sentiment" in service_names()
     routes = set(re.search(r'endpoint=~"([^"]+)"', rule["metricsQuery"]).group(1).split("|"))
     assert routes <= api_routes()
+
+
+def test_split_transformer_is_reachable_from_the_api_pods_only(rendered) -> None:
+    """Served alone, the transformer accepts pickled bodies (BentoML's runner protocol): fence it in."""
+    docs = rendered["split"]
+    (policy,) = of_kind(docs, "NetworkPolicy")
+    assert pods_selected(docs, policy["spec"]["podSelector"]["matchLabels"]) == ["review-sentiment-transformer"]
+    (rule,) = policy["spec"]["ingress"]
+    (source,) = rule["from"]
+    assert pods_selected(docs, source["podSelector"]["matchLabels"]) == ["review-sentiment"]
+    assert [p["port"] for p in rule["ports"]] == ["http"]
