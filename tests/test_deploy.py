@@ -45,7 +45,7 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for name in OVERLAYS:
         proc = subprocess.run([kubectl(), "kustomize", str(DEPLOY / "overlays" / name)], capture_output=True,
-                              text=True, timeout=60, env={**os.environ, "KUBECONFIG": os.devnull})
+                              check=False, text=True, timeout=60, env={**os.environ, "KUBECONFIG": os.devnull})
         assert proc.returncode == 0, proc.stderr
         out[name] = [d for d in yaml.safe_load_all(proc.stdout) if d]
     return out
@@ -233,7 +233,7 @@ def env_of(c: dict[str, Any]) -> dict[str, str]:
     """Env values as the kubelet would expand them (``$(VAR)`` of earlier entries; field refs as a pod name)."""
     env: dict[str, str] = {}
     for e in c.get("env", []):
-        value = e["value"] if "value" in e else "review-sentiment-7d9f-abcde"
+        value = e.get("value", "review-sentiment-7d9f-abcde")  # valueFrom: a pod name
         for ref in re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", value):
             assert ref in env, f"{e['name']} refers to {ref}, not defined before it"
             value = value.replace(f"$({ref})", env[ref])
@@ -319,7 +319,7 @@ def test_split_runs_the_transformer_alone_and_the_rest_against_it(rendered) -> N
     assert arg(runs["review-sentiment-transformer"], "--service-name") == "transformer"
     assert runs["review-sentiment"][0] == "start-http-server"
     assert arg(runs["review-sentiment"], "--service-name") is None  # so language and rules start beside the API
-    assert arg(runs["review-sentiment"], "--depends").startswith("transformer=")
+    assert (arg(runs["review-sentiment"], "--depends") or "").startswith("transformer=")
 
 
 def test_request_rate_hpa_uses_the_adapter_rule(rendered) -> None:
@@ -330,7 +330,9 @@ def test_request_rate_hpa_uses_the_adapter_rule(rendered) -> None:
     (cm,) = of_kind(docs, "ConfigMap")
     (rule,) = yaml.safe_load(cm["data"]["config.yaml"])["rules"]
     assert rule["name"]["as"] == metric["pods"]["metric"]["name"]
-    series = re.match(r"[a-z_]+", rule["seriesQuery"]).group(0)
+    m = re.match(r"[a-z_]+", rule["seriesQuery"])
+    assert m
+    series = m.group(0)
     assert re.fullmatch(rule["name"]["matches"], series)
     # the series exists: BentoML's HTTP counter (namespace bentoml_service, name request_total). Its service_name
     # label is the Bento's name; runner_name names the BentoML service (seen on a served Bento's /metrics).
@@ -340,7 +342,9 @@ def test_request_rate_hpa_uses_the_adapter_rule(rendered) -> None:
     assert series == "bentoml_service_request_total" and 'name="request_total"' in source
     assert '"runner_name"' in source
     assert 'runner_name="review-sentiment"' in rule["metricsQuery"] and "review-sentiment" in service_names()
-    routes = set(re.search(r'endpoint=~"([^"]+)"', rule["metricsQuery"]).group(1).split("|"))
+    endpoints = re.search(r'endpoint=~"([^"]+)"', rule["metricsQuery"])
+    assert endpoints
+    routes = set(endpoints.group(1).split("|"))
     assert routes <= api_routes()
 
 
