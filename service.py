@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from fallback.guard import ResourceGuard
-from runners.http import BodyGuard
+from runners.http import BodyGuard, LoadShedder
 from runners.language import language_service
 from runners.monitoring import Monitor, Stats
 from runners.patches import apply_patches
@@ -28,6 +28,8 @@ from sentiment.settings import load_settings
 
 SETTINGS = load_settings()
 MAX_TEXTS = SETTINGS.service.max_batch_texts
+BUDGET_HEADER = "x-latency-budget-ms"
+PREDICTION_PATHS = frozenset({"/predict", "/predict_batch"})
 TransformerRunner = transformer_service(SETTINGS)
 LanguageRunner = language_service(SETTINGS.gates)
 ops = FastAPI(title="operations")
@@ -55,16 +57,19 @@ class SentimentService:
         self.pipeline = Pipeline(SETTINGS, tiers, guard)
 
     @bentoml.api(route="/predict")
-    async def predict(self, text: ReviewText) -> Prediction:
-        """One review -> ``{label, confidence, status, reason}``."""
-        return (await self.pipeline.classify([text]))[0]
+    async def predict(self, text: ReviewText, ctx: bentoml.Context) -> Prediction:
+        """One review -> ``{label, confidence, status, reason}``, within the latency budget (header
+        ``X-Latency-Budget-Ms`` may shorten it)."""
+        budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER))
+        return (await self.pipeline.classify([text], budget))[0]
 
     @bentoml.api(route="/predict_batch")
     async def predict_batch(
-        self, texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS)
+        self, ctx: bentoml.Context, texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS)
     ) -> BatchResult:
         """Up to 256 reviews -> one answer each, in order; tier 1 sees them as one batch."""
-        return BatchResult(predictions=await self.pipeline.classify(texts))
+        budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER), batch=True)
+        return BatchResult(predictions=await self.pipeline.classify(texts, budget))
 
     @ops.get("/health")
     def health(self) -> dict[str, str]:
@@ -93,5 +98,8 @@ class SentimentService:
 
 
 SentimentService.add_asgi_middleware(
-    BodyGuard, paths=frozenset({"/predict", "/predict_batch"}), max_bytes=SETTINGS.service.max_request_bytes
+    BodyGuard, paths=PREDICTION_PATHS, max_bytes=SETTINGS.service.max_request_bytes
+)
+SentimentService.add_asgi_middleware(
+    LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests
 )

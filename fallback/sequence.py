@@ -56,13 +56,21 @@ class TierSequence:
         *,
         pressure: Callable[[], str | None] = no_pressure,
         overlap: bool = True,
+        rules_reserve_s: float = 0.0,
     ) -> None:
         self.tiers = tiers
         self.gates = gates
         self.pressure = pressure
         self.overlap = overlap
+        self.rules_reserve_s = rules_reserve_s
 
-    async def run(self, raws: Sequence[object], request_ids: Sequence[str]) -> list[Traced]:
+    async def run(
+        self, raws: Sequence[object], request_ids: Sequence[str], budget_s: float | None = None
+    ) -> list[Traced]:
+        """``budget_s``: answer within about this many seconds; tier 1 gets what is left after the earlier steps,
+        less ``rules_reserve_s`` for the rules' answer (None: only the model's own time limit applies)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s - self.rules_reserve_s if budget_s is not None else None
         results: list[Traced | None] = [None] * len(raws)
         admitted: list[tuple[int, Validated]] = []
         for i, (raw, rid) in enumerate(zip(raws, request_ids, strict=True)):
@@ -73,7 +81,7 @@ class TierSequence:
                 admitted.append((i, step))
         if admitted:
             try:
-                await self._through_tiers(admitted, request_ids, results)
+                await self._through_tiers(admitted, request_ids, results, deadline)
             except Exception:  # a bug or a tier's surprise: still one contract answer per text
                 log.exception("tier sequence failed after admission")
                 for i, _ in admitted:
@@ -82,11 +90,15 @@ class TierSequence:
         return [r if r is not None else internal_error(request_ids[i], "no answer") for i, r in enumerate(results)]
 
     async def _through_tiers(
-        self, admitted: list[tuple[int, Validated]], ids: Sequence[str], results: list[Traced | None]
+        self,
+        admitted: list[tuple[int, Validated]],
+        ids: Sequence[str],
+        results: list[Traced | None],
+        deadline: float | None,
     ) -> None:
         texts = [v.text for _, v in admitted]
         if self.overlap:
-            langs, outputs = await asyncio.gather(self._languages(texts), self._model(texts))
+            langs, outputs = await asyncio.gather(self._languages(texts), self._model(texts, deadline))
         else:
             langs = await self._languages(texts)
         open_: list[int] = []  # positions in `admitted` still without an answer
@@ -97,7 +109,7 @@ class TierSequence:
             else:
                 open_.append(k)
         if not self.overlap:
-            accepted = await self._model([texts[k] for k in open_])
+            accepted = await self._model([texts[k] for k in open_], deadline)
             outputs = [Failure(code=Reason.model_error, detail="not asked")] * len(texts)
             for k, out in zip(open_, accepted, strict=True):
                 outputs[k] = out
@@ -112,7 +124,7 @@ class TierSequence:
                 ),
             )
 
-    async def _model(self, texts: list[str]) -> list[ModelOutput | Failure]:
+    async def _model(self, texts: list[str], deadline: float | None) -> list[ModelOutput | Failure]:
         """Tier 1 or the reason it gave no answer; never raises."""
         if not texts:
             return []
@@ -129,10 +141,20 @@ class TierSequence:
             pressure = None
         if pressure:
             return failed(len(texts), Reason.resource_pressure, pressure)
-        limit = self.gates.model_timeout_s
+        limit, by_budget = self.gates.model_timeout_s, False
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            expected = self.tiers.expected_wait_s(len(texts))
+            if expected > left:
+                return failed(len(texts), Reason.overload,
+                              f"tier 1 expected to answer in {expected:.2f}s, {max(left, 0.0):.2f}s of the budget left")
+            if left < limit:
+                limit, by_budget = max(left, 0.0), True
         try:
             rows = await asyncio.wait_for(self.tiers.predict(texts), timeout=limit)
         except TimeoutError:
+            if by_budget:
+                return failed(len(texts), Reason.overload, f"tier 1 did not answer within the {limit:.2f}s left of the budget")
             return failed(len(texts), Reason.model_error, f"model timed out after {limit:.1f}s")
         except Exception as exc:
             return failed(len(texts), Reason.model_error, f"model raised {type(exc).__name__}: {exc}")

@@ -28,6 +28,11 @@ class Tiers(Protocol):
         """Tier 1: calibrated probability rows (``ModelOutput`` or its dict form) for every text."""
         ...
 
+    def expected_wait_s(self, n: int) -> float:
+        """How long tier 1 would take to answer ``n`` more texts now (0 when unknown): lets a request with a
+        deadline go to the rules at once instead of queueing for an answer it cannot wait for."""
+        ...
+
     async def languages(self, texts: list[str]) -> Sequence[LanguageResult]: ...
 
     async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]: ...
@@ -53,6 +58,9 @@ class LocalTiers:
 
     async def model_unavailable(self) -> str | None:
         return None if self.model is not None else "no model loaded"
+
+    def expected_wait_s(self, n: int) -> float:
+        return 0.0  # no queue: the call runs now
 
     async def predict(self, texts: list[str]) -> Sequence[object]:
         assert self.model is not None

@@ -10,11 +10,13 @@ calls are already out do new texts pile up, so groups grow with load and stay si
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+EWMA_WEIGHT = 0.2  # of the newest call in the per-text cost estimate
 
 
 class Coalescer(Generic[T]):
@@ -31,12 +33,23 @@ class Coalescer(Generic[T]):
         # The loop holds tasks only weakly: a call task nobody references can be collected mid-call, and its
         # callers would then wait for their timeout (measured: a 10 s model timeout in a 60 s steady run).
         self._sending: set[asyncio.Task[None]] = set()
+        self._pending_texts = 0
+        self._in_flight_texts = 0
+        self._seconds_per_text: float | None = None  # learnt from answered calls; None until the first one
+
+    def expected_wait_s(self, n: int) -> float:
+        """How long ``n`` more texts would wait for their answer, from the texts ahead of them and the cost per text
+        of recent calls: a caller with a deadline can give up before queueing instead of after."""
+        if self._seconds_per_text is None:
+            return 0.0
+        return (self._pending_texts + self._in_flight_texts + n) * self._seconds_per_text
 
     async def __call__(self, texts: list[str]) -> list[T]:
         if self._max_in_flight <= 0:  # switched off: every request makes its own call
             return await self._call(texts)
         future: asyncio.Future[list[T]] = asyncio.get_running_loop().create_future()
         self._pending.append((texts, future))
+        self._pending_texts += len(texts)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -59,6 +72,7 @@ class Coalescer(Generic[T]):
         size = 0
         while self._pending and (not group or size + len(self._pending[0][0]) <= self._max_texts):
             texts, future = self._pending.popleft()
+            self._pending_texts -= len(texts)
             if not future.done():  # a caller that timed out or was cancelled needs no answer
                 group.append((texts, future))
                 size += len(texts)
@@ -66,6 +80,9 @@ class Coalescer(Generic[T]):
 
     async def _send(self, group: list[tuple[list[str], asyncio.Future[list[T]]]]) -> None:
         flat = [t for texts, _ in group for t in texts]
+        ahead = self._in_flight_texts
+        self._in_flight_texts += len(flat)
+        start = time.monotonic()
         try:
             rows = await self._call(flat)
             if len(rows) != len(flat):
@@ -75,11 +92,16 @@ class Coalescer(Generic[T]):
                 if not future.done():
                     future.set_exception(exc)
         else:
-            start = 0
+            # The calls ahead of this one were served first: the elapsed time covers their texts too.
+            sample = (time.monotonic() - start) / (len(flat) + ahead)
+            old = self._seconds_per_text
+            self._seconds_per_text = sample if old is None else (1 - EWMA_WEIGHT) * old + EWMA_WEIGHT * sample
+            first = 0
             for texts, future in group:
                 if not future.done():
-                    future.set_result(list(rows[start : start + len(texts)]))
-                start += len(texts)
+                    future.set_result(list(rows[first : first + len(texts)]))
+                first += len(texts)
         finally:
+            self._in_flight_texts -= len(flat)
             self._in_flight -= 1
             self._wake.set()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runners.monitoring import metrics
+
 Scope = dict[str, Any]
 
 
@@ -64,12 +66,47 @@ class BodyGuard:
 
     @staticmethod
     async def _refuse(send: Any, status: int, error: str) -> None:
-        payload = json.dumps({"error": error}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await refuse(send, status, error)
+
+
+class LoadShedder:
+    """ASGI middleware: past ``max_in_flight`` requests in this worker, answer 503 with ``Retry-After`` at once.
+
+    The latency budget already sends tier 1's overflow to the rules; a request is shed only when so many are
+    waiting that even the rules' answers would come late. Shed requests are counted in ``/metrics``.
+    """
+
+    def __init__(self, app: Any, paths: frozenset[str], max_in_flight: int, retry_after_s: int = 1) -> None:
+        self.app = app
+        self.paths = paths
+        self.max_in_flight = max_in_flight
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            metrics().shed.inc()
+            await refuse(send, 503, f"overloaded: {self.in_flight} requests in flight, retry after "
+                                    f"{self.retry_after_s}s", [(b"retry-after", str(self.retry_after_s).encode())])
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+async def refuse(send: Any, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps({"error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                        *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

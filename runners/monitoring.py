@@ -95,6 +95,7 @@ class _Metrics:
             "sentiment_request_latency_seconds", "End-to-end latency by the tier that answered", ["tier"],
             buckets=_LATENCY_BUCKETS,
         )
+        self.shed = PCounter("sentiment_shed_requests", "Requests answered 503 because the service was overloaded")
         self.runner_latency = Histogram(
             "sentiment_runner_latency_seconds", "Time spent waiting on each runner", ["runner"],
             buckets=_LATENCY_BUCKETS,

@@ -31,12 +31,13 @@ class Pipeline:
         self.tiers = tiers
         self.monitor = tiers.monitor
         self.queue = HumanQueue(settings.paths.human_queue)
-        self.sequence = TierSequence(tiers, settings.gates, pressure=guard.pressure, overlap=True)
+        self.sequence = TierSequence(tiers, settings.gates, pressure=guard.pressure, overlap=True,
+                                     rules_reserve_s=settings.service.rules_reserve_s)
         self._warm: asyncio.Task[None] | None = None
 
     async def ready(self) -> tuple[bool, str]:
         """Ready = model loaded and the batcher warmed up, so the first real requests do not pay for either."""
-        info = await self.tiers.model_info()
+        info = await self.tiers.model_info(wait=True)
         if not info.loaded:
             return False, info.error
         if self._warm is None:
@@ -52,10 +53,20 @@ class Pipeline:
         for _ in range(rounds):
             await asyncio.gather(*(self.tiers.predict([text]) for _ in range(width)), return_exceptions=True)
 
-    async def classify(self, raws: Sequence[object]) -> list[Prediction]:
-        """Every text gets exactly one answer, in order; every answer is logged."""
+    def budget_s(self, asked_ms: str | None, batch: bool = False) -> float:
+        """The service's latency budget, or less if the client asks for less (a header value in milliseconds)."""
+        svc = self.settings.service
+        budget = svc.batch_latency_budget_s if batch else svc.latency_budget_s
+        try:
+            asked = float(asked_ms) / 1000.0 if asked_ms else budget
+        except ValueError:
+            return budget
+        return min(budget, asked) if asked > 0 else budget
+
+    async def classify(self, raws: Sequence[object], budget_s: float) -> list[Prediction]:
+        """Every text gets exactly one answer, in order, within the budget; every answer is logged."""
         start = time.perf_counter()
-        traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws])
+        traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
         self._log(traced, (time.perf_counter() - start) * 1000.0)
         return [t.prediction for t in traced]

@@ -27,7 +27,6 @@ from sentiment.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-INFO_RECHECK_S = 1.0
 
 
 class RunnerTiers:
@@ -43,36 +42,51 @@ class RunnerTiers:
         svc = settings.service
         self._predict: Coalescer[Any] = Coalescer(
             lambda texts: resent_if_dropped(lambda: self.transformer.to_async.predict(texts)),
-            svc.coalesce_in_flight, svc.max_batch_texts,
+            svc.coalesce_in_flight, svc.coalesce_max_texts,
         )
         self._detect: Coalescer[Any] = Coalescer(
             lambda texts: resent_if_dropped(lambda: self.language.to_async.detect(texts)),
-            svc.coalesce_in_flight, svc.max_batch_texts,
+            svc.coalesce_in_flight, svc.coalesce_max_texts,
         )
         self.info = ModelInfo(loaded=False, error="model runner not asked yet")
-        self._info_at = 0.0
+        self._asked_at: float | None = None  # when the last answer (or failure) about the model came back
+        self._asking: asyncio.Task[None] | None = None
 
     # --- tier 1 ------------------------------------------------------------------------------------------------
 
-    async def model_info(self, refresh: bool = False) -> ModelInfo:
-        """Cached once loaded (a loaded model does not unload); re-asked at most once a second until then."""
-        now = time.monotonic()
-        if self.info.loaded and not refresh:
-            return self.info
-        if refresh or now - self._info_at >= INFO_RECHECK_S:
-            self._info_at = now
-            try:
-                self.info = ModelInfo.model_validate(
-                    await asyncio.wait_for(self.transformer.to_async.info(), timeout=self.settings.service.runner_info_timeout_s),
-                    from_attributes=True,
-                )
-            except Exception as exc:
-                self.info = ModelInfo(loaded=False, error=f"model runner unreachable: {type(exc).__name__}")
+    async def model_info(self, wait: bool = False) -> ModelInfo:
+        """What the transformer runner says of its model, never older than ``runner_info_recheck_s`` plus one ask.
+
+        Re-asked in the background (one ask at a time, shared by every caller), so that a runner that dies or hangs
+        is seen within about two seconds and a request never waits on the ask. ``wait``, and the very first call of
+        a fresh worker, wait for a current answer: a restarted API worker must not answer from the rules while the
+        model runner is up.
+        """
+        svc = self.settings.service
+        stale = self._asked_at is None or time.monotonic() - self._asked_at >= svc.runner_info_recheck_s
+        if stale and (self._asking is None or self._asking.done()):
+            self._asking = asyncio.create_task(self._ask())
+        if self._asking is not None and (wait or self._asked_at is None):
+            await asyncio.shield(self._asking)
         return self.info
+
+    async def _ask(self) -> None:
+        try:
+            answer = await asyncio.wait_for(
+                self.transformer.to_async.info(), timeout=self.settings.service.runner_info_timeout_s
+            )
+            self.info = ModelInfo.model_validate(answer, from_attributes=True)
+        except Exception as exc:
+            reason = "did not answer in time" if isinstance(exc, TimeoutError) else f"unreachable: {type(exc).__name__}"
+            self.info = ModelInfo(loaded=False, error=f"model runner {reason}")
+        self._asked_at = time.monotonic()
 
     async def model_unavailable(self) -> str | None:
         info = await self.model_info()
         return None if info.loaded else info.error
+
+    def expected_wait_s(self, n: int) -> float:
+        return self._predict.expected_wait_s(n)
 
     async def predict(self, texts: list[str]) -> list[Any]:
         return await self._timed("transformer", self._predict(texts))

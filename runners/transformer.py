@@ -72,7 +72,9 @@ def transformer_service(settings: Settings) -> Any:
             return self.model is not None
 
         @bentoml.api
-        def info(self) -> ModelInfo:
+        async def info(self) -> ModelInfo:
+            """On the event loop, not the worker thread: answered in milliseconds while a batch computes, so the API's
+            readiness sees a dead or hung runner, never a busy one."""
             m = self.model
             if m is None:
                 return ModelInfo(loaded=False, error=self.error)

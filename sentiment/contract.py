@@ -39,6 +39,9 @@ class Reason(StrEnum):
     resource_pressure = "resource_pressure"
     model_unavailable = "model_unavailable"
     model_error = "model_error"
+    # tier 1 could not answer inside the request's latency budget (its queue was predicted too long, or the call ran
+    # out of time): the rules answered instead of the caller waiting.
+    overload = "overload"
     # fallback that neither tier could decide: queued for a human (tier 3), label null.
     human_review = "human_review"
     # fallback after an unexpected fault in the chain itself (a bug): label null; the log has the traceback.

@@ -97,10 +97,27 @@ class ServiceSettings(BaseModel):
     # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per
     # run so that an answer never depends on its batch. An export that fails its check falls back to "torch".
     backend: Backend = "onnx-int8"
-    # Longest wait on the language or rules runner before the same function answers in-process instead.
-    cpu_runner_timeout_s: float = 5.0
-    # Longest wait on the transformer runner's model state (readiness, model card).
-    runner_info_timeout_s: float = 2.0
+    # Longest wait on the language or rules runner before the same function answers in-process instead (a few ms):
+    # short, so that a slow CPU runner never eats the latency budget.
+    cpu_runner_timeout_s: float = 0.25
+    # Longest wait on the transformer runner's model state (readiness, model card). With the re-check interval this
+    # bounds how long /ready stays 200 after the model runner dies or hangs (1 s + 1 s).
+    runner_info_timeout_s: float = 1.0
+    runner_info_recheck_s: float = 1.0
+    # Every request is answered within this many seconds (plus the rules' own few milliseconds): when tier 1 cannot
+    # answer in time, the rules do, with reason code `overload`. A client may ask for less (header
+    # X-Latency-Budget-Ms), never for more.
+    latency_budget_s: float = 1.0
+    # The same for /predict_batch (up to 256 texts at ~8 ms each on one CPU core): a batch caller wants the model's
+    # answers and can wait for them.
+    batch_latency_budget_s: float = 10.0
+    # Kept back from the budget for the rules' answer after tier 1 gives up.
+    rules_reserve_s: float = 0.05
+    # Requests one API worker holds at once; above it the service sheds with 503 + Retry-After, because even the
+    # rules cannot keep up (at 400 req/s and a 1 s budget about 400 are in flight).
+    max_in_flight_requests: int = 1000
+    # Largest number of texts one coalesced runner call carries: a call must finish well inside the budget.
+    coalesce_max_texts: int = 64
 
 
 class PathSettings(BaseModel):

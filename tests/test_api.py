@@ -100,7 +100,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     confidences = json.loads(out.stdout.strip().splitlines()[-1])["confidences"]
     gate = statistics.median(confidences)  # half the English texts pass the gate, half fall back
     started = {
-        "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate)}, root / "model.log"),
+        # A loaded CI box must not turn model answers into `overload` ones: the budgets have their own tests.
+        "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
+                                             "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "30",
+                                             "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60"}, root / "model.log"),
         "bare": Server(empty_home, root / "var-bare", {"SENTIMENT_SERVICE__WORKERS": "2"}, root / "bare.log"),
     }
     try:
@@ -298,6 +301,15 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
         model = SentimentModel.from_store(tag, num_threads=1, backend=settings.service.backend,
                                           onnx_cache=tmp_path / "onnx")
     local = [t.prediction.model_dump(mode="json") for t in Chain(settings, model).classify_many(texts)]
-    assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local)
+    assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local), [a["reason"][:100] for a in served][:8]
     assert served == local
     assert {a["status"] for a in served} == {"ok", "fallback", "rejected"}
+
+
+def test_a_client_budget_too_short_for_the_model_is_answered_by_the_rules(api: Server) -> None:
+    r = api.client.post("/predict", json={"text": ENGLISH[1]}, headers={"X-Latency-Budget-Ms": "1"})
+    assert r.status_code == 200
+    answer = r.json()
+    assert answer["status"] == "fallback" and answer["reason"].startswith("overload: ")
+    assert answer["label"] == "negative"  # "Terrible ... broke ... Awful": the rules' answer
+    assert _predict(api, ENGLISH[1])["reason"].split(":")[0] != "overload"  # without the header the model answers

@@ -41,6 +41,11 @@ class FakeTiers:
     async def model_unavailable(self) -> str | None:
         return self.loaded
 
+    def expected_wait_s(self, n: int) -> float:
+        return self.wait_s * n
+
+    wait_s = 0.0
+
     async def predict(self, texts: list[str]) -> Sequence[object]:
         self.calls["predict"].append(texts)
         return [ModelOutput(probs=self.table.get(t, CONFIDENT), unk_rate=0.0, oov_rate=0.0) for t in texts]
@@ -59,9 +64,10 @@ def gates() -> GateSettings:
     return GateSettings(model_timeout_s=0.3)
 
 
-def run(tiers: FakeTiers, gates: GateSettings, raws: Sequence[object], overlap: bool = True, **kw: object) -> list[Traced]:
+def run(tiers: FakeTiers, gates: GateSettings, raws: Sequence[object], overlap: bool = True,
+        budget_s: float | None = None, **kw: object) -> list[Traced]:
     seq = TierSequence(tiers, gates, overlap=overlap, **kw)  # type: ignore[arg-type]
-    return asyncio.run(seq.run(raws, [f"r{i}" for i in range(len(raws))]))
+    return asyncio.run(seq.run(raws, [f"r{i}" for i in range(len(raws))], budget_s))
 
 
 def contract(traced: list[Traced], n: int) -> list[Prediction]:
@@ -237,3 +243,35 @@ def test_a_failed_queue_write_is_said_in_the_answer(gates: GateSettings, tmp_pat
 def test_answered_by_model_is_the_confidence_gate(gates: GateSettings) -> None:
     assert answered_by_model(ModelOutput(probs=[0.2, 0.2, 0.6], unk_rate=0, oov_rate=0), gates)
     assert not answered_by_model(ModelOutput(probs=[0.3, 0.2, 0.5], unk_rate=0, oov_rate=0), gates)
+
+
+def test_a_model_slower_than_the_budget_is_an_overload_answered_by_the_rules(gates: GateSettings) -> None:
+    long_limit = GateSettings(model_timeout_s=30)
+    start = asyncio.run(_now())
+    preds = contract(run(SlowModel(long_limit), long_limit, [NEGATIVE, BLAND], budget_s=0.3, rules_reserve_s=0.05), 2)
+    took = asyncio.run(_now()) - start
+    assert took < 1.5  # the budget, not the 30 s model limit, bounded the wait
+    assert preds[0].reason_code is Reason.overload and preds[0].label is Label.negative
+    assert "within the 0.25s left of the budget" in preds[0].reason
+    assert preds[1].reason_code is Reason.human_review and "overload" in preds[1].reason
+
+
+def test_a_queue_predicted_too_long_goes_to_the_rules_without_calling_the_model(gates: GateSettings) -> None:
+    tiers = FakeTiers(gates)
+    tiers.wait_s = 2.0  # tier 1 would take 2 s for this text
+    (pred,) = contract(run(tiers, gates, [POSITIVE], budget_s=1.0), 1)
+    assert pred.reason_code is Reason.overload and pred.label is Label.positive
+    assert "expected to answer in 2.00s" in pred.reason
+    assert tiers.calls["predict"] == []
+
+
+def test_a_generous_budget_changes_nothing(gates: GateSettings) -> None:
+    raws: list[object] = [POSITIVE, BLAND, FRENCH]
+    table = {BLAND: UNSURE}
+    assert [t.prediction for t in run(FakeTiers(gates, table), gates, raws, budget_s=10.0)] == [
+        t.prediction for t in run(FakeTiers(gates, table), gates, raws)
+    ]
+
+
+async def _now() -> float:
+    return asyncio.get_running_loop().time()

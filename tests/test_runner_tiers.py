@@ -1,0 +1,153 @@
+"""The service's side of the tiers without a server: model state, expected waits, budgets and load shedding.
+
+The runner proxies are stand-ins only where a test injects a failure (a dead or hung runner); the HTTP tests
+run the same code against real `bentoml serve` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fallback.guard import ResourceGuard
+from runners.coalesce import Coalescer
+from runners.http import LoadShedder
+from runners.monitoring import Monitor
+from runners.pipeline import Pipeline
+from runners.schemas import ModelInfo
+from runners.tiers import RunnerTiers
+from sentiment.settings import Settings, load_settings
+
+
+class FakeTransformer:
+    """``.to_async.info()`` as the runner answers it; ``state`` flips between up, dead and hung."""
+
+    def __init__(self) -> None:
+        self.state = "up"
+        self.asks = 0
+        self.to_async = SimpleNamespace(info=self.info, predict=self.predict)
+
+    async def info(self) -> ModelInfo:
+        self.asks += 1
+        if self.state == "dead":
+            raise ConnectionRefusedError("runner gone")
+        if self.state == "hung":
+            await asyncio.sleep(60)
+        return ModelInfo(loaded=True, tag="review-sentiment:abc", backend="onnx-int8")
+
+    async def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        return [{"probs": [0.1, 0.1, 0.8], "unk_rate": 0.0, "oov_rate": 0.0} for _ in texts]
+
+
+@pytest.fixture
+def fast_settings(tmp_path: Path) -> Settings:
+    return load_settings(paths={"data_dir": tmp_path},
+                         service={"runner_info_recheck_s": 0.2, "runner_info_timeout_s": 0.2})
+
+
+def _tiers(settings: Settings, transformer: FakeTransformer) -> RunnerTiers:
+    monitor = Monitor(settings.paths.predictions_log, 100)
+    return RunnerTiers(settings, transformer, None, None, monitor)
+
+
+def test_a_fresh_worker_waits_for_the_model_state_instead_of_answering_from_the_rules(fast_settings: Settings) -> None:
+    async def main() -> None:
+        tiers = _tiers(fast_settings, FakeTransformer())
+        # Many first requests at once: every one must see the loaded model, with one ask between them.
+        answers = await asyncio.gather(*(tiers.model_unavailable() for _ in range(20)))
+        assert answers == [None] * 20
+        assert tiers.transformer.asks == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("failure", ["dead", "hung"])
+def test_a_dead_or_hung_model_runner_is_seen_within_two_checks(fast_settings: Settings, failure: str) -> None:
+    async def main() -> None:
+        transformer = FakeTransformer()
+        tiers = _tiers(fast_settings, transformer)
+        assert (await tiers.model_info(wait=True)).loaded
+        transformer.state = failure
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (await tiers.model_info()).loaded:  # what requests see, never blocking on the ask
+            await asyncio.sleep(0.02)
+            assert loop.time() - start < 1.0
+        seen_after = loop.time() - start
+        assert seen_after <= 0.2 + 0.2 + 0.1  # re-check interval + ask time limit (+ scheduling)
+        assert await tiers.model_unavailable() is not None
+        transformer.state = "up"
+        await asyncio.sleep(0.25)
+        assert (await tiers.model_info(wait=True)).loaded  # back once the runner answers again
+
+    asyncio.run(main())
+
+
+def test_coalescer_expects_the_queue_ahead_times_the_cost_per_text() -> None:
+    async def main() -> None:
+        async def call(texts: list[str]) -> list[str]:
+            await asyncio.sleep(0.01 * len(texts))
+            return texts
+
+        c: Coalescer[str] = Coalescer(call, max_in_flight=1, max_texts=8)
+        assert c.expected_wait_s(4) == 0.0  # nothing learnt yet
+        await c(["a"] * 4)
+        per_text = c.expected_wait_s(1)
+        assert 0.005 < per_text < 0.05
+        waiting = [asyncio.create_task(c(["b"] * 4)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert c.expected_wait_s(1) == pytest.approx(per_text * 13, rel=0.01)  # 12 texts ahead
+        await asyncio.gather(*waiting)
+        assert c.expected_wait_s(1) == pytest.approx(c.expected_wait_s(2) / 2)
+
+    asyncio.run(main())
+
+
+def test_a_client_may_shorten_the_budget_but_never_lengthen_it(fast_settings: Settings) -> None:
+    pipeline = Pipeline(fast_settings, _tiers(fast_settings, FakeTransformer()), ResourceGuard(90, 95))
+    assert pipeline.budget_s(None) == 1.0
+    assert pipeline.budget_s("250") == 0.25
+    assert pipeline.budget_s("5000") == 1.0
+    for junk in ("abc", "-5", "0", "nan", ""):
+        assert pipeline.budget_s(junk) == 1.0
+    assert pipeline.budget_s(None, batch=True) == 10.0 and pipeline.budget_s("300", batch=True) == 0.3
+
+
+def test_load_shedder_answers_503_with_retry_after_past_its_limit() -> None:
+    release = asyncio.Event()
+    sent: list[list[dict[str, Any]]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def main() -> None:
+        shedder = LoadShedder(app, frozenset({"/predict"}), max_in_flight=2)
+
+        async def request(path: str) -> None:
+            out: list[dict[str, Any]] = []
+            sent.append(out)
+
+            async def send(message: dict[str, Any]) -> None:
+                out.append(message)
+
+            await shedder({"type": "http", "path": path, "method": "POST"}, None, send)
+
+        held = [asyncio.create_task(request("/predict")) for _ in range(2)]
+        await asyncio.sleep(0)
+        await request("/predict")  # the third is shed at once
+        shed = sent[-1]
+        assert shed[0]["status"] == 503 and (b"retry-after", b"1") in shed[0]["headers"]
+        assert "overloaded" in json.loads(shed[1]["body"])["error"]
+        other = asyncio.create_task(request("/health"))  # other paths are never shed
+        release.set()
+        await asyncio.gather(*held, other)
+        assert [m[0]["status"] for m in sent] == [200, 200, 503, 200]
+        assert shedder.in_flight == 0
+
+    asyncio.run(main())
