@@ -27,6 +27,7 @@ def default_base_model() -> str:
 
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
+PiiKindName = Literal["EMAIL", "PHONE", "CARD", "URL", "IP", "ORDER"]
 
 
 class GateSettings(BaseModel):
@@ -160,6 +161,17 @@ class DriftSettings(BaseModel):
     seed: int = 0
 
 
+class PrivacySettings(BaseModel):
+    """Personal data in review text (``sentiment.pii``): what is masked before text is logged or queued."""
+
+    mask_pii: bool = True
+    # Names of sentiment.pii.PiiKind; strings here so that settings import nothing from the masker.
+    kinds: list[PiiKindName] = ["EMAIL", "PHONE", "CARD", "URL", "IP", "ORDER"]
+    # Phone numbers written without "+<country>" are read as numbers of these regions (ISO 3166 codes): the shared
+    # data is US and Indian reviews. Numbers written with "+" are checked for every country.
+    phone_regions: list[str] = ["US", "IN"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_nested_delimiter="__", extra="ignore")
 
@@ -169,6 +181,7 @@ class Settings(BaseSettings):
     paths: PathSettings = PathSettings()
     drift: DriftSettings = DriftSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
 
 def load_settings(**overrides: Any) -> Settings:
