@@ -51,7 +51,8 @@ _ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
     ("IP", rf"(?<![\w.])(?=[\d.]*\d\d)(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?\d)", "digit"),
     # Digit groups with separators: order numbers, cards and phones, told apart (and from prices, years and codes)
     # by PiiMasker.find.
-    ("NUMBER", r"(?<![\w@/.+-])\+?\(?\d+\)?(?:(?:[ .-]|\ -\ )?\(?\d+\)?)*", "digit"),
+    # A spaced dash is a range ("67000 - 67007"), not a separator.
+    ("NUMBER", r"(?<![\w@/.+-])\+?\(?\d+\)?(?:[ .-]?\(?\d+\)?)*", "digit"),
 )
 _TRIGGERS = {"link": re.compile(r"/|www\.", re.IGNORECASE), "at": re.compile("@"), "digit": re.compile(r"\d")}
 # Compiled up front for every combination of triggers, so no request pays for a compilation.
@@ -81,6 +82,7 @@ _ORDER_CONTEXT = re.compile(
 _ORDER_MIN_DIGITS = 6
 _MOBILE = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _TRAILING = ".,;:!?)"
+_CODE_TAIL = re.compile(r"[-_/]?[^\W\d_]")
 _CARD_SEPARATORS = frozenset(" -")
 
 
@@ -179,7 +181,7 @@ class PiiMasker:
                 if PiiKind(kind) in self.kinds:
                     spans.append(PiiSpan(kind=PiiKind(kind), start=start, end=end))
                 continue
-            if end < len(text) and text[end].isalnum():  # part of a word such as "2671abc"
+            if _CODE_TAIL.match(text, end):  # part of a code such as "2671abc" or "2125550199-B"
                 continue
             candidate = m.group()
             digits = sum(ch.isdigit() for ch in candidate)

@@ -32,6 +32,7 @@ KEPT = [
     "The SM57 and KX-TG6512 (ASIN B000068O3J) arrived 12/25/2013, 2013-05-04.",
     "5/5 stars, 10/10, 3.5/5, would buy again in 2014.",
     "Albums from 1998 2001 and 2005 are better.",
+    'The manual\'s title is "67000 - 67007 g/oz", model 2125550199-B.',
     "Firmware 1.0.5.0 and version 2.1 fixed it.",
     "ISBN 978-0-13-468599-1, 9780131103627 or 0-13-110362-8.",
     "The box is 12 x 8 x 3 inches, ships from 85340, arrived at 10:30 pm.",
