@@ -16,7 +16,6 @@ import fcntl
 import gzip
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -185,23 +184,29 @@ def _records(fh: IO[bytes], stats: ReadStats) -> Iterator[dict[str, Any]]:
 
 
 def _tail_file(fh: IO[bytes], n: int, stats: ReadStats, block: int) -> list[dict[str, Any]]:
-    """The last ``n`` parseable records of one file, reading backwards from its end."""
-    end = fh.seek(0, os.SEEK_END)
+    """The last ``n`` parseable records of one file (fewer only if it has fewer), reading backwards from its end.
+
+    Bad lines do not count towards ``n``: stopping short would leave a gap when the caller goes on to an older piece.
+    """
+    pos = fh.seek(0, os.SEEK_END)
     buf = b""
-    pos = end
-    lines: deque[bytes] = deque()
-    while pos > 0 and len(lines) <= n:
+    newest_first: list[dict[str, Any]] = []
+    while pos > 0 and len(newest_first) < n:
         step = min(block, pos)
         pos -= step
         fh.seek(pos)
         buf = fh.read(step) + buf
         parts = buf.split(b"\n")
         buf = parts[0]  # possibly partial: keep for the next block
-        lines.extendleft(reversed(parts[1:]))
-    if pos == 0 and buf:
-        lines.appendleft(buf)
-    out = [obj for line in lines if (obj := _parse(line, stats)) is not None]
-    return out[-n:]
+        for line in reversed(parts[1:]):
+            if (obj := _parse(line, stats)) is not None:
+                newest_first.append(obj)
+                if len(newest_first) == n:
+                    break
+    if pos == 0 and buf and len(newest_first) < n and (obj := _parse(buf, stats)) is not None:
+        newest_first.append(obj)
+    newest_first.reverse()
+    return newest_first
 
 
 def tail_records(path: Path, n: int, stats: ReadStats | None = None, block: int = 1 << 16) -> list[dict[str, Any]]:

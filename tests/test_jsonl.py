@@ -206,3 +206,17 @@ def test_tail_reads_only_the_pieces_it_needs(tmp_path: Path):
     everything = ReadStats()
     assert [r["n"] for r in tail_records(path, 1000, everything)] == list(range(100))
     assert everything.skipped == 1
+
+
+def test_bad_lines_never_leave_a_gap_in_the_tail(tmp_path: Path):
+    path = tmp_path / "log.jsonl"
+    policy = RotationSettings(max_bytes=300, max_age_s=None, keep=None)
+    for n in range(100):
+        append_records(path, [{"n": n}], rotation=policy, now=lambda n=n: _at(n))
+        if n % 3 == 0:
+            with open(path, "ab") as fh:
+                fh.write(b"not json\n")  # bad lines in every piece, the live file included
+    assert len(rotated_files(path)) >= 2
+    assert [r["n"] for r in iter_records(path)] == list(range(100))
+    for k in (1, 5, 20, 60, 100, 150):
+        assert [r["n"] for r in tail_records(path, k, block=64)] == list(range(100))[-k:]
