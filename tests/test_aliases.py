@@ -21,7 +21,7 @@ from tests.model_fixtures import MUSIC, isolated_store, small_config, tiny_check
 
 from sentiment.model.aliases import AliasError, AliasRegistry, champion_lineage, history_path, resolve_serving_tag
 from sentiment.model.pipeline import run
-from sentiment.model.registry import ModelMetadata, save_to_store
+from sentiment.model.registry import ModelMetadata, list_versions, save_to_store
 from sentiment.records import AliasChange
 from sentiment.settings import load_settings
 
@@ -96,6 +96,18 @@ def test_a_store_older_than_aliases_keeps_serving_what_latest_served(
     assert resolve_serving_tag(NAME) == old[-1] != new
     [change] = AliasRegistry(NAME).history()
     assert change.action == "bootstrap" and "2 versions stored before aliases existed" in change.reason
+
+
+def test_serving_bootstraps_a_store_filled_without_registration(home: Path) -> None:
+    """A Bento's own store, or an imported model: one version, no history, metadata not ours."""
+    with bentoml.models.create(NAME, metadata={"note": "imported"}) as ref:
+        Path(ref.path, "weights.bin").write_bytes(b"0")
+
+    assert resolve_serving_tag(NAME) == str(ref.tag)
+    [change] = AliasRegistry(NAME).history()
+    assert (change.action, change.to_tag, change.command) == ("bootstrap", str(ref.tag), "resolve_serving_tag")
+    [version] = list_versions(NAME)
+    assert version.tag == str(ref.tag) and version.test_macro_f1 is None and version.profile == ""
 
 
 def test_promote_then_rollback_restores_the_previous_champion(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
