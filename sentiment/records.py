@@ -6,6 +6,7 @@ One definition per file, so writers and readers cannot drift apart. All timestam
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,3 +68,27 @@ class HumanLabel(BaseModel):
     text: str
     label: Label
     labeller: str = "operator"
+
+
+Alias = Literal["champion", "challenger"]
+AliasAction = Literal["bootstrap", "promote", "rollback", "clear"]
+
+
+class AliasChange(BaseModel):
+    """One line of ``<BENTOML_HOME>/aliases/<model>.jsonl``: a move of a model alias; the last one per alias rules.
+
+    ``to_tag`` is ``None`` when the alias was cleared. ``action`` is ``bootstrap`` when nobody chose: the store's
+    only (or, in a store older than aliases, its latest) version became champion because nothing else could.
+    """
+
+    ts: str = Field(default_factory=utc_now)
+    model: str
+    alias: Alias
+    action: AliasAction
+    from_tag: str | None
+    to_tag: str | None
+    reason: str
+    report: str | None = None
+    forced: bool = False
+    by: str = ""  # user@host (pid)
+    command: str = ""

@@ -2,11 +2,13 @@
 
 Layout of a stored model: a Hugging Face checkpoint (``save_pretrained``) plus ``vocab_words.txt`` (the
 training vocabulary for word-level OOV). Metadata (base model, label map, temperature, data fingerprint,
-split dates, metrics) lives in the store's own ``metadata`` so ``bentoml models get`` shows it.
+split dates, metrics) lives in the store's own ``metadata`` so ``bentoml models get`` shows it. Which version
+serves is the ``champion`` alias (:mod:`sentiment.model.aliases`), never the store's ``latest``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,19 @@ class ModelMetadata(BaseModel):
 
 
 def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
-    """Copy a saved checkpoint into a new store version; returns its tag."""
+    """Copy a saved checkpoint into a new store version; returns its tag. Moves no existing champion.
+
+    The alias bootstrap runs on both sides of the save: before, a store older than aliases keeps the version
+    ``latest`` served until now as champion; after, the first version of a fresh store becomes champion.
+    """
     import shutil
 
     import bentoml
 
+    from sentiment.model.aliases import AliasRegistry
+
+    aliases = AliasRegistry(name)
+    aliases.bootstrap(command="save_to_store")
     with bentoml.models.create(
         name,
         metadata=_without_none(metadata.model_dump(mode="json")),
@@ -44,6 +54,7 @@ def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, voca
     ) as ref:
         shutil.copytree(checkpoint_dir, ref.path, dirs_exist_ok=True)
         Path(ref.path, VOCAB_FILE).write_text("\n".join(sorted(vocab)), encoding="utf-8")
+    aliases.bootstrap(command="save_to_store")
     return str(ref.tag)
 
 
@@ -54,6 +65,37 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value if v is not None]
     return value
+
+
+class StoredVersion(BaseModel):
+    """One stored version with the figures an operator compares before promoting it (``None``: not recorded)."""
+
+    tag: str
+    created: datetime
+    profile: str
+    test_macro_f1: float | None = None
+    test_accuracy: float | None = None
+    test_binary_accuracy: float | None = None  # negative vs positive only
+
+
+def list_versions(name: str) -> list[StoredVersion]:
+    """Every stored version of ``name``, oldest first; empty when the store has none."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        models = bentoml.models.list(name)
+    except NotFound:
+        return []
+    out = []
+    for m in models:
+        raw = m.info.metadata.get("metrics")  # raw, not ModelMetadata: one odd version must not hide the rest
+        metrics = raw if isinstance(raw, dict) else {}
+        out.append(StoredVersion.model_validate({
+            "tag": str(m.tag), "created": m.info.creation_time, "profile": m.info.labels.get("profile", ""),
+            **{k: metrics[k] for k in ("test_macro_f1", "test_accuracy", "test_binary_accuracy") if k in metrics},
+        }))
+    return sorted(out, key=lambda v: v.created)
 
 
 def resolve(tag: str) -> tuple[Path, ModelMetadata, str]:
