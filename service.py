@@ -21,9 +21,10 @@ from runners.patches import apply_patches
 from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
 from runners.schemas import BatchResult, ModelCard, ReviewText
+from runners.security import AccessGuard
 from runners.tiers import RunnerTiers
 from runners.transformer import transformer_service
-from sentiment.contract import Prediction
+from sentiment.contract import Prediction, redact_paths
 from sentiment.settings import load_settings
 
 SETTINGS = load_settings()
@@ -50,7 +51,7 @@ class SentimentService:
     def __init__(self) -> None:
         apply_patches(SETTINGS.service.max_batch_wait_ms / 1000.0)  # this process is the runners' client
         g = SETTINGS.gates
-        monitor = Monitor(SETTINGS.paths.predictions_log, SETTINGS.service.stats_window)
+        monitor = Monitor.from_settings(SETTINGS)
         tiers = RunnerTiers(SETTINGS, self.transformer, self.language, self.rules, monitor)
         guard = ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds,
                               scope=g.cpu_pressure_scope)
@@ -82,7 +83,7 @@ class SentimentService:
         ready, detail = await self.pipeline.ready()
         if ready:
             return JSONResponse({"status": "ready", "model": detail})
-        return JSONResponse({"status": "not_ready", "reason": detail}, status_code=503)
+        return JSONResponse({"status": "not_ready", "reason": redact_paths(detail)}, status_code=503)
 
     @ops.get("/stats")
     def stats(self) -> Stats:
@@ -93,13 +94,15 @@ class SentimentService:
     async def model_info(self) -> ModelCard | JSONResponse:
         info = await self.pipeline.tiers.model_info()
         if not info.loaded or info.metadata is None or info.tag is None:
-            return JSONResponse({"error": info.error}, status_code=503)
+            return JSONResponse({"error": redact_paths(info.error)}, status_code=503)
         return ModelCard.from_metadata(info.tag, info.metadata, info.backend)
 
 
-SentimentService.add_asgi_middleware(
-    BodyGuard, paths=PREDICTION_PATHS, max_bytes=SETTINGS.service.max_request_bytes
-)
+# Outermost first: who may call, then whether there is room, then what the body holds.
+SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)
 SentimentService.add_asgi_middleware(
     LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests
+)
+SentimentService.add_asgi_middleware(
+    BodyGuard, paths=PREDICTION_PATHS, max_bytes=SETTINGS.service.max_request_bytes
 )

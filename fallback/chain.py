@@ -38,7 +38,7 @@ class Chain:
         g = settings.gates
         self.settings = settings
         self.tiers = LocalTiers(model, g, rules)
-        self.queue = queue or HumanQueue(settings.paths.human_queue)
+        self.queue = queue or HumanQueue.from_settings(settings)
         self.guard = guard or ResourceGuard(
             g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds, scope=g.cpu_pressure_scope
         )

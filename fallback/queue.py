@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from fallback.decide import Traced
 from sentiment.jsonl import ReadStats, append_records, iter_records
+from sentiment.pii import text_masker
 from sentiment.records import QueueRecord
+from sentiment.settings import RotationSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -15,12 +18,31 @@ log = logging.getLogger(__name__)
 class HumanQueue:
     """A JSON Lines file many worker processes append to at once (see :mod:`sentiment.jsonl` for why it is safe)."""
 
-    def __init__(self, path: Path, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fsync: bool = False,
+        rotation: RotationSettings | None = None,
+        mask: Callable[[str], str] = str,
+    ) -> None:
         self.path = path
         self.fsync = fsync
+        self.rotation = rotation
+        self.mask = mask
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HumanQueue:
+        """Personal data masked before it reaches the disk; rotated like every log, but no closed piece is ever
+        deleted: each line is a review waiting for a human."""
+        rotation = settings.rotation.model_copy(update={"keep": None})
+        return cls(settings.paths.human_queue, rotation=rotation, mask=text_masker(settings.privacy))
 
     def put(self, record: QueueRecord) -> None:
-        append_records(self.path, [record], fsync=self.fsync)
+        self._append([record])
+
+    def _append(self, records: list[QueueRecord]) -> None:
+        masked = [r.model_copy(update={"text": self.mask(r.text)}) for r in records]
+        append_records(self.path, masked, fsync=self.fsync, rotation=self.rotation)
 
     def read(self, stats: ReadStats | None = None) -> list[QueueRecord]:
         return [QueueRecord.model_validate(r) for r in iter_records(self.path, stats)]
@@ -32,7 +54,7 @@ class HumanQueue:
             return traced
         outcome = "queued for human review"
         try:
-            append_records(self.path, records, fsync=self.fsync)
+            self._append(records)
         except OSError as exc:
             log.error("human queue write failed for %d reviews: %s", len(records), exc)
             outcome = f"human queue write failed ({exc.strerror})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from pydantic import BaseModel
 
 from sentiment.contract import Status
 from sentiment.jsonl import append_records, tail_records
+from sentiment.pii import text_masker
 from sentiment.records import PredictionRecord
+from sentiment.settings import RotationSettings, Settings
 
 TOTAL_METRIC = "sentiment_predictions"
 BUCKETS = 5
@@ -96,6 +98,7 @@ class _Metrics:
             buckets=_LATENCY_BUCKETS,
         )
         self.shed = PCounter("sentiment_shed_requests", "Requests answered 503 because the service was overloaded")
+        self.refused = PCounter("sentiment_refused_requests", "Requests refused before classification", ["why"])
         self.runner_latency = Histogram(
             "sentiment_runner_latency_seconds", "Time spent waiting on each runner", ["runner"],
             buckets=_LATENCY_BUCKETS,
@@ -128,13 +131,26 @@ def total_requests() -> int:
 class Monitor:
     """Writes every answer to the log and the metrics; reads ``/stats`` back from both."""
 
-    def __init__(self, log_path: Path, window: int) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        window: int,
+        rotation: RotationSettings | None = None,
+        mask: Callable[[str], str] = str,
+    ) -> None:
         self.log_path = log_path
         self.window = window
+        self.rotation = rotation
+        self.mask = mask  # review text (logged only with service.log_text) never reaches the disk unmasked
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Monitor:
+        return cls(settings.paths.predictions_log, settings.service.stats_window, settings.rotation,
+                   text_masker(settings.privacy))
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
-        recs = list(records)
-        append_records(self.log_path, recs)
+        recs = [r.model_copy(update={"text": self.mask(r.text)}) if r.text else r for r in records]
+        append_records(self.log_path, recs, rotation=self.rotation)
         m = metrics()
         for r in recs:
             m.predictions.labels(r.status.value, r.label.value if r.label else "none", r.tier, r.reason_code).inc()

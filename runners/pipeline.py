@@ -30,7 +30,7 @@ class Pipeline:
         self.settings = settings
         self.tiers = tiers
         self.monitor = tiers.monitor
-        self.queue = HumanQueue(settings.paths.human_queue)
+        self.queue = HumanQueue.from_settings(settings)
         self.sequence = TierSequence(tiers, settings.gates, pressure=guard.pressure, overlap=True,
                                      rules_reserve_s=settings.service.rules_reserve_s)
         self._warm: asyncio.Task[None] | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from sentiment.contract import Prediction
+from sentiment.contract import Prediction, redact_paths
 from sentiment.model.registry import ModelMetadata
 
 
@@ -34,6 +35,12 @@ class ModelInfo(BaseModel):
     error: str = ""
 
 
+def public_model_name(base_model: str) -> str:
+    """A hub name as it is; a local checkpoint by its last two folders, never the serving machine's path."""
+    path = PurePath(base_model)
+    return "/".join(path.parts[-2:]) if path.is_absolute() else redact_paths(base_model)
+
+
 class BatchResult(BaseModel):
     predictions: list[Prediction]
 
@@ -56,7 +63,7 @@ class ModelCard(BaseModel):
         return cls(
             tag=tag,
             backend=backend,
-            base_model=meta.base_model,
+            base_model=public_model_name(meta.base_model),
             labels=meta.labels,
             temperature=meta.temperature,
             class_bias=meta.class_bias,

@@ -17,6 +17,7 @@ from bentoml.models import BentoModel
 
 from runners.patches import apply_patches
 from runners.schemas import ModelInfo
+from sentiment.model.aliases import serving_tag
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.outputs import ModelOutput
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 def transformer_service(settings: Settings) -> Any:
     """The runner class for these settings: BentoML reads batching and workers from the decorator."""
     svc = settings.service
-    stored_model = BentoModel(settings.model.tag)
+    tag = serving_tag(settings.model)  # exact version: the champion unless one is pinned
+    stored_model = BentoModel(tag) if tag else None
 
     @bentoml.service(
         name="transformer",
@@ -41,7 +43,7 @@ def transformer_service(settings: Settings) -> Any:
     class TransformerRunner:
         # A class attribute so `bentoml build` packages the model. Declared only when the store has it:
         # `bentoml serve` refuses to start on a declared model it cannot find, and we must start without one.
-        if stored_model.stored is not None:
+        if stored_model is not None and stored_model.stored is not None:
             bento_model = stored_model
 
         def __init__(self) -> None:
@@ -52,9 +54,9 @@ def transformer_service(settings: Settings) -> Any:
             self._loader.start()
 
         def _load(self) -> None:
-            stored = stored_model.stored  # local store only: never a remote pull that could hang
+            stored = stored_model.stored if stored_model else None  # local store only: never a hanging remote pull
             if stored is None:
-                self.error = f"model {settings.model.tag} is not in the model store"
+                self.error = f"model {tag or settings.model.name} is not in the model store"
                 log.warning("%s; answering through tiers 2 and 3", self.error)
                 return
             try:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from sentiment.procs import free_port, stop_group  # noqa: E402
 from sentiment.jsonl import iter_records  # noqa: E402
+from sentiment.model.aliases import serving_tag  # noqa: E402
 from sentiment.settings import load_settings  # noqa: E402
 
 console = Console(width=140)
@@ -367,14 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client, service and baseline on loopback"},
-        "model_tag": settings.model.tag,
+        "model_tag": serving_tag(settings.model),
         "texts": {"n": len(texts), "sources": list(ENGLISH_SOURCES), "median_chars": statistics.median(lengths),
                   "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))]},
         "p95_bound_ms": P95_BOUND_MS,
     }
     if args.components:
         console.print("[bold]per-text cost of each component[/] (in-process, 64 real reviews)")
-        report["components"] = component_costs(texts, settings.model.tag, settings.paths.data_dir / "onnx")
+        report["components"] = component_costs(texts, serving_tag(settings.model), settings.paths.data_dir / "onnx")
     # Server logs and the service's own predictions log stay for inspection, away from the real var/ files.
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="benchmark-", dir=settings.paths.data_dir))

@@ -29,6 +29,7 @@ from sentiment.model.data import build_dataset  # noqa: E402
 from sentiment.model.evaluate import metrics  # noqa: E402
 from sentiment.model.inference import SentimentModel  # noqa: E402
 from sentiment.model.registry import resolve  # noqa: E402
+from sentiment.model.aliases import serving_tag  # noqa: E402
 from sentiment.settings import load_settings  # noqa: E402
 
 console = Console(width=140)
@@ -59,12 +60,12 @@ def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, ref
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tag", help="model in the BentoML store (default: settings.model.tag)")
+    p.add_argument("--tag", help="model in the BentoML store (default: serving_tag(settings.model))")
     p.add_argument("--timing-texts", type=int, default=200)
     p.add_argument("--out", type=Path, help="default reports/model/backends.json")
     args = p.parse_args(argv)
     settings = load_settings()
-    path, meta, tag = resolve(args.tag or settings.model.tag)
+    path, meta, tag = resolve(args.tag or serving_tag(settings.model))
     ds = build_dataset(TrainConfig.model_validate(meta.train_config), settings.gates, settings.paths.shared_data_dir)
     texts, y = [r.text for r in ds.test], np.array([r.y for r in ds.test])
     console.print(f"{tag}: {len(texts)} held-out test reviews")

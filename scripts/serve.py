@@ -39,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from sentiment.settings import load_settings
 
-    tag = load_settings().model.tag
-    if not args.no_train and not model_registered(tag):
-        print(f"no model {tag} in the store: training the quick profile first", flush=True)
+    from sentiment.model.aliases import serving_tag
+
+    model = load_settings().model
+    tag = serving_tag(model)
+    if not args.no_train and (tag is None or not model_registered(tag)):
+        print(f"no model {tag or model.name} in the store: training the quick profile first", flush=True)
         subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "--profile", "quick"], cwd=REPO, check=True)
     env = dict(os.environ)
     if args.workers:

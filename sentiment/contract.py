@@ -6,6 +6,7 @@ value (stable, documented in the README) and the detail is for humans. ``Predict
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -46,6 +47,15 @@ class Reason(StrEnum):
     human_review = "human_review"
     # fallback after an unexpected fault in the chain itself (a bug): label null; the log has the traceback.
     internal_error = "internal_error"
+
+
+_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[/\\](?:[\w.+@~-]+[/\\])+([\w.+@~-]*)")
+
+
+def redact_paths(text: str) -> str:
+    """Details go to clients: a file path of the serving machine (from an exception, a model location) keeps only
+    its last component."""
+    return _PATH.sub(lambda m: f"…/{m.group(1)}", text)
 
 
 REJECTED_REASONS = frozenset(
@@ -95,7 +105,7 @@ class Prediction(BaseModel):
 
     @classmethod
     def rejected(cls, code: Reason, detail: str) -> Prediction:
-        return cls(label=None, confidence=0.0, status=Status.rejected, reason=f"{code.value}: {detail}")
+        return cls(label=None, confidence=0.0, status=Status.rejected, reason=f"{code.value}: {redact_paths(detail)}")
 
     @classmethod
     def fallback(cls, code: Reason, detail: str, label: Label | str | None, confidence: float) -> Prediction:
@@ -103,7 +113,7 @@ class Prediction(BaseModel):
             label=Label(label) if label is not None else None,
             confidence=_clip(confidence),
             status=Status.fallback,
-            reason=f"{code.value}: {detail}",
+            reason=f"{code.value}: {redact_paths(detail)}",
         )
 
 

@@ -62,7 +62,9 @@ class ModelSettings(BaseModel):
 
     base_model: str = Field(default_factory=default_base_model)
     name: str = "review-sentiment"
-    tag: str = "review-sentiment:latest"
+    # An exact version to serve; None (the default) serves the version the `champion` alias names
+    # (sentiment.model.aliases), so training alone never changes what is served.
+    tag: str | None = None
     max_length: int = 128
     batch_size: int = 32  # texts per forward pass inside one tier-1 call
     num_threads: int | None = None  # torch threads for offline scoring (drift); serving uses service.inference_threads
@@ -197,6 +199,21 @@ class RotationSettings(BaseModel):
     keep: int | None = 30  # closed pieces; the oldest beyond this are deleted. None = keep all
 
 
+class SecuritySettings(BaseModel):
+    """Who may call the service, and how often (``runners.security``). Off until keys or a rate are given."""
+
+    # API keys, as given to clients or as "sha256:<hex digest>"; held only as digests, compared in constant time.
+    api_keys: list[str] = []
+    # The same, one per line ("#" comments), e.g. a mounted Kubernetes secret; read at start-up.
+    api_keys_file: Path | None = None
+    # Paths that need a key when keys are configured; /health, /ready and /metrics stay open unless added here.
+    protected_paths: list[str] = ["/predict", "/predict_batch"]
+    # Requests per second each key (or, without keys, each client address) may make, with bursts up to
+    # rate_limit_burst; None = no limit. Counted per API worker process.
+    rate_limit_per_s: float | None = None
+    rate_limit_burst: int = 20
+
+
 class PrivacySettings(BaseModel):
     """Personal data in review text (``sentiment.pii``): what is masked before text is logged or queued."""
 
@@ -219,6 +236,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     privacy: PrivacySettings = PrivacySettings()
     rotation: RotationSettings = RotationSettings()
+    security: SecuritySettings = SecuritySettings()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -19,6 +19,7 @@ import bentoml
 import pytest
 from tests.model_fixtures import MUSIC, isolated_store, small_config, tiny_checkpoint  # noqa: F401
 
+from fallback.evaluate import chain_view
 from sentiment.model.aliases import AliasError, AliasRegistry, champion_lineage, history_path, resolve_serving_tag
 from sentiment.model.pipeline import run
 from sentiment.model.registry import ModelMetadata, list_versions, save_to_store
@@ -78,7 +79,7 @@ def test_a_real_training_run_registers_without_moving_champion(
                        eval_every=0)
     settings = load_settings(paths={"data_dir": tmp_path / "var", "reports_dir": tmp_path / "reports"})
 
-    report = run(cfg, tmp_path / "report", settings, register=True, log=lambda *_: None)
+    report = run(cfg, tmp_path / "report", settings, chain_view, register=True, log=lambda *_: None)
 
     assert report.tag and report.tag != champion
     assert str(bentoml.models.get("test-sentiment:latest").tag) == report.tag

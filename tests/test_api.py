@@ -7,6 +7,7 @@ tiny model's confidence gate is put between its answers so one server yields ok,
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import os
 import statistics
@@ -40,6 +41,7 @@ ENGLISH = [
     "Cheap plastic, cracked within a week, very disappointed",
     "Shipping took forever but the cable itself is good",
 ]
+API_KEY = "test-key-5b0f2c"
 REJECTED = ["ok", "Ceci est un produit vraiment excellent, je le recommande à tous mes amis."]
 
 
@@ -66,7 +68,8 @@ class Server:
             [BENTOML, "serve", "service:SentimentService", "--port", str(self.port), "--host", "127.0.0.1"],
             cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.client = httpx.Client(base_url=self.url, timeout=60)
+        key = env.get("TEST_API_KEY")
+        self.client = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {key}"} if key else None)
 
     def wait(self, path: str, status: int = 200, timeout: float = START_TIMEOUT_S) -> httpx.Response:
         deadline = time.monotonic() + timeout
@@ -104,7 +107,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
         "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
                                              "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "30",
                                              "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60"}, root / "model.log"),
-        "bare": Server(empty_home, root / "var-bare", {"SENTIMENT_SERVICE__WORKERS": "2"}, root / "bare.log"),
+        # The bare server also checks API keys: its client sends the key, test_api_keys sends none or a wrong one.
+        "bare": Server(empty_home, root / "var-bare",
+                       {"SENTIMENT_SERVICE__WORKERS": "2", "TEST_API_KEY": API_KEY,
+                        "SENTIMENT_SECURITY__API_KEYS": json.dumps([f"sha256:{hashlib.sha256(API_KEY.encode()).hexdigest()}"])},
+                       root / "bare.log"),
     }
     try:
         for s in started.values():
@@ -313,3 +320,23 @@ def test_a_client_budget_too_short_for_the_model_is_answered_by_the_rules(api: S
     assert answer["status"] == "fallback" and answer["reason"].startswith("overload: ")
     assert answer["label"] == "negative"  # "Terrible ... broke ... Awful": the rules' answer
     assert _predict(api, ENGLISH[1])["reason"].split(":")[0] != "overload"  # without the header the model answers
+
+
+def test_api_keys_guard_the_prediction_endpoints_only(bare: Server) -> None:
+    body = {"text": "Terrible product, broke after a day. Awful."}
+    with httpx.Client(base_url=bare.url, timeout=30) as anonymous:
+        for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"X-API-Key": API_KEY + "x"}):
+            r = anonymous.post("/predict", json=body, headers=headers)
+            assert r.status_code == 401 and "API key" in r.json()["error"]
+            assert r.headers["www-authenticate"].startswith("Bearer")
+        assert anonymous.post("/predict", json=body, headers={"X-API-Key": API_KEY}).status_code == 200
+        for open_path in ("/health", "/metrics"):
+            assert anonymous.get(open_path).status_code == 200
+        assert anonymous.get("/ready").status_code == 503  # open, and honest: this server has no model
+    assert 'sentiment_refused_requests_total{why="unauthorized"}' in bare.client.get("/metrics").text
+
+
+def test_no_machine_path_in_any_response(api: Server) -> None:
+    info = api.client.get("/model/info").text
+    assert str(REPO) not in info and "/work/" not in info and "site-packages" not in info
+    assert api.client.get("/model/info").json()["base_model"]

@@ -211,3 +211,13 @@ def test_log_record_keeps_model_confidence_when_rules_answer(make_chain):
     traced = make_chain(StandInModel(default=(0.45, 0.30, 0.25))).classify_traced(NEGATIVE)
     rec = traced.log_record(None, 1.0)
     assert rec.tier == "rules" and rec.model_confidence == 0.45 and rec.confidence != 0.45
+
+
+def test_a_machine_path_in_an_error_never_reaches_the_client(make_chain):
+    class Broken(StandInModel):
+        def predict(self, texts):
+            raise OSError("[Errno 2] No such file: '/srv/models/review-sentiment/model.onnx'")
+
+    pred = make_chain(Broken()).classify(NEGATIVE)
+    assert pred.reason_code is Reason.model_error
+    assert "/srv/models" not in pred.reason and "…/model.onnx" in pred.reason

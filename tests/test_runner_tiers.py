@@ -151,3 +151,20 @@ def test_load_shedder_answers_503_with_retry_after_past_its_limit() -> None:
         assert shedder.in_flight == 0
 
     asyncio.run(main())
+
+
+def test_logged_review_text_is_masked_and_the_log_rotates(tmp_path: Path) -> None:
+    from sentiment.jsonl import iter_records
+    from sentiment.records import PredictionRecord
+
+    settings = load_settings(paths={"data_dir": tmp_path}, service={"log_text": True},
+                             rotation={"max_bytes": 600, "max_age_s": None, "keep": None})
+    monitor = Monitor.from_settings(settings)
+    for i in range(6):
+        monitor.record([PredictionRecord(request_id=f"r{i}", text_len=40, label=None, confidence=0.0,
+                                         status="rejected", reason="too_short: x", tier="gate",
+                                         text=f"card 4111 1111 1111 1111 number {i}")])
+    records = list(iter_records(settings.paths.predictions_log))
+    assert [r["request_id"] for r in records] == [f"r{i}" for i in range(6)]  # nothing lost across rotations
+    assert all("4111" not in r["text"] and "[CARD]" in r["text"] for r in records)
+    assert len(list(tmp_path.glob("predictions*.jsonl"))) > 1

@@ -275,3 +275,19 @@ def test_a_generous_budget_changes_nothing(gates: GateSettings) -> None:
 
 async def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def test_queued_text_is_masked_on_disk_but_classified_unmasked(tmp_path) -> None:
+    from sentiment.settings import load_settings
+
+    settings = load_settings(paths={"data_dir": tmp_path})
+    queue = HumanQueue.from_settings(settings)
+    text = "The box came on Tuesday, write to jane.doe@example.com or call +1 415 555 2671 about it."
+    gates = settings.gates
+    tiers = FakeTiers(gates, {text: UNSURE})
+    done = queue.escalate(run(tiers, gates, [text]))
+    assert tiers.calls["predict"] == [[text]]  # the model saw the review as written
+    (record,) = queue.read()
+    assert "jane.doe" not in record.text and "[EMAIL]" in record.text and "[PHONE]" in record.text
+    assert record.text.startswith("The box came on Tuesday")  # still readable for a labeller
+    assert done[0].prediction.reason_code is Reason.human_review

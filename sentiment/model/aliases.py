@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from sentiment.jsonl import append_records, iter_records
 from sentiment.model.registry import list_versions
 from sentiment.records import Alias, AliasAction, AliasChange
+from sentiment.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -270,3 +271,8 @@ class AliasRegistry:
 def resolve_serving_tag(name: str) -> str | None:
     """The exact ``name:version`` to serve: the champion (bootstrapped if never set), ``None`` if none stored."""
     return AliasRegistry(name).resolve_serving_tag()
+
+
+def serving_tag(model: ModelSettings) -> str | None:
+    """What the service serves: a version pinned in the settings, else the champion."""
+    return model.tag or resolve_serving_tag(model.name)
