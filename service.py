@@ -20,7 +20,7 @@ from runners.monitoring import Monitor, Stats
 from runners.patches import apply_patches
 from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
-from runners.schemas import BatchResult, ModelCard, ReviewText
+from runners.schemas import BatchResult, Health, ModelCard, ReviewText
 from runners.security import AccessGuard
 from runners.tiers import RunnerTiers
 from runners.transformer import transformer_service
@@ -72,10 +72,12 @@ class SentimentService:
         budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER), batch=True)
         return BatchResult(predictions=await self.pipeline.classify(texts, budget))
 
-    @ops.get("/health")
-    def health(self) -> dict[str, str]:
-        """Liveness: 200 whenever the process runs; says nothing about the model."""
-        return {"status": "ok"}
+    @ops.get("/health", response_model=Health)
+    def health(self) -> Health:
+        """Liveness: 200 whenever the process runs, "degraded" (still 200) while a log cannot be written; says
+        nothing about the model (that is /ready)."""
+        problems = [redact_paths(p) for p in self.pipeline.problems()]
+        return Health(status="degraded" if problems else "ok", problems=problems)
 
     @ops.get("/ready")
     async def ready(self) -> JSONResponse:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fallback.decide import Traced
-from sentiment.jsonl import ReadStats, append_records, iter_records
+from sentiment.backlog import BackloggedFile
+from sentiment.jsonl import ReadStats, iter_records
 from sentiment.pii import text_masker
 from sentiment.records import QueueRecord
 from sentiment.settings import RotationSettings, Settings
@@ -26,9 +27,8 @@ class HumanQueue:
         mask: Callable[[str], str] = str,
     ) -> None:
         self.path = path
-        self.fsync = fsync
-        self.rotation = rotation
         self.mask = mask
+        self.file = BackloggedFile(path, rotation, fsync)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HumanQueue:
@@ -37,12 +37,11 @@ class HumanQueue:
         rotation = settings.rotation.model_copy(update={"keep": None})
         return cls(settings.paths.human_queue, rotation=rotation, mask=text_masker(settings.privacy))
 
-    def put(self, record: QueueRecord) -> None:
-        self._append([record])
+    def put(self, record: QueueRecord) -> bool:
+        return self._append([record])
 
-    def _append(self, records: list[QueueRecord]) -> None:
-        masked = [r.model_copy(update={"text": self.mask(r.text)}) for r in records]
-        append_records(self.path, masked, fsync=self.fsync, rotation=self.rotation)
+    def _append(self, records: list[QueueRecord]) -> bool:
+        return self.file.append([r.model_copy(update={"text": self.mask(r.text)}) for r in records])
 
     def read(self, stats: ReadStats | None = None) -> list[QueueRecord]:
         return [QueueRecord.model_validate(r) for r in iter_records(self.path, stats)]
@@ -53,11 +52,9 @@ class HumanQueue:
         if not records:
             return traced
         outcome = "queued for human review"
-        try:
-            self._append(records)
-        except OSError as exc:
-            log.error("human queue write failed for %d reviews: %s", len(records), exc)
-            outcome = f"human queue write failed ({exc.strerror})"
+        if not self._append(records):
+            log.error("human queue not writable (%s): %d reviews wait in memory", self.file.last_error, len(records))
+            outcome = "queued for human review (held until the queue file is writable again)"
         return [_with_outcome(t, outcome) if t.escalation is not None else t for t in traced]
 
 

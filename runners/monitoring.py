@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from sentiment.contract import Status
-from sentiment.jsonl import append_records, tail_records
+from sentiment.backlog import BackloggedFile
+from sentiment.jsonl import tail_records
 from sentiment.pii import text_masker
 from sentiment.records import PredictionRecord
 from sentiment.settings import RotationSettings, Settings
@@ -140,8 +141,8 @@ class Monitor:
     ) -> None:
         self.log_path = log_path
         self.window = window
-        self.rotation = rotation
         self.mask = mask  # review text (logged only with service.log_text) never reaches the disk unmasked
+        self.file = BackloggedFile(log_path, rotation)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Monitor:
@@ -150,7 +151,7 @@ class Monitor:
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
         recs = [r.model_copy(update={"text": self.mask(r.text)}) if r.text else r for r in records]
-        append_records(self.log_path, recs, rotation=self.rotation)
+        self.file.append(recs)  # a failed write waits in memory and goes out with the next one
         m = metrics()
         for r in recs:
             m.predictions.labels(r.status.value, r.label.value if r.label else "none", r.tier, r.reason_code).inc()

@@ -63,6 +63,16 @@ class Pipeline:
             return budget
         return min(budget, asked) if asked > 0 else budget
 
+    def problems(self) -> list[str]:
+        """What /health reports as degraded: files whose records wait in memory, or were ever dropped."""
+        out = []
+        for state in (self.monitor.file.state(), self.queue.file.state()):
+            if state.waiting:
+                out.append(f"{state.path}: {state.waiting} records wait to be written ({state.last_error})")
+            if state.dropped:
+                out.append(f"{state.path}: {state.dropped} records dropped after waiting too long")
+        return out
+
     async def classify(self, raws: Sequence[object], budget_s: float) -> list[Prediction]:
         """Every text gets exactly one answer, in order, within the budget; every answer is logged."""
         start = time.perf_counter()

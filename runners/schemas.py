@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -39,6 +39,13 @@ def public_model_name(base_model: str) -> str:
     """A hub name as it is; a local checkpoint by its last two folders, never the serving machine's path."""
     path = PurePath(base_model)
     return "/".join(path.parts[-2:]) if path.is_absolute() else redact_paths(base_model)
+
+
+class Health(BaseModel):
+    """``GET /health``: always 200 while the process runs."""
+
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(default_factory=list)
 
 
 class BatchResult(BaseModel):

@@ -148,7 +148,7 @@ def test_health_is_ok_and_ready_flips_once_the_model_is_loaded(servers: dict[str
 
 
 def test_without_a_model_the_service_starts_answers_through_fallbacks_and_is_not_ready(bare: Server) -> None:
-    assert bare.client.get("/health").status_code == 200
+    assert bare.client.get("/health").json() == {"status": "ok", "problems": []}
     ready = bare.client.get("/ready")
     assert ready.status_code == 503 and "not in the model store" in ready.json()["reason"]
     assert bare.client.get("/model/info").status_code == 503
@@ -340,3 +340,25 @@ def test_no_machine_path_in_any_response(api: Server) -> None:
     info = api.client.get("/model/info").text
     assert str(REPO) not in info and "/work/" not in info and "site-packages" not in info
     assert api.client.get("/model/info").json()["base_model"]
+
+
+def test_health_degrades_while_the_log_cannot_be_written_and_no_record_is_lost(api: Server) -> None:
+    from sentiment.jsonl import iter_records
+
+    log = api.data_dir / "predictions.jsonl"
+    before = sum(1 for _ in iter_records(log))
+    aside = log.with_name("predictions.aside")
+    log.rename(aside)
+    log.mkdir()  # a folder where the log should be: every append fails (also for root, unlike chmod)
+    try:
+        answers = [_predict(api, t) for t in ENGLISH[:3]]
+        assert all(a["status"] in ("ok", "fallback") for a in answers)  # answering never depends on the log
+        health = api.client.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert "predictions.jsonl: 3 records wait" in health.json()["problems"][0]
+    finally:
+        log.rmdir()
+        aside.rename(log)
+    _predict(api, ENGLISH[3])
+    assert api.client.get("/health").json() == {"status": "ok", "problems": []}
+    assert sum(1 for _ in iter_records(log)) == before + 4

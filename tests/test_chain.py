@@ -196,7 +196,7 @@ def test_queue_write_failure_still_answers(make_chain, settings):
     settings.paths.data_dir.mkdir(parents=True)
     settings.paths.human_queue.mkdir()  # a directory where the file should be: every append fails
     pred = make_chain(StandInModel(default=(0.34, 0.33, 0.33))).classify(BLAND)
-    assert pred.reason_code is Reason.human_review and "write failed" in pred.reason
+    assert pred.reason_code is Reason.human_review and "held until the queue file is writable again" in pred.reason
 
 
 def test_log_record_carries_monitoring_fields(make_chain):

@@ -231,13 +231,17 @@ def test_decisions_write_nothing_and_the_caller_queues_escalations(gates: GateSe
     assert done[1] == traced[1]
 
 
-def test_a_failed_queue_write_is_said_in_the_answer(gates: GateSettings, tmp_path) -> None:
-    blocked = tmp_path / "file"
-    blocked.write_text("")
-    queue = HumanQueue(blocked / "queue.jsonl")  # a file where a folder should be: the append fails
+def test_a_failed_queue_write_waits_and_lands_once_the_file_is_writable(gates: GateSettings, tmp_path) -> None:
+    blocked = tmp_path / "data"
+    blocked.write_text("")  # a file where the folder should be: appends fail
+    queue = HumanQueue(blocked / "queue.jsonl")
     done = queue.escalate(run(FakeTiers(gates, {BLAND: UNSURE}), gates, [BLAND]))
-    assert "human queue write failed" in done[0].prediction.reason
+    assert "held until the queue file is writable again" in done[0].prediction.reason
     assert done[0].prediction.reason_code is Reason.human_review
+    assert queue.file.state().waiting == 1 and queue.file.state().last_error
+    blocked.unlink()  # writable again: the next escalation takes the waiting one with it
+    queue.escalate(run(FakeTiers(gates, {BLAND: UNSURE}), gates, [BLAND]))
+    assert len(queue.read()) == 2 and queue.file.state().waiting == 0
 
 
 def test_answered_by_model_is_the_confidence_gate(gates: GateSettings) -> None:
