@@ -62,9 +62,9 @@ class RunnerTiers:
         if refresh or now - self._info_at >= INFO_RECHECK_S:
             self._info_at = now
             try:
+                timeout = self.settings.service.runner_info_timeout_s
                 self.info = ModelInfo.model_validate(
-                    await asyncio.wait_for(self.transformer.to_async.info(), timeout=self.settings.service.runner_info_timeout_s),
-                    from_attributes=True,
+                    await asyncio.wait_for(self.transformer.to_async.info(), timeout=timeout), from_attributes=True
                 )
             except Exception as exc:
                 self.info = ModelInfo(loaded=False, error=f"model runner unreachable: {type(exc).__name__}")
@@ -81,7 +81,9 @@ class RunnerTiers:
 
     async def languages(self, texts: list[str]) -> list[LanguageResult]:
         g = self.settings.gates
-        raw = await self._or_local("language", lambda: self._detect(texts), lambda: [detect_language(t, g) for t in texts])
+        raw = await self._or_local(
+            "language", lambda: self._detect(texts), lambda: [detect_language(t, g) for t in texts]
+        )
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
 
     async def rules(self, texts: list[str]) -> list[RuleVerdict]:
@@ -107,7 +109,8 @@ class RunnerTiers:
         """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change.
         The local run goes to a thread so that it never blocks the event loop every other request waits on."""
         try:
-            return await asyncio.wait_for(self._timed(runner, call()), timeout=self.settings.service.cpu_runner_timeout_s)
+            timeout = self.settings.service.cpu_runner_timeout_s
+            return await asyncio.wait_for(self._timed(runner, call()), timeout=timeout)
         except Exception as exc:
             log.warning("%s runner failed (%s); answering in-process", runner, type(exc).__name__)
             return await asyncio.to_thread(local)

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     reference = None
     for name in BACKENDS:
-        model = SentimentModel(path, meta, tag, num_threads=1, backend=name, onnx_cache=settings.paths.data_dir / "onnx")
+        model = SentimentModel(path, meta, tag, num_threads=1, backend=name,
+                               onnx_cache=settings.paths.data_dir / "onnx")
         row, probs = score(name, model, texts, y, reference, settings.gates.confidence_gate, args.timing_texts)
         reference = probs if reference is None else reference
         rows.append(row)
@@ -79,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                   "ms/text")
     for r in rows:
         table.add_row(r["backend"], f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
-                      f"{r.get('label_agreement_with_torch', 1.0):.4f}", f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
-                      f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}", f"{r['ms_per_text_1_thread']:.2f}")
+                      f"{r.get('label_agreement_with_torch', 1.0):.4f}",
+                      f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
+                      f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}",
+                      f"{r['ms_per_text_1_thread']:.2f}")
     console.print(table)
     out = args.out or settings.paths.reports_dir / "model" / "backends.json"
     out.parent.mkdir(parents=True, exist_ok=True)

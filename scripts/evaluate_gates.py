@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", type=Path, default=None, help="default: <reports_dir>/gates.json")
     args = ap.parse_args(argv)
     settings = load_settings()
-    report = {"language_gate": language_gate(settings, args.per_file), "rules": rules_precision(settings, args.per_file)}
+    report = {"language_gate": language_gate(settings, args.per_file),
+              "rules": rules_precision(settings, args.per_file)}
     out = args.output or settings.paths.reports_dir / "gates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -113,7 +113,8 @@ def warm_up() -> None:
     _fasttext().detect("warm up", k=1)
     for lang in sorted(_wordfreq_languages() | {"en"}):
         zipf_frequency("the", lang, wordlist=WORDLIST)
-    detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))  # langdetect reads its 55 profiles on first use
+    # langdetect reads its 55 profiles on first use
+    detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))
 
 
 def _rescued(text: str, proposed: str, min_zipf: float) -> bool:

@@ -183,7 +183,8 @@ def cap_per_source(rows: Sequence[Review], n: int, rng: random.Random) -> list[R
     by_source: dict[str, list[Review]] = defaultdict(list)
     for r in rows:
         by_source[r.source].append(r)
-    return [r for s in sorted(by_source) for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])]
+    return [r for s in sorted(by_source)
+            for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])]
 
 
 def keep_english(rows: Iterable[Review], gates: GateSettings, stats: LoadStats, desc: str) -> list[Review]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
 from sentiment.model.runtime import OnnxForward, build
 from sentiment.oov import unk_rate, word_oov_rate
