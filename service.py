@@ -92,6 +92,7 @@ class SentimentService:
         return ModelCard.from_metadata(info.tag, info.metadata, info.backend)
 
 
-SentimentService.add_asgi_middleware(
+# mypy does not apply class decorators: after @bentoml.service this name is a bentoml.Service.
+SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
     BodyGuard, paths=frozenset({"/predict", "/predict_batch"}), max_bytes=SETTINGS.service.max_request_bytes
 )

@@ -9,6 +9,7 @@ of the caller itself propagates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -66,7 +67,7 @@ class TierSequence:
         results: list[Traced | None] = [None] * len(raws)
         admitted: list[tuple[int, Validated]] = []
         for i, (raw, rid) in enumerate(zip(raws, request_ids, strict=True)):
-            step = _guarded(rid, lambda raw=raw, rid=rid: admit(raw, rid, self.gates))
+            step = _guarded(rid, functools.partial(admit, raw, rid, self.gates))
             if isinstance(step, Traced):
                 results[i] = step
             else:
@@ -91,7 +92,7 @@ class TierSequence:
             langs = await self._languages(texts)
         open_: list[int] = []  # positions in `admitted` still without an answer
         for k, ((i, v), lang) in enumerate(zip(admitted, langs, strict=True)):
-            gate = _guarded(ids[i], lambda v=v, lang=lang, rid=ids[i]: language_gate(v, lang, rid))
+            gate = _guarded(ids[i], functools.partial(language_gate, v, lang, ids[i]))
             if gate is not None:
                 results[i] = gate
             else:
@@ -107,9 +108,7 @@ class TierSequence:
             i, v = admitted[k]
             results[i] = _guarded(
                 ids[i],
-                lambda v=v, k=k, rid=ids[i]: resolve(
-                    v, rid, langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates
-                ),
+                functools.partial(resolve, v, ids[i], langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates),
             )
 
     async def _model(self, texts: list[str]) -> list[ModelOutput | Failure]:

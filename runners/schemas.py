@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -47,7 +47,7 @@ class ModelCard(BaseModel):
     temperature: float
     class_bias: list[float] = Field(description="per-class prior correction added to logits / temperature")
     max_length: int
-    metrics: dict
+    metrics: dict[str, Any]
     profile: str
     backend: str = Field(description="forward pass in use: torch, onnx or onnx-int8 (service.backend)")
 

@@ -25,7 +25,7 @@ from sentiment.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def transformer_service(settings: Settings) -> Any:
+def transformer_service(settings: Settings) -> bentoml.Service[Any]:
     """The runner class for these settings: BentoML reads batching and workers from the decorator."""
     svc = settings.service
     stored_model = BentoModel(settings.model.tag)

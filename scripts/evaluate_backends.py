@@ -29,10 +29,10 @@ from sentiment.model.data import build_dataset  # noqa: E402
 from sentiment.model.evaluate import metrics  # noqa: E402
 from sentiment.model.inference import SentimentModel  # noqa: E402
 from sentiment.model.registry import resolve  # noqa: E402
-from sentiment.settings import load_settings  # noqa: E402
+from sentiment.settings import Backend, load_settings  # noqa: E402
 
 console = Console(width=140)
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 
 
 def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, reference: np.ndarray | None,

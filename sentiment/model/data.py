@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 from tqdm import tqdm
@@ -67,8 +68,9 @@ class Dataset(BaseModel):
     fingerprint: str
     split_info: dict[str, object]
 
-    def part(self, name: str) -> list[Review]:
-        return getattr(self, name)
+    def part(self, name: Literal["train", "val", "test"]) -> list[Review]:
+        rows: list[Review] = getattr(self, name)
+        return rows
 
 
 def default_files(data_dir: Path) -> list[Path]:

@@ -23,6 +23,7 @@ from sentiment.model.data import Dataset, build_dataset, load_binary
 from sentiment.model.evaluate import (
     ChainView,
     GatePoint,
+    LabelIds,
     Metrics,
     binary_accuracy,
     metrics,
@@ -42,7 +43,7 @@ from sentiment.settings import GateSettings, Settings
 
 # How the chain would answer on the test split (fallback.evaluate.chain_view; passed in, since the chain sits a
 # layer above the model code).
-ChainViewFn = Callable[[Sequence[str], Sequence[int], Sequence[ModelOutput], GateSettings], ChainView]
+ChainViewFn = Callable[[Sequence[str], LabelIds, Sequence[ModelOutput], GateSettings], ChainView]
 
 
 class Report(BaseModel):
