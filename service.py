@@ -100,11 +100,12 @@ class SentimentService:
         return ModelCard.from_metadata(info.tag, info.metadata, info.backend)
 
 
-# Outermost first: who may call, then whether there is room, then what the body holds.
-SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)
-SentimentService.add_asgi_middleware(
+# Outermost first: who may call, then whether there is room, then what the body holds. (mypy does not apply class
+# decorators: after @bentoml.service this name is a bentoml.Service.)
+SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)  # type: ignore[attr-defined]
+SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
     LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests
 )
-SentimentService.add_asgi_middleware(
+SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
     BodyGuard, paths=PREDICTION_PATHS, max_bytes=SETTINGS.service.max_request_bytes
 )

@@ -136,11 +136,11 @@ def confidence_histogram(df: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     counts = cut.value_counts(sort=False)
     # right=False leaves exactly 1.0 outside the last bin; it belongs there.
     last = int((answered == 1.0).sum())
-    rows = []
+    buckets = []
     for i in range(bins):
         n = int(counts.iloc[i]) + (last if i == bins - 1 else 0)
-        rows.append({"lo": edges[i], "hi": edges[i + 1], "bucket": f"{edges[i]:.1f}–{edges[i + 1]:.1f}", "count": n})
-    return pd.DataFrame(rows)
+        buckets.append({"lo": edges[i], "hi": edges[i + 1], "bucket": f"{edges[i]:.1f}–{edges[i + 1]:.1f}", "count": n})
+    return pd.DataFrame(buckets)
 
 
 def latency_percentiles(df: pd.DataFrame) -> dict[str, float | None]:
@@ -180,7 +180,7 @@ def labels_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
     timed = _timed(df[df["label"].isin(LABELS)], freq)
     # Every label in every bucket (0 when absent), so stacked areas do not jump between buckets.
     counts = timed.groupby(["bucket", "label"]).size().unstack(fill_value=0).reindex(columns=list(LABELS), fill_value=0)
-    long = counts.stack().rename("n").reset_index()
+    long = counts.stack().rename("n").reset_index()  # type: ignore[call-overload]  # a Series: one column level
     long["share"] = long["n"] / long.groupby("bucket")["n"].transform("sum")
     # Explicit rectangles (bucket..bucket_end x share_lo..share_hi): each bar spans its whole time bucket.
     long["bucket_end"] = long["bucket"] + pd.Timedelta(freq)

@@ -33,7 +33,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from scripts.procs import free_port, stop_group
+from sentiment.procs import free_port, stop_group  # noqa: E402
 
 TEXTS = [
     "These strings broke on the first day, total waste of money.",

@@ -136,7 +136,7 @@ def shifts(settings: Settings) -> list[tuple[Shift, Callable[[list[Record], rand
 
 def injected(settings: Settings, options: DetectOptions, vocab: frozenset[str], note: str) -> list[Experiment]:
     rng = random.Random(settings.drift.seed)
-    base = [r for r in _load(settings, MUSIC) if str(r.get("timestamp", "")).startswith("2013")]
+    base: list[Record] = [r for r in _load(settings, MUSIC) if str(r.get("timestamp", "")).startswith("2013")]
     rng.shuffle(base)
     half = len(base) // 2
     ref_records, cur_records = base[:half], base[half:]

@@ -81,7 +81,7 @@ def _skipped(name: str, threshold: float, why: str, fires_when: str = "above") -
         threshold=threshold,
         description=DESCRIPTIONS[name],
         detail=f"skipped: {why}",
-        fires_when=fires_when,  # type: ignore[arg-type]
+        fires_when=fires_when,
         skipped=True,
     )
 

@@ -87,7 +87,7 @@ class _Builder:
         self.markup = 0
         self.first_ts: str | None = None
         self.last_ts: str | None = None
-        self.cols = {
+        self.cols: dict[str, array[Any]] = {
             k: array(t) for k, t in (("length", "f"), ("oov", "f"), ("label", "b"), ("low", "b"), ("gate", "b"))
         }
         self.texts: list[str] = []

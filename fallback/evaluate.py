@@ -14,14 +14,14 @@ import numpy as np
 from fallback.decide import resolve
 from fallback.rules import KeywordRules
 from sentiment.contract import LABELS
-from sentiment.model.evaluate import ChainView, TierStats, metrics
+from sentiment.model.evaluate import ChainView, LabelIds, TierStats, metrics
 from sentiment.outputs import ModelOutput
 from sentiment.settings import GateSettings
 from sentiment.validation import Validated
 
 
 def chain_view(
-    texts: Sequence[str], y: Sequence[int], outputs: Sequence[ModelOutput], gates: GateSettings
+    texts: Sequence[str], y: LabelIds, outputs: Sequence[ModelOutput], gates: GateSettings
 ) -> ChainView:
     rules = KeywordRules()
     by_tier: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)

@@ -9,6 +9,7 @@ of the caller itself propagates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -74,7 +75,7 @@ class TierSequence:
         results: list[Traced | None] = [None] * len(raws)
         admitted: list[tuple[int, Validated]] = []
         for i, (raw, rid) in enumerate(zip(raws, request_ids, strict=True)):
-            step = _guarded(rid, lambda raw=raw, rid=rid: admit(raw, rid, self.gates))
+            step = _guarded(rid, functools.partial(admit, raw, rid, self.gates))
             if isinstance(step, Traced):
                 results[i] = step
             else:
@@ -103,7 +104,7 @@ class TierSequence:
             langs = await self._languages(texts)
         open_: list[int] = []  # positions in `admitted` still without an answer
         for k, ((i, v), lang) in enumerate(zip(admitted, langs, strict=True)):
-            gate = _guarded(ids[i], lambda v=v, lang=lang, rid=ids[i]: language_gate(v, lang, rid))
+            gate = _guarded(ids[i], functools.partial(language_gate, v, lang, ids[i]))
             if gate is not None:
                 results[i] = gate
             else:
@@ -119,9 +120,7 @@ class TierSequence:
             i, v = admitted[k]
             results[i] = _guarded(
                 ids[i],
-                lambda v=v, k=k, rid=ids[i]: resolve(
-                    v, rid, langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates
-                ),
+                functools.partial(resolve, v, ids[i], langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates),
             )
 
     async def _model(self, texts: list[str], deadline: float | None) -> list[ModelOutput | Failure]:
@@ -154,7 +153,8 @@ class TierSequence:
             rows = await asyncio.wait_for(self.tiers.predict(texts), timeout=limit)
         except TimeoutError:
             if by_budget:
-                return failed(len(texts), Reason.overload, f"tier 1 did not answer within the {limit:.2f}s left of the budget")
+                detail = f"tier 1 did not answer within the {limit:.2f}s left of the budget"
+                return failed(len(texts), Reason.overload, detail)
             return failed(len(texts), Reason.model_error, f"model timed out after {limit:.1f}s")
         except Exception as exc:
             return failed(len(texts), Reason.model_error, f"model raised {type(exc).__name__}: {exc}")

@@ -8,22 +8,27 @@ above ``max_bytes`` is refused before it is read into memory or parsed.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runners.monitoring import metrics
 
 Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyGuard:
     """ASGI middleware for the POST API routes ``paths``."""
 
-    def __init__(self, app: Any, paths: frozenset[str], max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, paths: frozenset[str], max_bytes: int) -> None:
         self.app = app
         self.paths = paths
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
@@ -50,14 +55,14 @@ class BodyGuard:
         body = b"".join(chunks)
         replayed = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal replayed
             if replayed:
                 return await receive()
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def send_422(message: dict[str, Any]) -> None:
+        async def send_422(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 400:
                 message = {**message, "status": 422}
             await send(message)
@@ -65,7 +70,7 @@ class BodyGuard:
         await self.app(scope, replay, send_422)
 
     @staticmethod
-    async def _refuse(send: Any, status: int, error: str) -> None:
+    async def _refuse(send: Send, status: int, error: str) -> None:
         await refuse(send, status, error)
 
 
@@ -76,14 +81,14 @@ class LoadShedder:
     waiting that even the rules' answers would come late. Shed requests are counted in ``/metrics``.
     """
 
-    def __init__(self, app: Any, paths: frozenset[str], max_in_flight: int, retry_after_s: int = 1) -> None:
+    def __init__(self, app: ASGIApp, paths: frozenset[str], max_in_flight: int, retry_after_s: int = 1) -> None:
         self.app = app
         self.paths = paths
         self.max_in_flight = max_in_flight
         self.retry_after_s = retry_after_s
         self.in_flight = 0
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
@@ -99,7 +104,7 @@ class LoadShedder:
             self.in_flight -= 1
 
 
-async def refuse(send: Any, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def refuse(send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = json.dumps({"error": error}).encode()
     await send(
         {

@@ -10,7 +10,7 @@ from sentiment.language import LanguageResult, detect_language, warm_up
 from sentiment.settings import GateSettings
 
 
-def language_service(gates: GateSettings) -> Any:
+def language_service(gates: GateSettings) -> bentoml.Service[Any]:
     @bentoml.service(
         name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
         logging={"access": {"enabled": False}},

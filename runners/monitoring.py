@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sentiment.contract import Status
 from sentiment.backlog import BackloggedFile
+from sentiment.contract import Status
 from sentiment.jsonl import tail_records
 from sentiment.pii import text_masker
 from sentiment.records import PredictionRecord

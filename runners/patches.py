@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -46,11 +47,11 @@ def cap_batch_wait(max_wait_s: float) -> None:
 
     if getattr(Optimizer.trigger_refresh, "capped", False):
         return
-    original = Optimizer.trigger_refresh
+    original: Callable[[Optimizer], None] = Optimizer.trigger_refresh
 
     def trigger_refresh(self: Optimizer) -> None:
         original(self)
-        self.wait = min(self.wait, max_wait_s)
+        self.wait = min(self.wait, max_wait_s)  # type: ignore[assignment]  # declared `= 0`, holds float seconds
 
     trigger_refresh.capped = True  # type: ignore[attr-defined]
     Optimizer.trigger_refresh = trigger_refresh  # type: ignore[method-assign]
@@ -92,4 +93,4 @@ def defer_session_close() -> None:
         return self._session
 
     get_session.deferred = True  # type: ignore[attr-defined]
-    SessionManager.get_session = get_session  # type: ignore[method-assign]
+    SessionManager.get_session = get_session

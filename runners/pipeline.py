@@ -17,7 +17,6 @@ from fallback.decide import Traced
 from fallback.guard import ResourceGuard
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
-from runners.monitoring import Monitor
 from runners.tiers import RunnerTiers
 from sentiment.contract import Prediction
 from sentiment.settings import Settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -61,7 +61,7 @@ class ModelCard(BaseModel):
     temperature: float
     class_bias: list[float] = Field(description="per-class prior correction added to logits / temperature")
     max_length: int
-    metrics: dict
+    metrics: dict[str, Any]
     profile: str
     backend: str = Field(description="forward pass in use: torch, onnx or onnx-int8 (service.backend)")
 

@@ -95,7 +95,9 @@ class RunnerTiers:
 
     async def languages(self, texts: list[str]) -> list[LanguageResult]:
         g = self.settings.gates
-        raw = await self._or_local("language", lambda: self._detect(texts), lambda: [detect_language(t, g) for t in texts])
+        raw = await self._or_local(
+            "language", lambda: self._detect(texts), lambda: [detect_language(t, g) for t in texts]
+        )
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
 
     async def rules(self, texts: list[str]) -> list[RuleVerdict]:
@@ -121,7 +123,8 @@ class RunnerTiers:
         """A CPU runner's answer, or the same function run here if the runner is down: the answer must not change.
         The local run goes to a thread so that it never blocks the event loop every other request waits on."""
         try:
-            return await asyncio.wait_for(self._timed(runner, call()), timeout=self.settings.service.cpu_runner_timeout_s)
+            timeout = self.settings.service.cpu_runner_timeout_s
+            return await asyncio.wait_for(self._timed(runner, call()), timeout=timeout)
         except Exception as exc:
             log.warning("%s runner failed (%s); answering in-process", runner, type(exc).__name__)
             return await asyncio.to_thread(local)

@@ -26,7 +26,7 @@ from sentiment.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def transformer_service(settings: Settings) -> Any:
+def transformer_service(settings: Settings) -> bentoml.Service[Any]:
     """The runner class for these settings: BentoML reads batching and workers from the decorator."""
     svc = settings.service
     tag = serving_tag(settings.model)  # exact version: the champion unless one is pinned

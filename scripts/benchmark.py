@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -36,10 +37,10 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sentiment.procs import free_port, stop_group  # noqa: E402
 from sentiment.jsonl import iter_records  # noqa: E402
-from sentiment.model.aliases import serving_tag  # noqa: E402
-from sentiment.settings import load_settings  # noqa: E402
+from sentiment.model.aliases import require_serving_tag  # noqa: E402
+from sentiment.procs import free_port, stop_group  # noqa: E402
+from sentiment.settings import GateSettings, load_settings  # noqa: E402
 
 console = Console(width=140)
 ENGLISH_SOURCES = (
@@ -92,7 +93,9 @@ def _pct(xs: list[float], q: float) -> float | None:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-async def open_loop(url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0) -> Phase:
+async def open_loop(
+    url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0
+) -> Phase:
     import aiohttp
 
     n = int(rate * duration)
@@ -114,7 +117,7 @@ async def open_loop(url: str, texts: list[str], rate: float, duration: float, na
                 if "status" in ans:
                     code = ans["reason"].split(":", 1)[0] if ans["reason"] else ""
                     answers[f"{ans['status']}{'/' + code if code else ''}"] += 1
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             errors["timeout"] += 1
             return
         except aiohttp.ClientError as exc:
@@ -294,7 +297,9 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path) ->
         server.stop()
 
 
-def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> list[dict[str, Any]]:
+def component_costs(
+    texts: list[str], tag: str, cache: Path, gates: GateSettings, n: int = 64
+) -> list[dict[str, Any]]:
     """Milliseconds per text of each piece of work, in this process (no HTTP): what the knobs buy."""
     from sentiment.language import detect_language, warm_up
     from sentiment.model.inference import SentimentModel
@@ -315,10 +320,10 @@ def component_costs(texts: list[str], tag: str, cache: Path, n: int = 64) -> lis
             model = SentimentModel.from_store(tag, num_threads=threads, backend=backend, onnx_cache=cache)
             model.predict_outputs(sample[:8])  # first call pays for lazy initialisation
             for bs in (1, 8, 32):
-                timed("transformer", lambda bs=bs: model.predict_outputs(sample, batch_size=bs),
+                timed("transformer", functools.partial(model.predict_outputs, sample, batch_size=bs),
                       backend=model.backend, threads=threads, batch_size=bs)
     warm_up()  # models and word lists load on first use; the runner does this at start-up
-    timed("language gate", lambda: [detect_language(t, settings.gates) for t in sample])
+    timed("language gate", lambda: [detect_language(t, gates) for t in sample])
     from fallback.rules import KeywordRules
 
     rules = KeywordRules()
@@ -368,14 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client, service and baseline on loopback"},
-        "model_tag": serving_tag(settings.model),
+        "model_tag": require_serving_tag(settings.model),
         "texts": {"n": len(texts), "sources": list(ENGLISH_SOURCES), "median_chars": statistics.median(lengths),
                   "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))]},
         "p95_bound_ms": P95_BOUND_MS,
     }
     if args.components:
         console.print("[bold]per-text cost of each component[/] (in-process, 64 real reviews)")
-        report["components"] = component_costs(texts, serving_tag(settings.model), settings.paths.data_dir / "onnx")
+        tag = require_serving_tag(settings.model)
+        report["components"] = component_costs(texts, tag, settings.paths.data_dir / "onnx", settings.gates)
     # Server logs and the service's own predictions log stay for inspection, away from the real var/ files.
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="benchmark-", dir=settings.paths.data_dir))

@@ -24,16 +24,16 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from sentiment.model.aliases import require_serving_tag  # noqa: E402
 from sentiment.model.config import TrainConfig  # noqa: E402
 from sentiment.model.data import build_dataset  # noqa: E402
 from sentiment.model.evaluate import metrics  # noqa: E402
 from sentiment.model.inference import SentimentModel  # noqa: E402
 from sentiment.model.registry import resolve  # noqa: E402
-from sentiment.model.aliases import serving_tag  # noqa: E402
-from sentiment.settings import load_settings  # noqa: E402
+from sentiment.settings import Backend, load_settings  # noqa: E402
 
 console = Console(width=140)
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 
 
 def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, reference: np.ndarray | None,
@@ -60,19 +60,20 @@ def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, ref
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tag", help="model in the BentoML store (default: serving_tag(settings.model))")
+    p.add_argument("--tag", help="model in the BentoML store (default: the serving version, the champion)")
     p.add_argument("--timing-texts", type=int, default=200)
     p.add_argument("--out", type=Path, help="default reports/model/backends.json")
     args = p.parse_args(argv)
     settings = load_settings()
-    path, meta, tag = resolve(args.tag or serving_tag(settings.model))
+    path, meta, tag = resolve(args.tag or require_serving_tag(settings.model))
     ds = build_dataset(TrainConfig.model_validate(meta.train_config), settings.gates, settings.paths.shared_data_dir)
     texts, y = [r.text for r in ds.test], np.array([r.y for r in ds.test])
     console.print(f"{tag}: {len(texts)} held-out test reviews")
     rows: list[dict[str, Any]] = []
     reference = None
     for name in BACKENDS:
-        model = SentimentModel(path, meta, tag, num_threads=1, backend=name, onnx_cache=settings.paths.data_dir / "onnx")
+        model = SentimentModel(path, meta, tag, num_threads=1, backend=name,
+                               onnx_cache=settings.paths.data_dir / "onnx")
         row, probs = score(name, model, texts, y, reference, settings.gates.confidence_gate, args.timing_texts)
         reference = probs if reference is None else reference
         rows.append(row)
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
                   "ms/text")
     for r in rows:
         table.add_row(r["backend"], f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
-                      f"{r.get('label_agreement_with_torch', 1.0):.4f}", f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
-                      f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}", f"{r['ms_per_text_1_thread']:.2f}")
+                      f"{r.get('label_agreement_with_torch', 1.0):.4f}",
+                      f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
+                      f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}",
+                      f"{r['ms_per_text_1_thread']:.2f}")
     console.print(table)
     out = args.out or settings.paths.committed_reports_dir / "model" / "backends.json"
     out.parent.mkdir(parents=True, exist_ok=True)

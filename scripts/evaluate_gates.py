@@ -13,6 +13,7 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -47,9 +48,9 @@ def _sample(path: Path, n: int, settings: Settings) -> list[tuple[str, int | Non
     return out
 
 
-def language_gate(settings: Settings, per_file: int) -> dict[str, dict[str, float | int | list[str]]]:
+def language_gate(settings: Settings, per_file: int) -> dict[str, dict[str, str | float | int | list[str]]]:
     g = settings.gates
-    result: dict[str, dict[str, float | int | list[str]]] = {}
+    result: dict[str, dict[str, str | float | int | list[str]]] = {}
     for name in ENGLISH + FOREIGN:
         texts = [t for t, _ in _sample(settings.paths.shared_data_dir / name, per_file, settings)]
         verdicts = [detect_language(t, g) for t in tqdm(texts, desc=name, leave=False)]
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", type=Path, default=None, help="default: reports/gates.json (the committed figures)")
     args = ap.parse_args(argv)
     settings = load_settings()
-    report = {"language_gate": language_gate(settings, args.per_file), "rules": rules_precision(settings, args.per_file)}
+    report: dict[str, Any] = {"language_gate": language_gate(settings, args.per_file),
+              "rules": rules_precision(settings, args.per_file)}
     out = args.output or settings.paths.committed_reports_dir / "gates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from sentiment.contract import LABELS
+from sentiment.model.aliases import require_serving_tag
 from sentiment.model.inference import SentimentModel
-from sentiment.model.aliases import serving_tag
 from sentiment.settings import load_settings
 
 
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
     settings = load_settings()
-    uvicorn.run(make_app(serving_tag(settings.model), args.threads), host=args.host, port=args.port, log_level="warning")
+    app = make_app(require_serving_tag(settings.model), args.threads)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("serve_args", nargs=argparse.REMAINDER, help="extra `bentoml serve` arguments after --")
     args = p.parse_args(argv)
 
-    from sentiment.settings import load_settings
-
     from sentiment.model.aliases import serving_tag
+    from sentiment.settings import load_settings
 
     model = load_settings().model
     tag = serving_tag(model)

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--predictions", nargs="?", const="", default=None, help="predictions.jsonl (default: the service's)"
     )
     o = p.add_argument_group("output")
-    o.add_argument("--output-json", type=Path, help="JSON report (default: <reports_dir>/drift.json, where the dashboard reads it)")
+    o.add_argument("--output-json", type=Path,
+                   help="JSON report (default: <reports_dir>/drift.json, where the dashboard reads it)")
     o.add_argument("--output-text", type=Path, help="boxed text report (default: drift_report.txt beside the JSON)")
     o.add_argument("--plot", type=Path, help="PNG of the two windows (default: drift_windows.png beside the JSON)")
     o.add_argument("--quiet", action="store_true", help="no progress bars, no report on stdout")

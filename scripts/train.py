@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{report.test_ece['after']:.4f} (T={report.calibration.temperature:.3f})\n"
         f"chain at gate {report.chain.gate:.2f}: "
         + ", ".join(f"{k} {t.share:.1%}" for k, t in report.chain.tiers.items())
-        + f"; requirement table met by ok answers from gate: "
+        + "; requirement table met by ok answers from gate: "
         + (f"{gate.gate:.2f} (coverage {gate.coverage:.1%})" if gate else "never")
         + f"\ntotal {report.seconds['total']:.0f}s; tag {report.tag}; report {out / 'evaluation.json'}"
     )

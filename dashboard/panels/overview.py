@@ -75,7 +75,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     cols = st.columns(5)
     cols[0].metric("predictions", f"{len(df):,}")
     for col, status in zip(cols[1:4], aggregate.STATUSES, strict=True):
-        col.metric(status, f"{counts.loc[status, 'count']:,} ({_pct(counts.loc[status, 'share'])})")
+        col.metric(status, f"{counts['count'][status]:,} ({_pct(counts['share'][status])})")
     oov = df["oov_rate"].dropna()
     cols[4].metric(
         "mean OOV rate",

@@ -28,6 +28,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
 from pydantic import BaseModel
 
 from sentiment.jsonl import append_records, iter_records
@@ -276,3 +277,11 @@ def resolve_serving_tag(name: str) -> str | None:
 def serving_tag(model: ModelSettings) -> str | None:
     """What the service serves: a version pinned in the settings, else the champion."""
     return model.tag or resolve_serving_tag(model.name)
+
+
+def require_serving_tag(model: ModelSettings) -> str:
+    """:func:`serving_tag` for tools that need a model: says how to get one when the store has none."""
+    tag = serving_tag(model)
+    if tag is None:
+        raise AliasError(f"no {model.name} model in the store: train one first (python scripts/train.py)")
+    return tag

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 from tqdm import tqdm
@@ -67,8 +68,9 @@ class Dataset(BaseModel):
     fingerprint: str
     split_info: dict[str, object]
 
-    def part(self, name: str) -> list[Review]:
-        return getattr(self, name)
+    def part(self, name: Literal["train", "val", "test"]) -> list[Review]:
+        rows: list[Review] = getattr(self, name)
+        return rows
 
 
 def default_files(data_dir: Path) -> list[Path]:
@@ -183,7 +185,8 @@ def cap_per_source(rows: Sequence[Review], n: int, rng: random.Random) -> list[R
     by_source: dict[str, list[Review]] = defaultdict(list)
     for r in rows:
         by_source[r.source].append(r)
-    return [r for s in sorted(by_source) for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])]
+    return [r for s in sorted(by_source)
+            for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])]
 
 
 def keep_english(rows: Iterable[Review], gates: GateSettings, stats: LoadStats, desc: str) -> list[Review]:

@@ -12,12 +12,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from sentiment.contract import LABELS
+
+if TYPE_CHECKING:
+    from sentiment.model.inference import Floats
+
+LabelIds = Sequence[int] | NDArray[np.integer[Any]]  # class indices into LABELS
 
 # Spec, "Model quality requirements": (precision, recall) per class, and macro-F1.
 REQUIREMENTS: dict[str, tuple[float, float]] = {
@@ -70,7 +78,7 @@ class ChainView(BaseModel):
     automatic_accuracy: float  # model + rules answers
 
 
-def metrics(y: Sequence[int], pred: Sequence[int]) -> Metrics:
+def metrics(y: LabelIds, pred: LabelIds) -> Metrics:
     labels = list(range(len(LABELS)))
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     per_class = {}
@@ -91,7 +99,7 @@ def metrics(y: Sequence[int], pred: Sequence[int]) -> Metrics:
     )
 
 
-def binary_accuracy(y: Sequence[int], probs: np.ndarray) -> dict[str, float]:
+def binary_accuracy(y: LabelIds, probs: Floats) -> dict[str, float]:
     """Negative vs positive only (3-star reviews left out), argmax over the two: comparable to polarity benchmarks."""
     y = np.asarray(y)
     neg, pos = LABELS.index("negative"), LABELS.index("positive")
@@ -109,7 +117,9 @@ def failing(m: Metrics) -> list[str]:
     return out + (["macro-F1"] if m.macro_f1 < MACRO_F1_REQUIREMENT else [])
 
 
-def risk_coverage(y: Sequence[int], probs: np.ndarray, gates: Sequence[float] | None = None) -> list[GatePoint]:
+def risk_coverage(
+    y: LabelIds, probs: Floats, gates: Sequence[float] | NDArray[np.floating[Any]] | None = None
+) -> list[GatePoint]:
     """For each gate: the share of reviews tier 1 answers (``ok``) and how good those answers are."""
     y = np.asarray(y)
     conf, pred = probs.max(1), probs.argmax(1)
@@ -132,7 +142,7 @@ def requirement_gate(points: Sequence[GatePoint], classes: Sequence[str] | None 
     return next((p for p in points if not any(f.split()[0] in classes for f in p.failing)), None)
 
 
-def per_source(sources: Sequence[str], y: Sequence[int], probs: np.ndarray) -> dict[str, dict[str, object]]:
+def per_source(sources: Sequence[str], y: LabelIds, probs: Floats) -> dict[str, dict[str, object]]:
     y, pred = np.asarray(y), probs.argmax(1)
     out: dict[str, dict[str, object]] = {}
     for source in sorted(set(sources)):
@@ -152,7 +162,7 @@ def per_source(sources: Sequence[str], y: Sequence[int], probs: np.ndarray) -> d
 # --- plots -------------------------------------------------------------------------------------------------------
 
 
-def _plt():
+def _plt() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")

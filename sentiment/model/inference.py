@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
 from sentiment.model.runtime import OnnxForward, build
 from sentiment.oov import unk_rate, word_oov_rate
@@ -20,6 +22,7 @@ from sentiment.outputs import ModelOutput
 from sentiment.settings import Backend
 
 log = logging.getLogger(__name__)
+Floats = NDArray[np.floating[Any]]  # logits and probabilities, (N, labels)
 
 
 class SentimentModel:
@@ -83,7 +86,7 @@ class SentimentModel:
     def _tokenizer_words(self) -> frozenset[str]:
         return frozenset(t for t in self.tokenizer.get_vocab() if t.isalpha())
 
-    def logits(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[float]]:
+    def logits(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, list[float]]:
         """Raw logits (N, 3) in input order, and the [UNK] rate per text."""
         import torch
 
@@ -110,25 +113,26 @@ class SentimentModel:
                     unk[i] = unk_rate(ids[row][real[row]].tolist(), unk_id)
         return out, unk
 
-    def _forward(self, enc: dict[str, Any]) -> np.ndarray:
+    def _forward(self, enc: dict[str, Any]) -> Floats:
         if self.onnx is not None:
             return self.onnx({k: v.numpy() for k, v in enc.items()})
         batch = {k: v.to(self.device) for k, v in enc.items()}
-        return self.model(**batch).logits.float().cpu().numpy()
+        logits: Floats = self.model(**batch).logits.float().cpu().numpy()
+        return logits
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> Floats:
         """Calibrated class probabilities (N, 3), label order as in ``metadata.labels``."""
         logits, _ = self.logits(texts, batch_size)
         return self.calibrated(logits)
 
-    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+    def calibrated(self, logits: Floats) -> Floats:
         return calibrated_probs(logits, self.metadata.temperature, np.array(self.metadata.class_bias))
 
     def predict_outputs(self, texts: Sequence[str], batch_size: int = 32) -> list[ModelOutput]:
         logits, unk = self.logits(texts, batch_size)
         return self.outputs(texts, logits, unk)
 
-    def outputs(self, texts: Sequence[str], logits: np.ndarray, unk: Sequence[float]) -> list[ModelOutput]:
+    def outputs(self, texts: Sequence[str], logits: Floats, unk: Sequence[float]) -> list[ModelOutput]:
         """Calibrated outputs from logits already computed (evaluation reuses one forward pass for everything)."""
         probs = self.calibrated(logits)
         return [
@@ -137,14 +141,15 @@ class SentimentModel:
         ]
 
 
-def calibrated_probs(logits: np.ndarray, temperature: float, bias: np.ndarray | None = None) -> np.ndarray:
+def calibrated_probs(logits: Floats, temperature: float, bias: Floats | None = None) -> Floats:
     """softmax(z / T + b): the one place calibration is applied, in training reports and in serving alike."""
     # float64: model logits arrive as float32, where the optimiser's finite-difference steps vanish.
     z = np.asarray(logits, dtype=np.float64) / temperature
     return softmax(z + bias if bias is not None else z)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: Floats) -> Floats:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    probs: Floats = e / e.sum(axis=1, keepdims=True)
+    return probs

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from sentiment.model.data import Dataset, build_dataset, load_binary
 from sentiment.model.evaluate import (
     ChainView,
     GatePoint,
+    LabelIds,
     Metrics,
     binary_accuracy,
     metrics,
@@ -42,7 +43,7 @@ from sentiment.settings import GateSettings, Settings
 
 # How the chain would answer on the test split (fallback.evaluate.chain_view; passed in, since the chain sits a
 # layer above the model code).
-ChainViewFn = Callable[[Sequence[str], Sequence[int], Sequence[ModelOutput], GateSettings], ChainView]
+ChainViewFn = Callable[[Sequence[str], LabelIds, Sequence[ModelOutput], GateSettings], ChainView]
 
 
 class Report(BaseModel):
@@ -94,8 +95,9 @@ def render_markdown(r: Report) -> str:
         "| class | precision | required | recall | required | F1 | support | meets |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    lines += [f"| {k} | {c.precision:.3f} | >= {c.required_precision:.2f} | {c.recall:.3f} | >= {c.required_recall:.2f} "
-              f"| {c.f1:.3f} | {c.support} | {'yes' if c.meets else 'no'} |" for k, c in t.per_class.items()]
+    lines += [f"| {k} | {c.precision:.3f} | >= {c.required_precision:.2f} | {c.recall:.3f} "
+              f"| >= {c.required_recall:.2f} | {c.f1:.3f} | {c.support} | {'yes' if c.meets else 'no'} |"
+              for k, c in t.per_class.items()]
     lines += [
         f"| **macro-F1** | | | | | **{t.macro_f1:.3f}** | | {'yes' if t.macro_f1 >= 0.85 else 'no'} (>= 0.85) |",
         "",
@@ -125,8 +127,9 @@ def render_markdown(r: Report) -> str:
            f"none (at the configured gate still missing: {', '.join(_failing_at(r, c.gate))})."),
         "Lowest gate at which the negative and positive rows of the table are met: "
         + (f"{polar.gate:.2f} (coverage {polar.coverage:.1%}, accuracy {polar.accuracy:.3f})." if polar else "none."),
-        f"Calibration: T = {r.calibration.temperature:.3f}, class bias {r.calibration.class_bias}; ECE validation {r.calibration.ece_before:.3f} -> "
-        f"{r.calibration.ece_after:.3f}, test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
+        f"Calibration: T = {r.calibration.temperature:.3f}, class bias {r.calibration.class_bias}; "
+        f"ECE validation {r.calibration.ece_before:.3f} -> {r.calibration.ece_after:.3f}, "
+        f"test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
         f"Training: {r.training.steps} steps, stopped by {r.training.stopped}, best validation macro-F1 "
         f"{r.training.best_val_macro_f1:.3f} at step {r.training.best_step}; class weights "
         f"{r.training.class_weights}. Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r.seconds.items()) + ".",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sentiment.settings import Backend
 
@@ -118,10 +119,11 @@ class OnnxForward:
         self.path = path
         self.per_text = per_text
 
-    def __call__(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, encoded: dict[str, NDArray[np.integer[Any]]]) -> NDArray[np.floating[Any]]:
         feed = {k: np.asarray(encoded[k], dtype=np.int64) for k in self.inputs}
         if not self.per_text:
-            return self.session.run(["logits"], feed)[0]
+            logits: NDArray[np.floating[Any]] = self.session.run(["logits"], feed)[0]
+            return logits
         # Dynamic int8 scales activations over the whole input tensor, so a text's answer would move with whatever
         # shares (and pads) its batch. One unpadded text per run: the same text always gets the same answer.
         real = np.asarray(encoded["attention_mask"]).astype(bool)

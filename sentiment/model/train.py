@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -25,6 +26,9 @@ from tqdm import tqdm
 from sentiment.contract import LABELS
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import Review
+
+if TYPE_CHECKING:
+    from sentiment.model.inference import Floats
 
 
 class EvalPoint(BaseModel):
@@ -56,7 +60,8 @@ def seed_everything(seed: int) -> None:
 def class_weights(labels: Sequence[int], n_classes: int = len(LABELS)) -> list[float]:
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes).astype(float)
     w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
-    return (w / w[w > 0].mean()).round(4).tolist()
+    weights: list[float] = (w / w[w > 0].mean()).round(4).tolist()
+    return weights
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
@@ -72,7 +77,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
     return batches
 
 
-def load_base(base_model: str, device: str = "cpu"):
+def load_base(base_model: str, device: str = "cpu") -> tuple[Any, Any]:
     """Tokenizer and a fresh 3-label head on any HF checkpoint (local path or hub name)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -87,7 +92,7 @@ def load_base(base_model: str, device: str = "cpu"):
     return tokenizer, model.to(device)
 
 
-def param_groups(model, lr: float, head_lr_mult: float) -> list[dict]:
+def param_groups(model: Any, lr: float, head_lr_mult: float) -> list[dict[str, Any]]:
     """The pretrained encoder at ``lr``; the freshly initialised head faster, or short CPU runs barely move it."""
     encoder = getattr(model, model.base_model_prefix, None)
     if encoder is None:
@@ -98,8 +103,8 @@ def param_groups(model, lr: float, head_lr_mult: float) -> list[dict]:
     return groups + ([{"params": head, "lr": lr * head_lr_mult}] if head else [])
 
 
-def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 64,
-                   device: str = "cpu", desc: str | None = None) -> np.ndarray:
+def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 64,
+                   device: str = "cpu", desc: str | None = None) -> Floats:
     """Logits in input order; length-sorted batches so short reviews are not padded to long ones."""
     import torch
 
@@ -115,12 +120,12 @@ def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int, batc
     return out
 
 
-def macro_f1(y_true: Sequence[int], logits: np.ndarray) -> float:
+def macro_f1(y_true: Sequence[int], logits: Floats) -> float:
     return float(f1_score(y_true, logits.argmax(1), average="macro", labels=list(range(len(LABELS))), zero_division=0))
 
 
 def _padded_batches(encoded: list[list[int]], labels: list[int], cfg: TrainConfig, rng: random.Random,
-                     pad_id: int) -> Iterator[tuple[float, dict, list[int]]]:
+                     pad_id: int) -> Iterator[tuple[float, dict[str, list[list[int]]], list[int]]]:
     lengths = [len(e) for e in encoded]
     for epoch in range(cfg.epochs):
         batches = length_batches(lengths, cfg.batch_size, rng)
