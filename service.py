@@ -17,6 +17,7 @@ from fallback.guard import ResourceGuard
 from runners.http import BodyGuard, LoadShedder
 from runners.language import language_service
 from runners.monitoring import Monitor, Stats
+from runners.openapi import TruthfulOpenAPI
 from runners.patches import apply_patches
 from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
@@ -102,6 +103,9 @@ class SentimentService:
 
 # Outermost first: who may call, then whether there is room, then what the body holds. (mypy does not apply class
 # decorators: after @bentoml.service this name is a bentoml.Service.)
+SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
+    TruthfulOpenAPI, answers={"/predict": Prediction, "/predict_batch": BatchResult}
+)
 SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)  # type: ignore[attr-defined]
 SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
     LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests

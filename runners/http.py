@@ -32,7 +32,13 @@ class BodyGuard:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if media.startswith(b"multipart/") or media == b"application/x-www-form-urlencoded":
+            # BentoML would parse these as forms (and fail on multipart with a 500); the body must be JSON.
+            await self._refuse(send, 415, f"content type {media.decode('latin-1')} not supported: send application/json")
+            return
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send, 413, f"request body larger than {self.max_bytes} bytes")
             return

@@ -20,7 +20,10 @@ def _not_blank(text: str) -> str:
 
 ReviewText = Annotated[
     str,
-    Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."]),
+    # The pattern documents _not_blank for clients (Python's \S is exactly "not str.isspace"); the check itself is
+    # _not_blank's, so that the service and the document agree character for character.
+    Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."],
+          json_schema_extra={"pattern": r"\S"}),
     AfterValidator(_not_blank),
 ]
 
