@@ -13,15 +13,7 @@ from pathlib import Path
 import bentoml
 import numpy as np
 import pytest
-from tests.model_fixtures import (  # noqa: F401  (pytest fixtures)
-    MUSIC,
-    SHARED,
-    TrainedModel,
-    model_store,
-    small_config,
-    tiny_checkpoint,
-    trained_minilm,
-)
+from tests.support.models import MUSIC, SHARED, TrainedModel, small_config
 
 from sentiment.contract import LABELS
 from sentiment.model.data import build_dataset
@@ -39,7 +31,7 @@ NEGATIVE = ["Terrible. It broke after two days and the sound is awful. Waste of 
 
 
 @pytest.fixture(scope="module")
-def minilm_run(trained_minilm: TrainedModel, model_store: Path) -> Report:  # noqa: F811
+def minilm_run(trained_minilm: TrainedModel, model_store: Path) -> Report:
     """The session's trained model, registered again in this module's store."""
     tag = save_to_store("test-sentiment", trained_minilm.path, trained_minilm.metadata, read_vocab(trained_minilm.path))
     return trained_minilm.report.model_copy(update={"tag": tag})
@@ -75,7 +67,7 @@ def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
     assert r.training.history and r.training.best_val_macro_f1 == max(h.val_macro_f1 for h in r.training.history)
 
 
-def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=120, max_val=40, max_test_per_source=20)
     ds = build_dataset(cfg, GateSettings(), SHARED)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
@@ -92,7 +84,7 @@ def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_st
     assert pinned.vocab == {"good", "bad"}
 
 
-def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
     ds = build_dataset(cfg, GateSettings(), SHARED)
     a = fine_tune(cfg, ds.train, ds.val, tmp_path / "a")
@@ -117,7 +109,7 @@ def test_class_weights_and_length_batches() -> None:
     assert waste < 0.1 * sum(lengths)
 
 
-def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
                        train_budget_s=0.0)
     ds = build_dataset(cfg, GateSettings(), SHARED)

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentiment.contract import Prediction, Status
-from tests.conftest import FixedGuard, StandInModel
+from tests.support.doubles import FixedGuard, StandInModel
 
 ANY_UNICODE = st.text(alphabet=st.characters(exclude_categories=()), max_size=300)  # surrogates included
 SPECIAL = st.sampled_from(

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from tests.model_fixtures import BLITZER, MUSIC, SHARED, small_config
+from tests.support.models import BLITZER, MUSIC, SHARED, small_config
 
 from sentiment.contract import Label
 from sentiment.model.data import (

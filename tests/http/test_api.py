@@ -22,9 +22,9 @@ import pytest
 
 from sentiment.procs import free_port, stop_group
 from sentiment.jsonl import tail_records
+from tests.support import REPO
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 START_TIMEOUT_S = 240
 
@@ -94,7 +94,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     home, empty_home = root / "bentoml", root / "bentoml-empty"
     empty_home.mkdir()
     out = subprocess.run(
-        [sys.executable, "-m", "tests.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "tests.support.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, check=True,
     )
     confidences = json.loads(out.stdout.strip().splitlines()[-1])["confidences"]
@@ -284,7 +284,7 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
     from fallback.chain import Chain
     from sentiment.model.inference import SentimentModel
     from sentiment.settings import load_settings
-    from tests.model_fixtures import isolated_store
+    from tests.support.models import isolated_store
 
     texts = _real_reviews()
     r = api.client.post("/predict_batch", json={"texts": texts})
