@@ -9,6 +9,7 @@ Fast stage: ``pytest -m "not slow"``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
         if parts and parts[0] in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings built without explicit paths (and the processes tests start) write under a temporary data dir,
+    never the checkout's ``var/``; tests that care set their own paths on top."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENTIMENT_PATHS__DATA_DIR", str(tmp_path_factory.mktemp("default_data_dir")))
+        yield
 
 
 @pytest.fixture
