@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from tests.support.models import BLITZER, MUSIC, SHARED, small_config
 
 from sentiment.contract import Label
@@ -86,6 +88,7 @@ def test_fingerprint_tracks_content() -> None:
     assert fingerprint(a) == fingerprint(a) != fingerprint(b)
 
 
+@pytest.mark.slow
 def test_build_dataset_on_real_reviews_is_reproducible() -> None:
     cfg = small_config("unused", data=[MUSIC, BLITZER], max_train=200, max_val=60, max_test_per_source=60)
     first, second = build_dataset(cfg, GateSettings(), SHARED), build_dataset(cfg, GateSettings(), SHARED)

@@ -67,6 +67,7 @@ def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
     assert r.training.history and r.training.best_val_macro_f1 == max(h.val_macro_f1 for h in r.training.history)
 
 
+@pytest.mark.slow
 def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=120, max_val=40, max_test_per_source=20)
     ds = build_dataset(cfg, GateSettings(), SHARED)
@@ -84,6 +85,7 @@ def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_st
     assert pinned.vocab == {"good", "bad"}
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
     ds = build_dataset(cfg, GateSettings(), SHARED)
@@ -109,6 +111,7 @@ def test_class_weights_and_length_batches() -> None:
     assert waste < 0.1 * sum(lengths)
 
 
+@pytest.mark.slow
 def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
                        train_budget_s=0.0)

@@ -16,6 +16,7 @@ from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import default_base_model
 
+pytestmark = pytest.mark.slow  # every test exports (and most quantise) a real ONNX graph
 TEXTS = [
     "Great strings, they sound warm and stay in tune.",
     "Broke on day two.",

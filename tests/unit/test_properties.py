@@ -54,6 +54,7 @@ def _check(pred: Prediction) -> None:
         assert again.reason_code is not None
 
 
+@pytest.mark.slow  # 150 examples, some of them 1 MB
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(ANY_UNICODE, SPECIAL, OBJECTS))
 def test_classify_never_raises_and_returns_the_contract(chain, raw):
