@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiment.procs import free_port, stop_group
 from sentiment.jsonl import tail_records
+from sentiment.procs import free_port, stop_group
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow

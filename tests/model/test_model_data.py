@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.models import BLITZER, MUSIC, SHARED, small_config
-
 from sentiment.contract import Label
 from sentiment.model.data import (
     LoadStats,
@@ -24,6 +22,7 @@ from sentiment.model.data import (
     split_time,
 )
 from sentiment.settings import GateSettings
+from tests.support.models import BLITZER, MUSIC, SHARED, small_config
 
 
 def _write(path: Path, rows: list[dict]) -> Path:

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.support.models import TrainedModel
 
 from sentiment.contract import Label, Reason, Status
 from sentiment.model.inference import SentimentModel
+from tests.support.models import TrainedModel
 
 # Plain statements of fact, no sentiment keyword: a sentiment model has nothing to be sure about.
 FACTUAL = [

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.models import MUSIC, TrainedModel
 
 from sentiment.jsonl import iter_records
 from sentiment.model import runtime
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import default_base_model
+from tests.support.models import MUSIC, TrainedModel
 
 pytestmark = pytest.mark.slow  # every test exports (and most quantise) a real ONNX graph
 TEXTS = [
