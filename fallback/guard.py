@@ -9,6 +9,8 @@ arbiter and all its workers, or this process and its children outside BentoML). 
 inference saturates the cores by design under a burst, and that load is queued by the batcher; shedding it to
 the rules would trade answers for nothing. A co-located process eating the machine is the pressure the spec
 means. ``scope="system"`` counts everything (load shedding under any saturation).
+
+``sampler`` returns the raw readings (psutil by default); tests pass fixed ones instead of loading the machine.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import psutil
 from pydantic import BaseModel
@@ -37,6 +40,12 @@ def _service_root() -> psutil.Process:
 log = logging.getLogger(__name__)
 
 
+class RawSample(NamedTuple):
+    cpu_percent: float  # the whole machine
+    own_cpu_percent: float  # this service's process tree, as a share of the whole machine
+    memory_percent: float
+
+
 class ResourceReading(BaseModel):
     memory_percent: float
     cpu_percent: float
@@ -50,6 +59,7 @@ class ResourceGuard:
         interval_s: float = 1.0,
         cpu_samples: int = 5,
         scope: Literal["others", "system"] = "others",
+        sampler: Callable[[], RawSample] | None = None,
     ) -> None:
         self.max_memory_percent = max_memory_percent
         self.max_cpu_percent = max_cpu_percent
@@ -62,6 +72,7 @@ class ResourceGuard:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._sampler = sampler or self._psutil_sample
 
     def _own_cpu_percent(self) -> float:
         """CPU of this service's process tree (API and runner workers), as a share of the whole machine."""
@@ -81,14 +92,19 @@ class ResourceGuard:
         self._procs = alive
         return total / (psutil.cpu_count() or 1)
 
-    def _sample(self) -> None:
+    def _psutil_sample(self) -> RawSample:
         cpu = psutil.cpu_percent(interval=None)
+        own = self._own_cpu_percent() if self.scope == "others" else 0.0
+        return RawSample(cpu, own, psutil.virtual_memory().percent)
+
+    def _sample(self) -> None:
+        raw = self._sampler()
+        cpu = raw.cpu_percent
         if self.scope == "others":
-            cpu = max(0.0, cpu - self._own_cpu_percent())
-        mem = psutil.virtual_memory().percent
+            cpu = max(0.0, cpu - raw.own_cpu_percent)
         with self._lock:
             self._cpu.append(cpu)
-            self._memory = mem
+            self._memory = raw.memory_percent
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -96,8 +112,7 @@ class ResourceGuard:
 
     def start(self) -> None:
         if self._thread is None:
-            psutil.cpu_percent(interval=None)  # primes the counter; the first reading is meaningless
-            self._memory = psutil.virtual_memory().percent
+            self._memory = self._sampler().memory_percent  # primes the CPU counters: first readings mean nothing
             log.info("resource guard: CPU scope %s, service root pid %d (%s)", self.scope, self._root.pid,
                      " ".join(self._root.cmdline()[:3]))
             self._thread = threading.Thread(target=self._run, name="resource-guard", daemon=True)

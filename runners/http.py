@@ -36,7 +36,8 @@ class BodyGuard:
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if media.startswith(b"multipart/") or media == b"application/x-www-form-urlencoded":
             # BentoML would parse these as forms (and fail on multipart with a 500); the body must be JSON.
-            await self._refuse(send, 415, f"content type {media.decode('latin-1')} not supported: send application/json")
+            kind = media.decode("latin-1")
+            await self._refuse(send, 415, f"content type {kind} not supported: send application/json")
             return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):

@@ -1,40 +1,41 @@
-"""Shared fixtures: isolated settings per test, and a stand-in tier-1 model for the unit layer."""
+"""Fixtures every layer may use: isolated settings per test and a chain over them. Helpers that tests call
+directly (stand-in model, fixed guard, data paths) are plain modules under ``tests/support/``.
+
+Layers: ``unit`` (pure modules, no model, no server), ``model`` (tier 1: data, training, calibration, ONNX),
+``drift``, ``dashboard`` (AppTest, and a real browser), ``http`` (real ``bentoml serve`` / ``bentoml build``).
+Everything in a folder named in ``SLOW_FOLDERS`` is marked ``slow``; elsewhere tests are marked one by one.
+Fast stage: ``pytest -m "not slow"``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from fallback.chain import Chain
-from fallback.guard import ResourceGuard, ResourceReading
 from sentiment.settings import Settings, load_settings
+from tests.support.doubles import FixedGuard
+
+SLOW_FOLDERS = {"http"}  # every test there starts real servers or builds a Bento
+TESTS = Path(__file__).parent
 
 
-class StandInModel:
-    """Deterministic tier 1 for unit tests: probabilities chosen per text by the test."""
-
-    def __init__(self, table: dict[str, Sequence[float]] | None = None, default: Sequence[float] = (0.1, 0.1, 0.8)):
-        self.table = table or {}
-        self.default = default
-        self.calls: list[list[str]] = []
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        return np.array([self.table.get(t, self.default) for t in texts], dtype=float)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
+        if parts and parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
-class FixedGuard(ResourceGuard):
-    """A guard reading a fixed machine state, so CI load never flips a unit test into resource_pressure."""
-
-    def __init__(self, memory: float = 40.0, cpu: float = 10.0) -> None:
-        super().__init__(max_memory_percent=90.0, max_cpu_percent=95.0)
-        self.fixed = ResourceReading(memory_percent=memory, cpu_percent=cpu)
-
-    def reading(self) -> ResourceReading:
-        return self.fixed
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings built without explicit paths (and the processes tests start) write under a temporary data dir,
+    never the checkout's ``var/``; tests that care set their own paths on top."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENTIMENT_PATHS__DATA_DIR", str(tmp_path_factory.mktemp("default_data_dir")))
+        yield
 
 
 @pytest.fixture

@@ -159,6 +159,7 @@ def test_unreadable_log_is_a_warning_not_a_traceback(settings: Settings) -> None
     assert "No predictions logged yet" in at.info[0].value
 
 
+@pytest.mark.slow  # writes and reads a 1M-line log, with wall-clock bounds
 def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     """A million-line log: the page aggregates the last N records and still renders in seconds."""
     line = (

@@ -2,7 +2,7 @@
 
 Real tokenizer (MiniLM's, from ``default_base_model()``), 2 layers of width 32: loads in a second and runs the
 whole serving path for real. Run it where ``BENTOML_HOME`` points at a temporary store:
-``BENTOML_HOME=/tmp/x python -m tests.tiny_model "some text" ...`` prints the registered tag and the model's
+``BENTOML_HOME=/tmp/x python -m tests.support.tiny_model "some text" ...`` prints the registered tag and the model's
 top-class confidence for each text (tests use them to put the confidence gate between answers).
 """
 

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from tests.model_fixtures import BLITZER, MUSIC, SHARED, small_config
+import pytest
 
 from sentiment.contract import Label
 from sentiment.model.data import (
@@ -22,6 +22,7 @@ from sentiment.model.data import (
     split_time,
 )
 from sentiment.settings import GateSettings
+from tests.support.models import BLITZER, MUSIC, SHARED, small_config
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -86,6 +87,7 @@ def test_fingerprint_tracks_content() -> None:
     assert fingerprint(a) == fingerprint(a) != fingerprint(b)
 
 
+@pytest.mark.slow
 def test_build_dataset_on_real_reviews_is_reproducible() -> None:
     cfg = small_config("unused", data=[MUSIC, BLITZER], max_train=200, max_val=60, max_test_per_source=60)
     first, second = build_dataset(cfg, GateSettings(), SHARED), build_dataset(cfg, GateSettings(), SHARED)

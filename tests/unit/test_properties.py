@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentiment.contract import Prediction, Status
-from tests.conftest import FixedGuard, StandInModel
+from tests.support.doubles import FixedGuard, StandInModel
 
 ANY_UNICODE = st.text(alphabet=st.characters(exclude_categories=()), max_size=300)  # surrogates included
 SPECIAL = st.sampled_from(
@@ -54,6 +54,7 @@ def _check(pred: Prediction) -> None:
         assert again.reason_code is not None
 
 
+@pytest.mark.slow  # 150 examples, some of them 1 MB
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(ANY_UNICODE, SPECIAL, OBJECTS))
 def test_classify_never_raises_and_returns_the_contract(chain, raw):

@@ -13,24 +13,15 @@ from pathlib import Path
 import bentoml
 import numpy as np
 import pytest
-from tests.model_fixtures import (  # noqa: F401  (pytest fixtures)
-    MUSIC,
-    SHARED,
-    TrainedModel,
-    model_store,
-    small_config,
-    tiny_checkpoint,
-    trained_minilm,
-)
 
 from sentiment.contract import LABELS
 from sentiment.model.data import build_dataset
 from sentiment.model.inference import SentimentModel
 from sentiment.model.pipeline import Report
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve, save_to_store
-from sentiment.settings import GateSettings
 from sentiment.model.train import class_weights, fine_tune, length_batches
-from sentiment.settings import default_base_model
+from sentiment.settings import GateSettings, default_base_model
+from tests.support.models import MUSIC, SHARED, TrainedModel, small_config
 
 POSITIVE = ["Excellent guitar strings, they sound great and I love them. Highly recommended!",
             "Perfect, works exactly as described. Very happy with this purchase."]
@@ -39,7 +30,7 @@ NEGATIVE = ["Terrible. It broke after two days and the sound is awful. Waste of 
 
 
 @pytest.fixture(scope="module")
-def minilm_run(trained_minilm: TrainedModel, model_store: Path) -> Report:  # noqa: F811
+def minilm_run(trained_minilm: TrainedModel, model_store: Path) -> Report:
     """The session's trained model, registered again in this module's store."""
     tag = save_to_store("test-sentiment", trained_minilm.path, trained_minilm.metadata, read_vocab(trained_minilm.path))
     return trained_minilm.report.model_copy(update={"tag": tag})
@@ -75,7 +66,8 @@ def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
     assert r.training.history and r.training.best_val_macro_f1 == max(h.val_macro_f1 for h in r.training.history)
 
 
-def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=120, max_val=40, max_test_per_source=20)
     ds = build_dataset(cfg, GateSettings(), SHARED)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
@@ -92,12 +84,13 @@ def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_st
     assert pinned.vocab == {"good", "bad"}
 
 
-def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
     ds = build_dataset(cfg, GateSettings(), SHARED)
     a = fine_tune(cfg, ds.train, ds.val, tmp_path / "a")
     b = fine_tune(cfg, ds.train, ds.val, tmp_path / "b")
-    c = fine_tune(cfg.model_copy(update={"seed": cfg.seed + 1}), ds.train, ds.val, tmp_path / "c")
+    fine_tune(cfg.model_copy(update={"seed": cfg.seed + 1}), ds.train, ds.val, tmp_path / "c")  # another seed
     meta = ModelMetadata(base_model="tiny")
     texts = [r.text for r in ds.test]
     la, lb, lc = (SentimentModel(tmp_path / d, meta).logits(texts)[0] for d in "abc")
@@ -117,7 +110,8 @@ def test_class_weights_and_length_batches() -> None:
     assert waste < 0.1 * sum(lengths)
 
 
-def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.slow
+def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
                        train_budget_s=0.0)
     ds = build_dataset(cfg, GateSettings(), SHARED)

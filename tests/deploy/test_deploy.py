@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from sentiment.settings import Settings
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 OVERLAYS = ["all-in-one", "split", "request-rate"]
 K8S_VERSION = "1.33.0"  # the schema every object must satisfy (strict: unknown fields are errors)

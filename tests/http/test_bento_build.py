@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import REPO
+
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 
 
 def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-    tiny = subprocess.run([sys.executable, "-m", "tests.tiny_model"], cwd=REPO, env=env, check=True,
+    tiny = subprocess.run([sys.executable, "-m", "tests.support.tiny_model"], cwd=REPO, env=env, check=True,
                           capture_output=True, text=True)
     registered = json.loads(tiny.stdout.splitlines()[-1])["tag"]
     out = subprocess.run([BENTOML, "build", "-o", "tag", "."], cwd=REPO, env=env, check=True, capture_output=True,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentiment.contract import Label, Prediction, Reason, Status
-from tests.conftest import FixedGuard, StandInModel
+from tests.support.doubles import FixedGuard, StandInModel
 
 POSITIVE = "I love this guitar strap, it works great and feels sturdy."
 NEGATIVE = "Terrible cable, it broke after two days and the sound was awful."

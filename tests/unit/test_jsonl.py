@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from fallback.queue import HumanQueue
 from sentiment.jsonl import ReadStats, append_records, iter_records, tail_records
 from sentiment.records import QueueRecord
@@ -31,6 +33,7 @@ def _writer(path: str, writer: int) -> None:
         )
 
 
+@pytest.mark.slow  # spawns writer processes that import the package
 def test_concurrent_processes_append_exact_parseable_records(tmp_path: Path):
     path = tmp_path / "human_queue.jsonl"
     ctx = mp.get_context("spawn")

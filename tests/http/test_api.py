@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiment.procs import free_port, stop_group
 from sentiment.jsonl import tail_records
+from sentiment.procs import free_port, stop_group
+from tests.support import REPO
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
 START_TIMEOUT_S = 240
 
@@ -42,6 +42,7 @@ ENGLISH = [
     "Shipping took forever but the cable itself is good",
 ]
 API_KEY = "test-key-5b0f2c"
+KEY_DIGEST = hashlib.sha256(API_KEY.encode()).hexdigest()  # the server holds only this
 REJECTED = ["ok", "Ceci est un produit vraiment excellent, je le recommande à tous mes amis."]
 
 
@@ -69,7 +70,8 @@ class Server:
             cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         key = env.get("TEST_API_KEY")
-        self.client = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {key}"} if key else None)
+        auth = {"Authorization": f"Bearer {key}"} if key else None
+        self.client = httpx.Client(base_url=self.url, timeout=60, headers=auth)
 
     def wait(self, path: str, status: int = 200, timeout: float = START_TIMEOUT_S) -> httpx.Response:
         deadline = time.monotonic() + timeout
@@ -97,7 +99,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     home, empty_home = root / "bentoml", root / "bentoml-empty"
     empty_home.mkdir()
     out = subprocess.run(
-        [sys.executable, "-m", "tests.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "tests.support.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, check=True,
     )
     confidences = json.loads(out.stdout.strip().splitlines()[-1])["confidences"]
@@ -110,7 +112,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
         # The bare server also checks API keys: its client sends the key, test_api_keys sends none or a wrong one.
         "bare": Server(empty_home, root / "var-bare",
                        {"SENTIMENT_SERVICE__WORKERS": "2", "TEST_API_KEY": API_KEY,
-                        "SENTIMENT_SECURITY__API_KEYS": json.dumps([f"sha256:{hashlib.sha256(API_KEY.encode()).hexdigest()}"])},
+                        "SENTIMENT_SECURITY__API_KEYS": json.dumps([f"sha256:{KEY_DIGEST}"])},
                        root / "bare.log"),
     }
     try:
@@ -206,7 +208,8 @@ def test_batch_answers_every_text_in_order(api: Server) -> None:
     singles = [_predict(api, t) for t in texts]
     assert len(batch) == len(texts)
     for b, s in zip(batch, singles, strict=True):  # padding in a batch moves probabilities by ~1e-7
-        assert (b["label"], b["status"], b["reason"].split(":")[0]) == (s["label"], s["status"], s["reason"].split(":")[0])
+        code_b, code_s = b["reason"].split(":")[0], s["reason"].split(":")[0]
+        assert (b["label"], b["status"], code_b) == (s["label"], s["status"], code_s)
         assert b["confidence"] == pytest.approx(s["confidence"], abs=1e-4)
     assert [p["reason"].split(":")[0] for p in batch if p["status"] == "rejected"] == [
         "too_short", "not_english", "too_long"
@@ -227,7 +230,8 @@ def test_stats_track_a_mixed_sequence_of_ok_fallback_and_rejected(api: Server) -
     sequence = ENGLISH + REJECTED + ENGLISH[:3]
     answers = [_predict(api, t) for t in sequence]
     seen = Counter(a["status"] for a in answers)
-    assert seen["ok"] and seen["fallback"] and seen["rejected"], f"test needs all three statuses, got {seen}: {[a['reason'][:90] for a in answers]}"
+    reasons = [a["reason"][:90] for a in answers]
+    assert seen["ok"] and seen["fallback"] and seen["rejected"], f"test needs all three statuses, got {seen}: {reasons}"
     after = api.client.get("/stats").json()
     assert after["total_requests"] - before["total_requests"] == len(sequence)
     assert after["window_size"] - before["window_size"] == len(sequence)
@@ -294,7 +298,7 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
     from fallback.chain import Chain
     from sentiment.model.inference import SentimentModel
     from sentiment.settings import load_settings
-    from tests.model_fixtures import isolated_store
+    from tests.support.models import isolated_store
 
     texts = _real_reviews()
     r = api.client.post("/predict_batch", json={"texts": texts})
@@ -308,7 +312,8 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
         model = SentimentModel.from_store(tag, num_threads=1, backend=settings.service.backend,
                                           onnx_cache=tmp_path / "onnx")
     local = [t.prediction.model_dump(mode="json") for t in Chain(settings, model).classify_many(texts)]
-    assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local), [a["reason"][:100] for a in served][:8]
+    reasons = [a["reason"][:100] for a in served][:8]
+    assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local), reasons
     assert served == local
     assert {a["status"] for a in served} == {"ok", "fallback", "rejected"}
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import bentoml
 import pytest
-from tests.model_fixtures import MUSIC, isolated_store, small_config, tiny_checkpoint  # noqa: F401
 
 from fallback.evaluate import chain_view
 from sentiment.model.aliases import AliasError, AliasRegistry, champion_lineage, history_path, resolve_serving_tag
@@ -25,8 +24,9 @@ from sentiment.model.pipeline import run
 from sentiment.model.registry import ModelMetadata, list_versions, save_to_store
 from sentiment.records import AliasChange
 from sentiment.settings import load_settings
+from tests.support import REPO
+from tests.support.models import MUSIC, isolated_store, small_config
 
-REPO = Path(__file__).resolve().parent.parent
 NAME = "review-sentiment"
 
 

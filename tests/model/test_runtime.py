@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.model_fixtures import MUSIC, TrainedModel, tiny_checkpoint, trained_minilm  # noqa: F401  (pytest fixtures)
 
 from sentiment.jsonl import iter_records
 from sentiment.model import runtime
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import default_base_model
+from tests.support.models import MUSIC, TrainedModel
 
+pytestmark = pytest.mark.slow  # every test exports (and most quantise) a real ONNX graph
 TEXTS = [
     "Great strings, they sound warm and stay in tune.",
     "Broke on day two.",
@@ -46,7 +47,9 @@ def _model(path: Path, backend: str, cache: Path) -> SentimentModel:
 
 
 @pytest.mark.parametrize("kind", ["bert", "distilbert"])
-def test_onnx_export_reproduces_pytorch_logits(kind: str, tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_onnx_export_reproduces_pytorch_logits(
+    kind: str, tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     path = tiny_bert if kind == "bert" else tiny_checkpoint
     torch_logits = _model(path, "torch", tmp_path).logits(TEXTS, batch_size=8)[0]
     onnx = _model(path, "onnx", tmp_path)
@@ -76,7 +79,7 @@ def test_an_export_that_disagrees_with_pytorch_leaves_the_model_on_pytorch(
     assert model.predict(TEXTS).shape == (len(TEXTS), 3)
 
 
-def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """An export left by an older exporter (here: another model's graph) is exported again, not served."""
     _model(tiny_checkpoint, "onnx", tmp_path)
     stale = tmp_path / runtime.cache_key(tiny_checkpoint) / "model.onnx"
@@ -89,7 +92,7 @@ def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Pat
 
 
 @pytest.mark.slow
-def test_trained_checkpoint_keeps_its_labels_on_int8(trained_minilm: TrainedModel, tmp_path: Path) -> None:  # noqa: F811
+def test_trained_checkpoint_keeps_its_labels_on_int8(trained_minilm: TrainedModel, tmp_path: Path) -> None:
     reviews = [r["text"] for r in iter_records(MUSIC) if len(r.get("text") or "") > 20][-120:]
     fp32 = SentimentModel(trained_minilm.path, trained_minilm.metadata, num_threads=2).predict(reviews)
     int8 = SentimentModel(trained_minilm.path, trained_minilm.metadata, num_threads=2, backend="onnx-int8",

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.model_fixtures import TrainedModel, trained_minilm  # noqa: F401  (pytest fixture)
 
 from sentiment.contract import Label, Reason, Status
 from sentiment.model.inference import SentimentModel
+from tests.support.models import TrainedModel
 
 # Plain statements of fact, no sentiment keyword: a sentiment model has nothing to be sure about.
 FACTUAL = [
@@ -22,7 +22,7 @@ FACTUAL = [
 
 
 @pytest.fixture(scope="module")
-def real_model(trained_minilm: TrainedModel) -> SentimentModel:  # noqa: F811
+def real_model(trained_minilm: TrainedModel) -> SentimentModel:
     return SentimentModel(trained_minilm.path, trained_minilm.metadata, tag="test-sentiment:trained", num_threads=2)
 
 

@@ -20,6 +20,7 @@ from drift.windows import window_from_records
 from sentiment.jsonl import iter_records
 from sentiment.settings import Settings, load_settings
 
+pytestmark = pytest.mark.slow  # embeds and tests thousands of real reviews
 STATISTICAL = ("oov_rate", "text_length", "label_distribution", "low_confidence", "non_english_rate", "rejected_rate")
 
 

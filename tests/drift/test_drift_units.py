@@ -102,6 +102,7 @@ def _predictions(path: Path, day: str, n: int, low_share: float, rejected_share:
     append_records(path, recs)
 
 
+@pytest.mark.slow
 def test_predictions_log_windows_flag_low_confidence_growth(tmp_path):
     """Mode (c): the service's log by time range, fields only (no text): embedding says why it is skipped."""
     log = tmp_path / "predictions.jsonl"
@@ -139,6 +140,7 @@ def test_predictions_log_windows_flag_low_confidence_growth(tmp_path):
     assert strict["settings"]["low_confidence_growth"] == 0.8
 
 
+@pytest.mark.slow
 def test_two_files_mode_writes_json_and_boxed_text(tmp_path, shared_reviews):
     ref, cur = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     append_records(ref, shared_reviews[:300])
