@@ -16,10 +16,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 
 from sentiment.jsonl import tail_records
 from sentiment.procs import free_port, stop_group
@@ -351,6 +354,7 @@ def test_health_degrades_while_the_log_cannot_be_written_and_no_record_is_lost(a
     from sentiment.jsonl import iter_records
 
     log = api.data_dir / "predictions.jsonl"
+    _predict(api, ENGLISH[0])  # the log exists
     before = sum(1 for _ in iter_records(log))
     aside = log.with_name("predictions.aside")
     log.rename(aside)
@@ -367,3 +371,19 @@ def test_health_degrades_while_the_log_cannot_be_written_and_no_record_is_lost(a
     _predict(api, ENGLISH[3])
     assert api.client.get("/health").json() == {"status": "ok", "problems": []}
     assert sum(1 for _ in iter_records(log)) == before + 4
+
+
+def test_the_openapi_document_is_what_the_service_answers(api: Server) -> None:
+    """Schema-aware fuzzing of every route (schemathesis, all its checks, malformed bodies and content types
+    included): no server error, and every status code, header and body is one the document declares."""
+    schema = schemathesis.openapi.from_url(f"{api.url}/docs.json")
+    operations = [op.ok() for op in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/predict", "/predict_batch", "/health", "/ready", "/model/info"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def fuzz(case: Any) -> None:
+            case.call_and_validate()  # every built-in check
+
+        fuzz()
