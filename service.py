@@ -98,7 +98,7 @@ class SentimentService:
         info = await self.pipeline.tiers.model_info()
         if not info.loaded or info.metadata is None or info.tag is None:
             return JSONResponse({"error": redact_paths(info.error)}, status_code=503)
-        return ModelCard.from_metadata(info.tag, info.metadata, info.backend)
+        return ModelCard.from_metadata(info.tag, info.metadata, info.backend, info.challenger)
 
 
 # Outermost first: who may call, then whether there is room, then what the body holds. (mypy does not apply class

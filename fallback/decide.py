@@ -69,7 +69,7 @@ class Traced(BaseModel):
             had_markup=t.had_markup,
             lang=t.lang,
             latency_ms=latency_ms,
-            model_tag=model_tag,
+            model_tag=(t.model.model_tag if t.model and t.model.model_tag else model_tag),
             text=t.text if log_text else None,
         )
 

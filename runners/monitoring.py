@@ -26,6 +26,7 @@ from sentiment.jsonl import tail_records
 from sentiment.pii import text_masker
 from sentiment.records import PredictionRecord
 from sentiment.settings import RotationSettings, Settings
+from sentiment.shadow import ShadowSummary, summarize
 
 TOTAL_METRIC = "sentiment_predictions"
 BUCKETS = 5
@@ -45,6 +46,7 @@ class Stats(BaseModel):
     rolling_confidence: float | None
     confidence_histogram: dict[str, int]
     skipped_lines: int = 0
+    shadow: ShadowSummary | None = None  # champion vs challenger over the window, when a challenger is shadowed
 
 
 def _bucket_names(n: int = BUCKETS) -> list[str]:
@@ -99,6 +101,9 @@ class _Metrics:
             buckets=_LATENCY_BUCKETS,
         )
         self.shed = PCounter("sentiment_shed_requests", "Requests answered 503 because the service was overloaded")
+        self.shadow = PCounter("sentiment_shadow", "Shadowed answers by champion and challenger label",
+                               ["champion", "challenger"])
+        self.shadow_skipped = PCounter("sentiment_shadow_skipped", "Shadow samples skipped (busy or failed)")
         self.refused = PCounter("sentiment_refused_requests", "Requests refused before classification", ["why"])
         self.runner_latency = Histogram(
             "sentiment_runner_latency_seconds", "Time spent waiting on each runner", ["runner"],
@@ -138,8 +143,10 @@ class Monitor:
         window: int,
         rotation: RotationSettings | None = None,
         mask: Callable[[str], str] = str,
+        shadow_log: Path | None = None,
     ) -> None:
         self.log_path = log_path
+        self.shadow_log = shadow_log
         self.window = window
         self.mask = mask  # review text (logged only with service.log_text) never reaches the disk unmasked
         self.file = BackloggedFile(log_path, rotation)
@@ -147,7 +154,7 @@ class Monitor:
     @classmethod
     def from_settings(cls, settings: Settings) -> Monitor:
         return cls(settings.paths.predictions_log, settings.service.stats_window, settings.rotation,
-                   text_masker(settings.privacy))
+                   text_masker(settings.privacy), settings.paths.shadow_log)
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
         recs = [r.model_copy(update={"text": self.mask(r.text)}) if r.text else r for r in records]
@@ -169,4 +176,7 @@ class Monitor:
 
         read = ReadStats()
         records = tail_records(self.log_path, self.window, read)
-        return rolling_stats(records, total_requests(), self.window, read.skipped)
+        stats = rolling_stats(records, total_requests(), self.window, read.skipped)
+        if self.shadow_log is not None and self.shadow_log.exists():
+            stats.shadow = summarize(tail_records(self.shadow_log, self.window))
+        return stats

@@ -17,6 +17,7 @@ from fallback.decide import Traced
 from fallback.guard import ResourceGuard
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
+from runners.shadow import Shadow
 from runners.tiers import RunnerTiers
 from sentiment.contract import Prediction
 from sentiment.settings import Settings
@@ -30,6 +31,7 @@ class Pipeline:
         self.tiers = tiers
         self.monitor = tiers.monitor
         self.queue = HumanQueue.from_settings(settings)
+        self.shadow = Shadow(settings, tiers)
         self.sequence = TierSequence(tiers, settings.gates, pressure=guard.pressure, overlap=True,
                                      rules_reserve_s=settings.service.rules_reserve_s)
         self._warm: asyncio.Task[None] | None = None
@@ -78,6 +80,7 @@ class Pipeline:
         traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
         self._log(traced, (time.perf_counter() - start) * 1000.0)
+        self.shadow.after(traced)
         return [t.prediction for t in traced]
 
     def _log(self, traced: list[Traced], latency_ms: float) -> None:

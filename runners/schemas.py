@@ -35,6 +35,7 @@ class ModelInfo(BaseModel):
     tag: str | None = None
     metadata: ModelMetadata | None = None
     backend: str = ""  # what actually runs: an export that failed its check leaves "torch"
+    challenger: str | None = None  # the version shadow calls score, when one is set
     error: str = ""
 
 
@@ -67,11 +68,13 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any]
     profile: str
     backend: str = Field(description="forward pass in use: torch, onnx or onnx-int8 (service.backend)")
+    challenger: str | None = Field(default=None, description="version scored in shadow, if a challenger is set")
 
     @classmethod
-    def from_metadata(cls, tag: str, meta: ModelMetadata, backend: str) -> ModelCard:
+    def from_metadata(cls, tag: str, meta: ModelMetadata, backend: str, challenger: str | None = None) -> ModelCard:
         return cls(
             tag=tag,
+            challenger=challenger,
             backend=backend,
             base_model=public_model_name(meta.base_model),
             labels=meta.labels,

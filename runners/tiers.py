@@ -23,6 +23,7 @@ from runners.coalesce import Coalescer
 from runners.monitoring import Monitor
 from runners.schemas import ModelInfo
 from sentiment.language import LanguageResult, detect_language
+from sentiment.outputs import ModelOutput
 from sentiment.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ class RunnerTiers:
 
     def expected_wait_s(self, n: int) -> float:
         return self._predict.expected_wait_s(n)
+
+    async def shadow(self, texts: list[str]) -> list[ModelOutput]:
+        """The challenger's answers (empty probabilities when none is loaded); failures are the caller's to drop."""
+        rows = await self._timed("shadow", resent_if_dropped(lambda: self.transformer.to_async.shadow(texts)))
+        return [ModelOutput.model_validate(r, from_attributes=True) for r in rows]
 
     async def predict(self, texts: list[str]) -> list[Any]:
         return await self._timed("transformer", self._predict(texts))

@@ -2,7 +2,9 @@
 
 The model is loaded once per worker, in a background thread, so the process answers ``/readyz`` (503) and
 ``info`` while it loads. A missing or broken model never stops the service from starting: ``info`` says why,
-``predict`` refuses, and the API service answers through the rules and the human queue instead.
+``predict`` refuses, and the API service answers through the rules and the human queue instead. The same thread
+then follows the model aliases: promotion and rollback swap the serving version in place, and a challenger, when
+one is set, answers ``shadow`` calls.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from bentoml.models import BentoModel
 from runners.patches import apply_patches
 from runners.schemas import ModelInfo
 from sentiment.model.aliases import serving_tag
-from sentiment.model.inference import SentimentModel
-from sentiment.model.registry import ModelMetadata
+from sentiment.model.serving import ServingModels
 from sentiment.outputs import ModelOutput
 from sentiment.settings import Settings
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 def transformer_service(settings: Settings) -> bentoml.Service[Any]:
     """The runner class for these settings: BentoML reads batching and workers from the decorator."""
     svc = settings.service
-    tag = serving_tag(settings.model)  # exact version: the champion unless one is pinned
+    tag = serving_tag(settings.model)  # exact version at start: the champion unless one is pinned
     stored_model = BentoModel(tag) if tag else None
 
     @bentoml.service(
@@ -48,45 +49,46 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
 
         def __init__(self) -> None:
             apply_patches(svc.max_batch_wait_ms / 1000.0)
-            self.model: SentimentModel | None = None
-            self.error = "model is loading"
-            self._loader = threading.Thread(target=self._load, name="model-loader", daemon=True)
-            self._loader.start()
+            self.models = ServingModels(settings)
+            self._stop = threading.Event()
+            # Loads the champion (and challenger) in the background, then follows the aliases: a promotion or a
+            # rollback swaps the version this process serves without a restart (sentiment.model.serving).
+            self._watch = threading.Thread(target=self.models.watch, args=(svc.alias_poll_s, self._stop),
+                                           name="model-watch", daemon=True)
+            self._watch.start()
 
-        def _load(self) -> None:
-            stored = stored_model.stored if stored_model else None  # local store only: never a hanging remote pull
-            if stored is None:
-                self.error = f"model {tag or settings.model.name} is not in the model store"
-                log.warning("%s; answering through tiers 2 and 3", self.error)
-                return
-            try:
-                meta = ModelMetadata.model_validate(stored.info.metadata)
-                model = SentimentModel(stored.path, meta, str(stored.tag), svc.inference_threads,
-                                       backend=svc.backend, onnx_cache=settings.paths.data_dir / "onnx")
-                self.model = model
-                self.error = ""
-                log.info("loaded %s on %s", stored.tag, model.backend)
-            except Exception as exc:  # a corrupt checkpoint is an outage of tier 1, not of the service
-                self.error = f"model {stored.tag} failed to load: {type(exc).__name__}: {exc}"[:300]
-                log.exception("model load failed")
+        @bentoml.on_shutdown
+        def _stop_watching(self) -> None:
+            self._stop.set()
 
         def __is_ready__(self) -> bool:
-            return self.model is not None
+            return self.models.champion is not None
 
         @bentoml.api
         async def info(self) -> ModelInfo:
             """On the event loop, not the worker thread: answered in milliseconds while a batch computes, so the API's
             readiness sees a dead or hung runner, never a busy one."""
-            m = self.model
+            m, c = self.models.champion, self.models.challenger
             if m is None:
-                return ModelInfo(loaded=False, error=self.error)
-            return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, backend=m.backend)
+                return ModelInfo(loaded=False, error=self.models.error)
+            return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, backend=m.backend,
+                             challenger=c.tag if c else None)
 
         @bentoml.api(batchable=True, max_batch_size=svc.max_batch_size, max_latency_ms=svc.max_latency_ms)
         def predict(self, texts: list[str]) -> list[ModelOutput]:
             """Calibrated probabilities and OOV rates; requests from many callers arrive here as one batch."""
-            if self.model is None:
-                raise ServiceUnavailable(self.error)
-            return self.model.predict_outputs(texts, batch_size=settings.model.batch_size)
+            model = self.models.champion  # one reference for the whole batch, whatever a swap does meanwhile
+            if model is None:
+                raise ServiceUnavailable(self.models.error)
+            return model.predict_outputs(texts, batch_size=settings.model.batch_size)
+
+        @bentoml.api(batchable=True, max_batch_size=svc.max_batch_size, max_latency_ms=svc.max_latency_ms)
+        def shadow(self, texts: list[str]) -> list[ModelOutput]:
+            """The challenger's answers for texts the champion already answered (the API logs both, off the
+            response path); empty rows when no challenger is loaded."""
+            challenger = self.models.challenger
+            if challenger is None:
+                return [ModelOutput(probs=[], unk_rate=0.0, oov_rate=0.0) for _ in texts]
+            return challenger.predict_outputs(texts, batch_size=settings.model.batch_size)
 
     return TransformerRunner

@@ -14,3 +14,4 @@ class ModelOutput(BaseModel):
     probs: list[float]
     unk_rate: float
     oov_rate: float
+    model_tag: str = ""  # the exact version that computed it: a hot swap must show in every log record

@@ -121,6 +121,10 @@ class ServiceSettings(BaseModel):
     # Requests one API worker holds at once; above it the service sheds with 503 + Retry-After, because even the
     # rules cannot keep up (at 400 req/s and a 1 s budget about 400 are in flight).
     max_in_flight_requests: int = 1000
+    # How often a serving process looks for a moved champion or challenger alias (hot swap without a restart).
+    alias_poll_s: float = 2.0
+    # Share of tier-1 answers also scored by the challenger, off the response path, into the shadow log.
+    shadow_share: float = 0.1
     # Largest number of texts one coalesced runner call carries: a call must finish well inside the budget.
     coalesce_max_texts: int = 64
 
@@ -139,6 +143,10 @@ class PathSettings(BaseModel):
     @property
     def predictions_log(self) -> Path:
         return self.data_dir / "predictions.jsonl"
+
+    @property
+    def shadow_log(self) -> Path:
+        return self.data_dir / "shadow.jsonl"
 
     @property
     def human_queue(self) -> Path:

@@ -136,7 +136,7 @@ class SentimentModel:
         """Calibrated outputs from logits already computed (evaluation reuses one forward pass for everything)."""
         probs = self.calibrated(logits)
         return [
-            ModelOutput(probs=p.tolist(), unk_rate=u, oov_rate=word_oov_rate(t, self.vocab))
+            ModelOutput(probs=p.tolist(), unk_rate=u, oov_rate=word_oov_rate(t, self.vocab), model_tag=self.tag)
             for p, u, t in zip(probs, unk, texts, strict=True)
         ]
 

@@ -16,8 +16,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -111,7 +111,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
         # A loaded CI box must not turn model answers into `overload` ones: the budgets have their own tests.
         "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
                                              "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "30",
-                                             "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60"}, root / "model.log"),
+                                             "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60",
+                                             # hot swap and shadow scoring are watched closely in the last test
+                                             "SENTIMENT_SERVICE__ALIAS_POLL_S": "0.5",
+                                             "SENTIMENT_SERVICE__SHADOW_SHARE": "1.0"}, root / "model.log"),
         # The bare server also checks API keys: its client sends the key, test_api_keys sends none or a wrong one.
         "bare": Server(empty_home, root / "var-bare",
                        {"SENTIMENT_SERVICE__WORKERS": "2", "TEST_API_KEY": API_KEY,
@@ -146,7 +149,7 @@ def _predict(server: Server, text: str) -> dict:
 
 def test_health_is_ok_and_ready_flips_once_the_model_is_loaded(servers: dict[str, Server]) -> None:
     s = servers["model"]
-    assert s.client.get("/health").json() == {"status": "ok"}
+    assert s.client.get("/health").json() == {"status": "ok", "problems": []}
     ready = s.wait("/ready")
     assert ready.json()["model"].startswith("review-sentiment:")
     assert s.client.get("/readyz").status_code == 200
@@ -387,3 +390,67 @@ def test_the_openapi_document_is_what_the_service_answers(api: Server) -> None:
             case.call_and_validate()  # every built-in check
 
         fuzz()
+
+
+def _wait_for(check: Any, what: str, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_challenger_shadow_promotion_and_rollback_in_a_running_service(api: Server) -> None:
+    """Last in the module: it moves the api server's aliases, and puts them back."""
+    import threading
+
+    from sentiment.jsonl import iter_records
+    from sentiment.model.aliases import AliasRegistry
+    from tests.support.models import isolated_store
+    from tests.support.tiny_model import register_tiny_model
+
+    info = lambda: api.client.get("/model/info").json()  # noqa: E731
+    old = info()["tag"]
+    with isolated_store(api.home):
+        new = register_tiny_model(seed=1)
+        registry = AliasRegistry("review-sentiment")
+        assert registry.state().champion == old  # registering never moves the champion
+
+        answers: list[tuple[int, dict[str, Any]]] = []
+        stop = threading.Event()
+
+        def steady_load() -> None:
+            with httpx.Client(base_url=api.url, timeout=30) as client:
+                i = 0
+                while not stop.is_set():
+                    r = client.post("/predict", json={"text": f"{ENGLISH[i % len(ENGLISH)]} #{i}"})
+                    answers.append((r.status_code, r.json()))
+                    i += 1
+                    time.sleep(0.05)
+
+        load = threading.Thread(target=steady_load)
+        load.start()
+        try:
+            registry.promote("challenger", new, "shadow it first")
+            _wait_for(lambda: info().get("challenger") == new, "the challenger to load")
+            shadow = _wait_for(lambda: api.client.get("/stats").json()["shadow"], "shadow records")
+            assert shadow["challenger_tag"] == new and shadow["champion_tag"] == old
+            assert 0.0 <= shadow["agreement"] <= 1.0 and shadow["n"] >= 1
+            assert 'sentiment_shadow_total{champion="' in api.client.get("/metrics").text
+            registry.promote("champion", new, "test promotion", force=True)
+            _wait_for(lambda: info()["tag"] == new, "the promotion to be served")
+            _wait_for(lambda: any(r.get("model_tag") == new for r in iter_records(api.data_dir / "predictions.jsonl")),
+                      "a record from the new version")
+            assert api.client.get("/ready").json()["model"] == new
+            registry.rollback("test rollback")
+            _wait_for(lambda: info()["tag"] == old, "the rollback to be served")
+            time.sleep(1.0)  # answers right after the swap back
+        finally:
+            stop.set()
+            load.join()
+    assert len(answers) > 20
+    assert [a for a in answers if a[0] != 200] == []  # no failed answer across two swaps
+    for _, body in answers:
+        assert set(body) == {"label", "confidence", "status", "reason"}

@@ -34,11 +34,11 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def register_tiny_model(name: str = "review-sentiment") -> str:
+def register_tiny_model(name: str = "review-sentiment", seed: int = 0) -> str:
     from sentiment.model.registry import ModelMetadata, save_to_store
 
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = build_tiny_checkpoint(Path(tmp))
+        ckpt = build_tiny_checkpoint(Path(tmp), seed)
         meta = ModelMetadata(base_model="tiny-random-distilbert", temperature=1.0, profile="tiny",
                              metrics={"test_macro_f1": 0.0})
         return save_to_store(name, ckpt, meta, frozenset({"great", "strings", "sound", "terrible", "value"}))
