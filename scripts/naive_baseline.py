@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import get_args
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
@@ -17,7 +19,7 @@ from pydantic import BaseModel, Field
 from sentiment.contract import LABELS
 from sentiment.model.aliases import require_serving_tag
 from sentiment.model.inference import SentimentModel
-from sentiment.settings import load_settings
+from sentiment.settings import Backend, load_settings
 
 
 class Review(BaseModel):
@@ -29,12 +31,13 @@ class Answer(BaseModel):
     confidence: float
 
 
-def make_app(tag: str, num_threads: int | None) -> FastAPI:
+def make_app(tag: str, num_threads: int | None, backend: Backend, onnx_cache: Path) -> FastAPI:
     state: dict[str, SentimentModel] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["model"] = SentimentModel.from_store(tag, num_threads=num_threads)
+        state["model"] = SentimentModel.from_store(tag, num_threads=num_threads, backend=backend,
+                                                   onnx_cache=onnx_cache)
         yield
 
     app = FastAPI(lifespan=lifespan)
@@ -55,9 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=3200)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--backend", choices=list(get_args(Backend)), default="torch",
+                   help="torch: what tutorials ship; the service's backend: the like-for-like baseline")
     args = p.parse_args(argv)
     settings = load_settings()
-    app = make_app(require_serving_tag(settings.model), args.threads)
+    app = make_app(require_serving_tag(settings.model), args.threads, args.backend, settings.paths.data_dir / "onnx")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
