@@ -40,7 +40,9 @@ class Coalescer(Generic[T]):
     def expected_wait_s(self, n: int) -> float:
         """How long ``n`` more texts would wait for their answer, from the texts ahead of them and the cost per text
         of recent calls: a caller with a deadline can give up before queueing instead of after."""
-        if self._seconds_per_text is None:
+        if self._seconds_per_text is None or (self._in_flight == 0 and not self._pending):
+            # Idle: the call would go out now. Letting it through is also how an estimate inflated by a hung runner
+            # (seconds per text) learns the real cost again; refusing on it would refuse forever.
             return 0.0
         return (self._pending_texts + self._in_flight_texts + n) * self._seconds_per_text
 
