@@ -71,7 +71,8 @@ def contract_ok(body: Any) -> bool:
     label, conf, status, reason = body["label"], body["confidence"], body["status"], body["reason"]
     return (
         (label is None or label in LABELS) and isinstance(conf, int | float) and 0.0 <= conf <= 1.0
-        and status in ("ok", "fallback", "rejected") and isinstance(reason, str) and ((reason == "") == (status == "ok"))
+        and status in ("ok", "fallback", "rejected") and isinstance(reason, str)
+        and (reason == "") == (status == "ok")
     )
 
 
@@ -194,9 +195,10 @@ def one_worker(arbiter: int, service: str) -> int:
     return pids[0]
 
 
-async def wait_respawn(arbiter: int, service: str, old: int, limit_s: float) -> float | None:
+async def wait_respawn(arbiter: int, service: str, old: int, limit_s: float,
+                       proc: subprocess.Popen[bytes]) -> float | None:
     t = time.monotonic()
-    while time.monotonic() - t < limit_s:
+    while time.monotonic() - t < limit_s and proc.poll() is None:
         if any(p != old for p in worker_pids(arbiter, service)):
             return time.monotonic() - t
         await asyncio.sleep(0.1)
@@ -263,7 +265,7 @@ async def run_drill(h: Harness, d: Drill, proc: subprocess.Popen[bytes], data_di
         service = SERVICES[d.key]
         pid = one_worker(arbiter, service)
         os.kill(pid, signal.SIGKILL)
-        d.notes["respawn_s"] = await wait_respawn(arbiter, service, pid, args.recover_s)
+        d.notes["respawn_s"] = await wait_respawn(arbiter, service, pid, args.recover_s, proc)
     elif d.key == "e":
         pid = one_worker(arbiter, "transformer")
         os.kill(pid, signal.SIGSTOP)
@@ -284,11 +286,15 @@ async def run_drill(h: Harness, d: Drill, proc: subprocess.Popen[bytes], data_di
         return
     # Recovered: /ready 200 again, and a model answer (status ok) to a request sent after the fault.
     deadline = h.now() + args.recover_s
-    while h.now() < deadline and not (h.ready_now() and h.first_ok_after(d.fault) is not None
+    while h.now() < deadline and proc.poll() is None and not (h.ready_now() and h.first_ok_after(d.fault) is not None
                                       and h.now() - d.fault > 0.5):
         await asyncio.sleep(0.1)
     d.notes["recovered"] = h.ready_now() and h.first_ok_after(d.fault) is not None
     d.notes["server_alive"] = proc.poll() is None
+    if not d.notes["server_alive"]:  # BENTOML_CONTAINERIZED: no respawn, the arbiter gives up
+        h.sending = False
+        d.notes["server_exit_code"] = proc.returncode
+        d.notes["last_answer_after_s"] = max((r.done - d.fault for r in h.reqs if r.contract and r.done), default=None)
     await asyncio.sleep(args.settle_s)
     d.notes["health_after"] = h.health[-1][1] if h.health else None
     d.end = h.now()
