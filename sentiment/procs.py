@@ -26,3 +26,25 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def worker_pids(arbiter_pid: int, service: str) -> list[int]:
+    """PIDs of a ``bentoml serve`` arbiter's workers for one service (``--service-name NAME`` on their command line).
+
+    BentoML 1.4 forks every worker straight from the arbiter, so its direct children are enough.
+    """
+    import psutil
+
+    found = []
+    try:
+        children = psutil.Process(arbiter_pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    for child in children:
+        try:
+            argv = child.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if any(a == "--service-name" and b == service for a, b in zip(argv, argv[1:], strict=False)):
+            found.append(child.pid)
+    return sorted(found)
