@@ -162,7 +162,8 @@ def checks(champion: ModelScore, challenger: ModelScore, boot: Bootstrap, cfg: L
         Check(name="low_confidence", passed=d_low <= cfg.low_confidence_tolerance, value=d_low,
               limit=cfg.low_confidence_tolerance,
               detail=f"low-confidence share {champion.low_confidence_share:.3f} -> "
-                     f"{challenger.low_confidence_share:.3f} ({d_low:+.3f}, tolerance +{cfg.low_confidence_tolerance})"),
+                     f"{challenger.low_confidence_share:.3f} ({d_low:+.3f}, "
+                     f"tolerance +{cfg.low_confidence_tolerance})"),
     ]
 
 
