@@ -6,6 +6,10 @@
     sentiment-models rollback --reason "..."               # champion back to the one it replaced
     sentiment-models challenger VERSION --reason "..."     # or: challenger --clear --reason "..."
     sentiment-models champion                              # the exact tag to serve or package (bootstraps)
+    sentiment-models gate [--challenger VERSION] [--dry-run] [--force --reason "..."]
+                                                           # challenger vs champion; promotes if it passes
+
+``gate`` exits 0 when the gate passed (promoted, or a dry run) or a forced promotion went through, else 3.
 
 Every command takes ``--json`` (machine-readable output) and ``--name`` (default: settings' model name).
 A refused change exits with status 1 and says why. Also ``python -m scripts.models``.
@@ -27,6 +31,7 @@ if str(REPO) not in sys.path:  # run as a plain script from a checkout
 from pydantic import BaseModel  # noqa: E402
 
 from sentiment.model.aliases import AliasError, AliasRegistry  # noqa: E402
+from sentiment.model.gate import GateError, GateReport, render_markdown, run_gate  # noqa: E402
 from sentiment.model.registry import StoredVersion, list_versions  # noqa: E402
 from sentiment.records import AliasChange  # noqa: E402
 from sentiment.settings import load_settings  # noqa: E402
@@ -62,7 +67,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     target.add_argument("--clear", action="store_true")
     ch.add_argument("--reason", required=True)
     ch.add_argument("--report", type=Path)
-    return p.parse_args(argv)
+    gt = sub.add_parser("gate", parents=[common], help="score challenger vs champion on the frozen evaluation set")
+    gt.add_argument("--challenger", help="a version to judge instead of the challenger alias")
+    gt.add_argument("--dry-run", action="store_true", help="decide and write the report, move no alias")
+    gt.add_argument("--force", action="store_true", help="promote even if the gate fails (needs --reason)")
+    gt.add_argument("--reason", default="", help="why (required with --force)")
+    args = p.parse_args(argv)
+    if args.command == "gate" and args.force and not args.reason.strip():
+        p.error("--force needs --reason")
+    return args
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -133,11 +146,27 @@ def run(args: argparse.Namespace, command: str) -> str:
     return _dump(changes) if args.json else render_changes(changes)
 
 
+def gate(args: argparse.Namespace, command: str) -> GateReport:
+    settings = load_settings()
+    return run_gate(args.name or settings.model.name, settings, args.challenger, args.dry_run, args.force,
+                    args.reason, command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    command = shlex.join(["sentiment-models", *argv])
+    if args.command == "gate":
+        try:
+            report = gate(args, command)
+        except (GateError, AliasError) as exc:
+            print(f"gate cannot run: {exc}", file=sys.stderr)
+            return 1
+        print(report.model_dump_json(indent=1) if args.json else
+              render_markdown(report) + f"\nreport: {report.report_dir}")
+        return 0 if report.action in ("promoted", "forced") or (report.action == "dry_run" and report.passed) else 3
     try:
-        out = run(args, shlex.join(["sentiment-models", *argv]))
+        out = run(args, command)
     except AliasError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1

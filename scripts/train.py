@@ -10,14 +10,20 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
+if TYPE_CHECKING:
+    from sentiment.model.config import TrainConfig
+    from sentiment.settings import Settings
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def training_arguments() -> argparse.ArgumentParser:
+    """The flags that make a training config (shared with ``scripts/retrain.py``)."""
+    p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--profile", choices=["quick", "full"], default="quick")
     p.add_argument("--data", type=Path, nargs="+", help="review JSONL(.gz) files (default: ../shared/data)")
     p.add_argument("--base-model", help="any HF checkpoint path or hub name (default: offline all-MiniLM-L6-v2)")
@@ -35,12 +41,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
     p.add_argument("--output-dir", type=Path,
-                   help="report folder, the profile name appended (default <reports_dir>/model; the committed "
+                   help="report folder, the profile name appended (default <reports_dir>/model, retraining /retrain; the committed "
                         "reports: --output-dir reports/model)")
     p.add_argument("--name", help="model name in the BentoML store (default from settings)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[training_arguments()])
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
     return p.parse_args(argv)
+
+
+def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConfig:
+    """Profile defaults, then the flags given."""
+    from sentiment.model.config import make_config
+
+    overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
+                                                "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
+                                                "num_threads")}
+    uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
+    overrides |= {"data": args.data, "name": args.name or settings.model.name,
+                  "binary_eval": [uci] if uci.exists() else []}
+    cfg = make_config(args.profile, **overrides)
+    if args.max_train is not None:
+        cfg.max_train = args.max_train or None
+    if args.train_budget_s is not None:
+        cfg.train_budget_s = args.train_budget_s or None
+    return cfg
 
 
 def _has_model(name: str) -> str | None:
@@ -58,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     from fallback.evaluate import chain_view
-    from sentiment.model.config import make_config
     from sentiment.model.pipeline import run
     from sentiment.settings import load_settings
 
@@ -69,16 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.if_missing and (tag := _has_model(name)):
         console.print(f"model store already has [bold]{tag}[/]; nothing to do (drop --if-missing to retrain)")
         return 0
-    overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
-                                                "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads")}
-    uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
-    overrides |= {"data": args.data, "name": name, "binary_eval": [uci] if uci.exists() else []}
-    cfg = make_config(args.profile, **overrides)
-    if args.max_train is not None:
-        cfg.max_train = args.max_train or None
-    if args.train_budget_s is not None:
-        cfg.train_budget_s = args.train_budget_s or None
+    cfg = make_train_config(args, settings)
     out = (args.output_dir or settings.paths.reports_dir / "model") / args.profile
     console.print(f"[bold]profile {cfg.profile}[/]: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
     report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print)

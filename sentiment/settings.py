@@ -235,6 +235,26 @@ class PrivacySettings(BaseModel):
     phone_regions: list[str] = ["US", "IN"]
 
 
+class LifecycleSettings(BaseModel):
+    """Retraining on human labels and the champion/challenger promotion gate (``sentiment.model.gate``)."""
+
+    # Share of human-labelled reviews kept out of training for the gate, chosen by a hash of the normalised text,
+    # so a review stays on its side of the split however many labels arrive later.
+    human_holdout_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    # One-sided significance level of the paired bootstrap on the macro-F1 difference.
+    alpha: float = 0.05
+    bootstrap_resamples: int = 2000
+    bootstrap_seed: int = 0
+    # The challenger's macro-F1 must beat the champion's by more than this (on top of significance).
+    min_macro_f1_gain: float = 0.0
+    # The confidence distribution must not regress: the challenger's ECE and its share of answers below
+    # gates.confidence_gate may exceed the champion's by at most these (absolute).
+    ece_tolerance: float = 0.02
+    low_confidence_tolerance: float = 0.05
+    # Gate reports (JSON, PNG, Markdown), one folder per run; None = <paths.reports_dir>/promotion.
+    reports_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", env_nested_delimiter="__", extra="ignore")
 
@@ -247,6 +267,11 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     rotation: RotationSettings = RotationSettings()
     security: SecuritySettings = SecuritySettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()
+
+    @property
+    def promotion_reports_dir(self) -> Path:
+        return self.lifecycle.reports_dir or self.paths.reports_dir / "promotion"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -177,8 +177,8 @@ class AliasRegistry:
         """Point ``alias`` at ``tag``; returns the records written.
 
         Refused: an unknown tag, a missing report, a no-op, a challenger equal to the champion, and, unless
-        ``force``, a champion whose stored test macro-F1 is below the current champion's. Promoting the
-        challenger to champion also clears the challenger.
+        ``force``, a champion whose stored test macro-F1 is below the current champion's. A forced champion change
+        is recorded as forced. Promoting the challenger to champion also clears the challenger.
         """
         if not reason.strip():
             raise AliasError("a reason is required")
@@ -198,7 +198,7 @@ class AliasRegistry:
                 worse = self._worse_than(full, state.champion)
                 if worse and not force:
                     raise AliasError(f"{worse}; pass force (--force) to promote anyway")
-                forced = bool(worse)
+                forced = force  # recorded whenever asked for: it may override a promotion gate, not only this check
             changes = [self._change(alias, "promote", current, full, reason, report_path, forced, command)]
             if alias == "champion" and state.challenger == full:
                 changes.append(self._change("challenger", "clear", full, None, f"promoted to champion: {reason}",

@@ -209,7 +209,7 @@ def fingerprint(parts: dict[str, list[Review]]) -> str:
     return h.hexdigest()[:16]
 
 
-def _describe(rows: Sequence[Review]) -> dict[str, object]:
+def describe(rows: Sequence[Review]) -> dict[str, object]:
     days = [r.day for r in rows if r.day is not None]
     return {
         "n": len(rows),
@@ -236,7 +236,7 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) 
         parts["test"] = cap_per_source(parts["test"], cfg.max_test_per_source, rng)
     parts = {name: keep_english(parts[name], gates, stats, name) for name in SPLITS}
     stats.kept = sum(len(p) for p in parts.values())
-    split_info: dict[str, object] = {"method": cfg.split, **{name: _describe(parts[name]) for name in SPLITS}}
+    split_info: dict[str, object] = {"method": cfg.split, **{name: describe(parts[name]) for name in SPLITS}}
     if cfg.split == "time":
         split_info |= {"val_from": cfg.val_from.isoformat(), "test_from": cfg.test_from.isoformat()}
     return Dataset(**parts, stats=stats, fingerprint=fingerprint(parts), split_info=split_info)

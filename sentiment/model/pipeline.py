@@ -144,10 +144,11 @@ def _failing_at(r: Report, gate: float) -> list[str]:
 
 
 def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: ChainViewFn, register: bool = True,
-        log: Callable[[str], object] = print) -> Report:
+        log: Callable[[str], object] = print, dataset: Dataset | None = None) -> Report:
+    """``dataset``: splits built by the caller (retraining adds human labels); default: ``build_dataset(cfg)``."""
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
-    ds: Dataset = build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
+    ds: Dataset = dataset or build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
     seconds["data"] = round(time.monotonic() - t0, 1)
     log(f"data: train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)} (fingerprint {ds.fingerprint}) "
         f"in {seconds['data']}s")
