@@ -41,8 +41,8 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
     p.add_argument("--output-dir", type=Path,
-                   help="report folder, the profile name appended (default <reports_dir>/model, retraining /retrain; the committed "
-                        "reports: --output-dir reports/model)")
+                   help="report folder, the profile name appended (default <reports_dir>/model, retraining "
+                        "/retrain; the committed reports: --output-dir reports/model)")
     p.add_argument("--name", help="model name in the BentoML store (default from settings)")
     return p
 

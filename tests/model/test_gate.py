@@ -30,7 +30,7 @@ from sentiment.model.gate import (
 from sentiment.model.registry import ModelMetadata, read_vocab, save_to_store
 from sentiment.records import HumanLabel
 from sentiment.settings import LifecycleSettings, PathSettings, Settings
-from tests.model_fixtures import TrainedModel, isolated_store, trained_minilm, tiny_checkpoint  # noqa: F401
+from tests.support.models import TrainedModel, isolated_store
 
 NAME = "gate-sentiment"
 

@@ -22,9 +22,8 @@ from sentiment.model.retrain import retrain_dataset
 from sentiment.records import HumanLabel
 from sentiment.rotation import rotated_files
 from sentiment.settings import GateSettings, PathSettings, RotationSettings, Settings, default_base_model
-from tests.model_fixtures import FLIPKART, MUSIC, small_config, tiny_checkpoint  # noqa: F401
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+from tests.support.models import FLIPKART, MUSIC, small_config
 
 
 def label(request_id: str, text: str, lab: str, ts: str) -> HumanLabel:
@@ -137,7 +136,7 @@ def test_retrain_then_gate_from_the_command_line(tmp_path: Path, tiny_checkpoint
         return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=600)
 
-    champion = run("tests.tiny_model")
+    champion = run("tests.support.tiny_model")
     assert champion.returncode == 0, champion.stderr
     labels = tmp_path / "var" / "human_labels.jsonl"
     for i in range(30):
