@@ -73,11 +73,16 @@ class SentimentService:
         budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER), batch=True)
         return BatchResult(predictions=await self.pipeline.classify(texts, budget))
 
-    @ops.get("/health", response_model=Health)
-    def health(self) -> Health:
-        """Liveness: 200 whenever the process runs, "degraded" (still 200) while a log cannot be written; says
-        nothing about the model (that is /ready)."""
+    @ops.get("/health", response_model=Health, responses={503: {"model": Health}})
+    async def health(self) -> Health | JSONResponse:
+        """Liveness: 200 while the process can serve, "degraded" (still 200) while a log cannot be written; 503
+        "failing" only when the model runner has been silent for ``runner_dead_s`` (dead or hung), so that an
+        orchestrator restarts the replica. Model loading is /ready's business."""
+        await self.pipeline.tiers.model_info()  # keeps the runner's state fresh when only probes arrive
         problems = [redact_paths(p) for p in self.pipeline.problems()]
+        if failing := self.pipeline.failing():
+            body = Health(status="failing", problems=[failing, *problems])
+            return JSONResponse(body.model_dump(), status_code=503)
         return Health(status="degraded" if problems else "ok", problems=problems)
 
     @ops.get("/ready")

@@ -64,6 +64,13 @@ class Pipeline:
             return budget
         return min(budget, asked) if asked > 0 else budget
 
+    def failing(self) -> str | None:
+        """Why this replica should be restarted, or None: a model runner silent (dead without respawn, or hung) for
+        ``runner_dead_s``. A container whose BentoML does not respawn workers, or whose runner hangs, must not go on
+        answering from the rules for good: liveness fails and the orchestrator restarts it."""
+        silent, limit = self.tiers.silent_for_s(), self.settings.service.runner_dead_s
+        return f"model runner silent for {silent:.0f}s (limit {limit:.0f}s)" if silent >= limit else None
+
     def problems(self) -> list[str]:
         """What /health reports as degraded: files whose records wait in memory, or were ever dropped."""
         out = []

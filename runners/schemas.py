@@ -48,7 +48,7 @@ def public_model_name(base_model: str) -> str:
 class Health(BaseModel):
     """``GET /health``: always 200 while the process runs."""
 
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "failing"]
     problems: list[str] = Field(default_factory=list)
 
 

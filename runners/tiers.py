@@ -52,6 +52,7 @@ class RunnerTiers:
         self.info = ModelInfo(loaded=False, error="model runner not asked yet")
         self._asked_at: float | None = None  # when the last answer (or failure) about the model came back
         self._asking: asyncio.Task[None] | None = None
+        self._silent_since: float | None = None  # the runner stopped answering at all (dead or hung), or None
 
     # --- tier 1 ------------------------------------------------------------------------------------------------
 
@@ -77,10 +78,16 @@ class RunnerTiers:
                 self.transformer.to_async.info(), timeout=self.settings.service.runner_info_timeout_s
             )
             self.info = ModelInfo.model_validate(answer, from_attributes=True)
+            self._silent_since = None
         except Exception as exc:
             reason = "did not answer in time" if isinstance(exc, TimeoutError) else f"unreachable: {type(exc).__name__}"
             self.info = ModelInfo(loaded=False, error=f"model runner {reason}")
+            self._silent_since = self._silent_since or time.monotonic()
         self._asked_at = time.monotonic()
+
+    def silent_for_s(self) -> float:
+        """How long the model runner has not answered at all (0 while it answers, loading or not)."""
+        return time.monotonic() - self._silent_since if self._silent_since is not None else 0.0
 
     async def model_unavailable(self) -> str | None:
         info = await self.model_info()

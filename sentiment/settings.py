@@ -109,6 +109,10 @@ class ServiceSettings(BaseModel):
     # bounds how long /ready stays 200 after the model runner dies or hangs (1 s + 1 s).
     runner_info_timeout_s: float = 1.0
     runner_info_recheck_s: float = 1.0
+    # A model runner that has not answered at all for this long (killed and not respawned, as BentoML does in a
+    # container, or hung) fails liveness (/health 503), so the orchestrator restarts the replica. Loading is not
+    # silence: a runner that answers "loading" counts as alive.
+    runner_dead_s: float = 60.0
     # Every request is answered within this many seconds (plus the rules' own few milliseconds): when tier 1 cannot
     # answer in time, the rules do, with reason code `overload`. A client may ask for less (header
     # X-Latency-Budget-Ms), never for more.

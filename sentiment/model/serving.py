@@ -65,7 +65,7 @@ class ServingModels:
         if tag is None:
             setattr(self, role, None)
             if role == "champion":
-                self.error = f"no {self.settings.model.name} model in the store"
+                self.error = f"model {self.settings.model.name} is not in the model store"
             return current is not None
         try:
             model = self.load(tag)

@@ -157,8 +157,9 @@ def test_health_is_ok_and_ready_flips_once_the_model_is_loaded(servers: dict[str
 
 def test_without_a_model_the_service_starts_answers_through_fallbacks_and_is_not_ready(bare: Server) -> None:
     assert bare.client.get("/health").json() == {"status": "ok", "problems": []}
-    ready = bare.client.get("/ready")
-    assert ready.status_code == 503 and "not in the model store" in ready.json()["reason"]
+    ready = _wait_for(lambda: (r := bare.client.get("/ready")).status_code == 503
+                      and "not in the model store" in r.json()["reason"] and r, "the empty store to be reported", 60)
+    assert ready.json()["status"] == "not_ready"
     assert bare.client.get("/model/info").status_code == 503
     by_rules = _predict(bare, "Terrible product, broke after a day. Awful.")
     assert by_rules["status"] == "fallback" and by_rules["label"] == "negative"
@@ -438,7 +439,7 @@ def test_challenger_shadow_promotion_and_rollback_in_a_running_service(api: Serv
             shadow = _wait_for(lambda: api.client.get("/stats").json()["shadow"], "shadow records")
             assert shadow["challenger_tag"] == new and shadow["champion_tag"] == old
             assert 0.0 <= shadow["agreement"] <= 1.0 and shadow["n"] >= 1
-            assert 'sentiment_shadow_total{champion="' in api.client.get("/metrics").text
+            assert "sentiment_shadow_total{" in api.client.get("/metrics").text
             registry.promote("champion", new, "test promotion", force=True)
             _wait_for(lambda: info()["tag"] == new, "the promotion to be served")
             _wait_for(lambda: any(r.get("model_tag") == new for r in iter_records(api.data_dir / "predictions.jsonl")),

@@ -200,3 +200,26 @@ def test_an_estimate_inflated_by_a_hang_recovers_once_the_runner_answers_again()
         await busy
 
     asyncio.run(main())
+
+
+def test_a_silent_model_runner_fails_liveness_but_a_loading_one_does_not(tmp_path: Path) -> None:
+    settings = load_settings(paths={"data_dir": tmp_path}, service={
+        "runner_info_recheck_s": 0.05, "runner_info_timeout_s": 0.05, "runner_dead_s": 0.3})
+
+    async def main() -> None:
+        transformer = FakeTransformer()
+        tiers = _tiers(settings, transformer)
+        pipeline = Pipeline(settings, tiers, ResourceGuard(90, 95))
+        await tiers.model_info(wait=True)
+        assert pipeline.failing() is None
+        transformer.state = "hung"
+        for _ in range(40):  # about 0.5 s of probes
+            await tiers.model_info()
+            await asyncio.sleep(0.0125)
+        assert "silent" in (pipeline.failing() or "")
+        transformer.state = "up"
+        await asyncio.sleep(0.06)
+        await tiers.model_info(wait=True)
+        assert pipeline.failing() is None and tiers.silent_for_s() == 0.0
+
+    asyncio.run(main())
