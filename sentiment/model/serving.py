@@ -60,13 +60,13 @@ class ServingModels:
 
     def _swap(self, role: str, tag: str | None) -> bool:
         current: SentimentModel | None = getattr(self, role)
-        if (current.tag if current else None) == tag:
-            return False
         if tag is None:
-            setattr(self, role, None)
             if role == "champion":
                 self.error = f"model {self.settings.model.name} is not in the model store"
+            setattr(self, role, None)
             return current is not None
+        if current is not None and current.tag == tag:
+            return False
         try:
             model = self.load(tag)
         except Exception as exc:  # a broken version is an outage of that version, not of the service

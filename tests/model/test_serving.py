@@ -77,3 +77,10 @@ def test_a_pinned_version_is_never_swapped(store: tuple[Settings, list[str]]) ->
     registry.promote("challenger", first, "elsewhere")
     models.refresh()
     assert models.champion is not None and models.champion.tag == first and models.challenger is None
+
+
+def test_an_empty_store_is_reported_not_left_loading(tmp_path: Path) -> None:
+    with isolated_store(tmp_path / "home"):
+        models = ServingModels(load_settings(paths={"data_dir": tmp_path / "var"}))
+        models.refresh()
+        assert models.champion is None and "is not in the model store" in models.error
