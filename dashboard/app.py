@@ -1,7 +1,7 @@
 """The operator dashboard. Start it with ``sentiment-dashboard`` (or ``streamlit run dashboard/app.py``).
 
 Reads only files (and, when reachable, ``GET /stats``), so it runs beside the service or on a copy of its logs.
-``?panel=overview|queue|drift&source=real|demo`` in the URL opens a given view (bookmarks, screenshots).
+``?panel=overview|queue|drift|models&source=real|demo`` in the URL opens a given view (bookmarks, screenshots).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import demo
-from dashboard.panels import drift, overview, queue
+from dashboard.panels import drift, models, overview, queue
 from dashboard.sources import demo_dir, sources_for
 from sentiment.settings import load_settings
 
@@ -17,6 +17,7 @@ PANELS = {
     "overview": (overview.TITLE, overview.render),
     "queue": (queue.TITLE, queue.render),
     "drift": (drift.TITLE, drift.render),
+    "models": (models.TITLE, models.render),
 }
 
 st.set_page_config(page_title="Review sentiment · operations", page_icon=":material/monitoring:", layout="wide")

@@ -3,4 +3,5 @@
 The titles live here so tools that look for a panel's heading (``dashboard.screenshot``) need not import Streamlit.
 """
 
-TITLES = {"overview": "Predictions overview", "queue": "Human review queue", "drift": "Drift report"}
+TITLES = {"overview": "Predictions overview", "queue": "Human review queue", "drift": "Drift report",
+          "models": "Models"}

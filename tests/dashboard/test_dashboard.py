@@ -521,3 +521,30 @@ def test_bucket_for_grows_with_the_span() -> None:
     assert aggregate.bucket_for(frame(1, 10_000)) == "1min"
     assert aggregate.bucket_for(frame(24 * 30, 10_000)) in {"12h", "1D"}
     assert pd.Timedelta(aggregate.bucket_for(frame(4, 200))) >= pd.Timedelta("15min")  # 200 points: few buckets
+
+
+def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settings, tmp_path: Path) -> None:
+    from sentiment.jsonl import append_records
+    from sentiment.model.aliases import AliasRegistry
+    from sentiment.shadow import ShadowRecord
+    from tests.support.models import isolated_store
+    from tests.support.tiny_model import register_tiny_model
+
+    with isolated_store(tmp_path / "home"):
+        at = run_app("models")
+        assert "No stored versions" in all_text(at)
+        first, second = register_tiny_model(seed=0), register_tiny_model(seed=1)
+        AliasRegistry("review-sentiment").promote("challenger", second, "retrained on human labels")
+        append_records(settings.paths.shadow_log, [
+            ShadowRecord(request_id=f"r{i}", champion_tag=first, champion_label="positive", champion_confidence=0.9,
+                         challenger_tag=second, challenger_label="positive" if i < 3 else "neutral",
+                         challenger_confidence=0.8) for i in range(4)])
+        at = run_app("models")
+    shown = metrics(at)
+    assert shown["champion (serving)"] == first and shown["challenger (shadowed)"] == second
+    assert shown["shadow agreement"] == "75.0%"
+    text = all_text(at)
+    assert "No gate has run" in text and "4 answers" in text
+    history = at.dataframe[-1].value
+    assert list(history["alias"])[:2] == ["challenger", "champion"]  # newest first: the challenger, the bootstrap
+    assert set(at.dataframe[0].value["aliases"]) >= {"champion", "challenger"}
