@@ -13,17 +13,19 @@ from sentiment.model.registry import ModelMetadata
 
 def _not_blank(text: str) -> str:
     """Empty or whitespace-only text is a client error (422), caught before any runner is called."""
-    if not text.strip():
+    if all(c.isspace() or c == "\ufeff" for c in text):
         raise ValueError("text must contain non-whitespace characters")
     return text
 
 
+# What _not_blank accepts, as an OpenAPI (ECMA-262) pattern: ECMA's \s lacks Python's \x1c-\x1f and \x85 and has
+# \ufeff, which _not_blank counts as blank too, so the two agree character for character.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+
 ReviewText = Annotated[
     str,
-    # The pattern documents _not_blank for clients (Python's \S is exactly "not str.isspace"); the check itself is
-    # _not_blank's, so that the service and the document agree character for character.
     Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."],
-          json_schema_extra={"pattern": r"\S"}),
+          json_schema_extra={"pattern": NOT_BLANK}),
     AfterValidator(_not_blank),
 ]
 

@@ -86,3 +86,13 @@ def test_token_bucket_refills_at_its_rate(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_presented_key(headers: list[tuple[bytes, bytes]], key: str | None) -> None:
     assert presented_key(headers) == key
+
+
+def test_blank_text_is_what_the_documented_pattern_excludes() -> None:
+    from runners.schemas import NOT_BLANK, _not_blank
+
+    for blank in ("\x1c", "\x1f", "\x85", "\ufeff", "\xa0", "\u2028", " \t\n", "\u3000\ufeff "):
+        with pytest.raises(ValueError):
+            _not_blank(blank)
+    assert _not_blank(" ok ") == " ok "
+    assert NOT_BLANK == r"[^\s\x1c-\x1f\x85]"  # ECMA \s has \ufeff and lacks \x1c-\x1f, \x85: the same set
