@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sentiment.jsonl import iter_records  # noqa: E402
-from sentiment.model.aliases import require_serving_tag  # noqa: E402
+from sentiment.model.aliases import AliasRegistry, require_serving_tag  # noqa: E402
 from sentiment.procs import free_port, stop_group  # noqa: E402
 from sentiment.settings import GateSettings, load_settings  # noqa: E402
 
@@ -190,6 +190,64 @@ class Server:
         self._log.close()
 
 
+async def _until(server: Server, check: Any, what: str, limit_s: float = 180.0) -> dict[str, Any]:
+    """Poll /model/info until ``check`` holds for it."""
+    import httpx
+
+    deadline = time.monotonic() + limit_s
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                info = (await client.get(server.url + "/model/info")).json()
+                if check(info):
+                    return dict(info)
+            except (httpx.HTTPError, ValueError):
+                pass
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def shadow_cost(server: Server, url: str, texts: list[str], challenger: str) -> dict[str, Any]:
+    """p95 at 50 req/s without, then with a challenger shadowing (at the configured share), side by side."""
+    registry = AliasRegistry(load_settings().model.name)
+    off = await open_loop(url, texts, 50, 30, "50 req/s, no challenger")
+    registry.promote("challenger", challenger, "benchmark: shadow cost")
+    try:
+        await _until(server, lambda i: i.get("challenger") == challenger, "the challenger to load")
+        await settle(url)
+        on = await open_loop(url, texts, 50, 30, "50 req/s, challenger shadowed")
+    finally:
+        registry.clear_challenger("benchmark: shadow cost measured", "scripts/benchmark.py")
+    ratio = on.p95_ms / off.p95_ms if on.p95_ms and off.p95_ms else None
+    console.print(f"  shadow on / off p95: {ratio:.2f}x" if ratio else "  shadow cost: n/a")
+    return {"off": off.model_dump(), "on": on.model_dump(), "p95_ratio": ratio}
+
+
+async def swap_under_load(server: Server, url: str, texts: list[str], other: str, data_dir: Path) -> dict[str, Any]:
+    """30 req/s for 60 s: promote ``other`` after 10 s, roll back once it serves; errors and p99 across both swaps."""
+    registry = AliasRegistry(load_settings().model.name)
+    before = (await _until(server, lambda i: "tag" in i, "the model card"))["tag"]
+
+    async def swaps() -> dict[str, float]:
+        t0 = time.monotonic()
+        await asyncio.sleep(10)
+        registry.promote("champion", other, "benchmark: hot swap under load", force=True)
+        await _until(server, lambda i: i.get("tag") == other, "the promotion to serve")
+        promoted = time.monotonic() - t0
+        await asyncio.sleep(5)
+        registry.rollback("benchmark: hot swap measured")
+        await _until(server, lambda i: i.get("tag") == before, "the rollback to serve")
+        return {"promoted_serving_after_s": round(promoted, 1), "rolled_back_serving_after_s":
+                round(time.monotonic() - t0, 1)}
+
+    phase, when = await asyncio.gather(open_loop(url, texts, 30, 60, "30 req/s across two swaps"), swaps())
+    tags = Counter(r.get("model_tag") for r in iter_records(data_dir / "predictions.jsonl"))
+    non_contract = phase.ok - sum(phase.answers.values())
+    console.print(f"  swap: errors {phase.errors}, non-contract {non_contract}, p99 {phase.p99_ms} ms, {when}")
+    return {**phase.model_dump(), **when, "non_contract": non_contract, "from": before, "to": other,
+            "records_by_version": {str(k): v for k, v in tags.items()}}
+
+
 def cpu_seconds(server: Server) -> dict[str, float]:
     """CPU time so far of each process of the server (named by its BentoML service) and of this load generator."""
     import psutil
@@ -275,6 +333,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
             out["steady"] = steady.model_dump()
             out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
             console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
+            await settle(url)
+        if args.other_version:
+            out["shadow_cost"] = await shadow_cost(server, url, texts, args.other_version)
+            await settle(url)
+            out["swap"] = await swap_under_load(server, url, texts, args.other_version, tmp / "var")
             await settle(url)
         steps, cap = await ladder(url, texts, args.step_s, "service")
         out["ladder"] = [p.model_dump() for p in steps]
@@ -381,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--components", action="store_true", help="also time model/langdetect/rules per text in-process")
     p.add_argument("--bursts", type=float, nargs="*", default=[200.0, 400.0], help="burst rates (req/s)")
     p.add_argument("--burst-s", type=float, default=30.0, help="seconds per burst")
+    p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)
     settings = load_settings()
