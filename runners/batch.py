@@ -111,9 +111,10 @@ class Plan(BaseModel):
 
 def detect_format(path: str, given: str | None = None) -> Format:
     if given:
-        if given not in FORMATS:
-            raise ValueError(f"unknown format {given!r}: one of {', '.join(FORMATS)}")
-        return given  # type: ignore[return-value]
+        for fmt in FORMATS:
+            if given == fmt:
+                return fmt
+        raise ValueError(f"unknown format {given!r}: one of {', '.join(FORMATS)}")
     name = path.rstrip("/").lower()
     for ext, fmt in EXTENSIONS.items():
         if name.endswith(ext):
@@ -341,8 +342,8 @@ def read_block(fs: pafs.FileSystem, plan_: Plan, block: Block) -> Rows:
                       if len(r) != len(header)}
         return Rows(texts=texts, records=records, unreadable=unreadable)
     rows: list[Any] = []
-    texts: list[object] = []
-    unreadable: dict[int, str] = {}
+    texts = []
+    unreadable = {}
     for n, line in enumerate(data.split(b"\n")):
         if not line.strip():
             continue
@@ -545,8 +546,9 @@ class JobResult(BaseModel):
     fallback: int
     rejected: int
     escalated: int
-    seconds: float
+    seconds: float  # wall time from planning to the last part, model loading included
     rows_per_s: float
+    actor_busy_s: float  # time the actors spent on blocks (reading, scoring, writing), summed over actors
     actors: int
     model_version: str
     backends: list[str]  # what the actors ran tier 1 on (the service's backend unless an export failed)
@@ -572,6 +574,7 @@ def run_job(
     todo = [b.index for b in job.blocks if b.index not in done]
     start = time.perf_counter()
     totals = {"rows": 0, "ok": 0, "fallback": 0, "rejected": 0, "escalated": 0, "scored": 0}
+    busy = 0.0
     peaks: dict[str, float] = {}
     backends: set[str] = set()
     pool = max(1, min(actors, len(todo)))
@@ -595,12 +598,13 @@ def run_job(
                 totals[k] += int(s[k])
             peaks[str(s["pid"])] = max(peaks.get(str(s["pid"]), 0.0), float(s["peak_rss_mb"]))
             backends.add(str(s["backend"]))
+            busy += float(s["seconds"])
     seconds = time.perf_counter() - start
     result = JobResult(
         output=output_uri, format=fmt_, blocks=len(job.blocks), blocks_scored=totals["scored"],
         blocks_skipped=len(job.blocks) - totals["scored"], rows=totals["rows"], ok=totals["ok"],
         fallback=totals["fallback"], rejected=totals["rejected"], escalated=totals["escalated"], seconds=seconds,
-        rows_per_s=totals["rows"] / seconds if seconds > 0 else 0.0, actors=pool if todo else 0,
+        rows_per_s=totals["rows"] / seconds if seconds > 0 else 0.0, actor_busy_s=busy, actors=pool if todo else 0,
         model_version=model.tag, backends=sorted(backends), actor_peak_rss_mb=peaks,
     )
     fs, out = filesystem(output_uri)
