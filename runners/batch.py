@@ -623,6 +623,7 @@ def ray_session(num_cpus: int | None = 2, address: str | None = None) -> Iterato
     if ray.is_initialized():
         yield
         return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from an offline or private machine
     repo = str(Path(__file__).resolve().parents[1])
     pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
     runtime_env = {"env_vars": {"PYTHONPATH": pythonpath}}  # actors import this checkout's code
