@@ -248,11 +248,15 @@ def plan(input_uri: str, fmt: Format, text_column: str, block_rows: int) -> Plan
             blocks += got
         else:
             names = pq.ParquetFile(src.path, filesystem=fs).schema_arrow.names
+            if text_column not in names:
+                raise ValueError(f"{src.path} has no column {text_column!r} (columns: {names}): see --text-column")
             clash = sorted(set(names) & set(OUTPUT_FIELDS))
             if clash:
                 raise ValueError(f"{src.path} already has column(s) {clash}: the output would overwrite them")
             blocks += _plan_parquet(fs, src, block_rows, len(blocks))
     if header is not None:
+        if text_column not in header:
+            raise ValueError(f"the CSV header has no column {text_column!r} (columns: {header}): see --text-column")
         clash = sorted(set(header) & set(OUTPUT_FIELDS))
         if clash:
             raise ValueError(f"the CSV input already has column(s) {clash}: the output would overwrite them")

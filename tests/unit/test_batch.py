@@ -149,10 +149,16 @@ def test_an_output_folder_of_another_job_is_refused(tmp_path: Path) -> None:
         prepare_output(str(tmp_path / "out"), plan(str(a), "jsonl", "text", 3))
 
 
-def test_input_columns_named_like_the_answer_fields_are_refused(tmp_path: Path) -> None:
+def test_a_missing_text_column_or_one_named_like_an_answer_field_is_refused_before_any_work(tmp_path: Path) -> None:
     pq.write_table(pa.table({"text": ["a review"], "label": ["positive"]}), tmp_path / "in.parquet")
     with pytest.raises(ValueError, match="label"):
         plan(str(tmp_path / "in.parquet"), "parquet", "text", 10)
+    with pytest.raises(ValueError, match="--text-column"):
+        plan(str(tmp_path / "in.parquet"), "parquet", "review_body", 10)
+    (tmp_path / "in.csv").write_text("id,body\n1,a fine review\n")
+    with pytest.raises(ValueError, match="--text-column"):
+        plan(str(tmp_path / "in.csv"), "csv", "text", 10)
+    assert len(plan(str(tmp_path / "in.csv"), "csv", "body", 10).blocks) == 1
 
 
 # --- on Ray -----------------------------------------------------------------------------------------------------------
