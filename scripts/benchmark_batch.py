@@ -104,6 +104,13 @@ def quoted_service() -> dict[str, Any]:
     }
 
 
+def _earlier(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not (args.append and args.out.exists()):
+        return []
+    runs: list[dict[str, Any]] = json.loads(args.out.read_text())["batch"]
+    return runs
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[100_000])
@@ -112,6 +119,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="model tag (default: the serving one)")
     p.add_argument("--workdir", type=Path, help="where inputs and outputs go (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=REPO / "reports" / "benchmark_batch.json")
+    p.add_argument("--append", action="store_true", help="keep the runs already in --out (same model and CPUs)")
     return p.parse_args(argv)
 
 
@@ -135,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = run_job(str(src), str(out), settings, model, block_rows=args.block_rows,
                                  actors=args.num_cpus)
                 run = {
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "rows": result.rows, "distinct_reviews_available": distinct, "seconds": round(result.seconds, 1),
                     "reviews_per_s": round(result.rows_per_s, 1),
                     "reviews_per_s_per_core": round(result.rows_per_s / args.num_cpus, 1),
@@ -162,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "note": "shared machine; other developers' jobs ran at the same time (see load averages)"},
         "model_version": model.tag, "backend": settings.service.backend, "block_rows": args.block_rows,
         "latency_budget": "none (batch waits for the model)",
-        "batch": runs,
+        "batch": _earlier(args) + runs,
         "http_service": quoted_service(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
