@@ -1,0 +1,184 @@
+"""Batch scoring throughput and memory: ``sentiment-score``'s engine (runners/batch.py) on N real reviews.
+
+    python -m scripts.benchmark_batch --rows 100000                 # reviews/s, per core, peak RSS
+    python -m scripts.benchmark_batch --rows 100000 300000          # memory stays flat as the input grows
+    python -m scripts.benchmark_batch --rows 20000 --model review-sentiment:VERSION
+
+The input is the shared English review files concatenated (about 167k rows; cycled when more are asked for),
+written as JSON Lines with an id per row. Each size runs as a fresh job into a fresh output folder on a local Ray
+of ``--num-cpus`` CPUs with one model actor per CPU. Memory: the driver's peak RSS (getrusage) and each actor's
+(its own getrusage, reported with every block), plus the largest RSS sum of the whole Ray process tree seen by a
+1 s sampler. Next to it, the HTTP service's capacity is *quoted* from ``reports/benchmark.json`` (not measured
+here). Results: ``reports/benchmark_batch.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import itertools
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import psutil  # noqa: E402
+
+from sentiment.settings import load_settings  # noqa: E402
+
+ENGLISH = (
+    "amazon2014_musical_instruments_5core.jsonl", "amazon2018_fashion_5core.jsonl",
+    "amazon_reviews_us_gift_card_sample.jsonl", "amazon_reviews_pds_sample_us.jsonl",
+    "blitzer_multidomain_sentiment.jsonl", "uci_amazon_cells_labelled.jsonl",
+    "amazon2014_digital_music_5core_head.jsonl.gz", "amazon_fine_food_reviews_first5000.jsonl.gz",
+    "flipkart_product_reviews.jsonl.gz", "womens_ecommerce_clothing_reviews.jsonl.gz", "yelp_reviews_10k.jsonl.gz",
+    "zomato_hyderabad_restaurant_reviews.jsonl.gz",
+)
+
+
+def reviews(shared: Path) -> Iterator[tuple[str, object]]:
+    for name in ENGLISH:
+        opener: Any = gzip.open if name.endswith(".gz") else open
+        with opener(shared / name, "rt", encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield name, json.loads(line).get("text")
+
+
+def write_input(path: Path, n: int, shared: Path) -> int:
+    distinct = sum(1 for _ in reviews(shared))
+    with path.open("w", encoding="utf-8") as f:
+        for i, (name, text) in enumerate(itertools.islice(itertools.cycle(reviews(shared)), n)):
+            f.write(json.dumps({"id": i, "source": name, "text": text}, ensure_ascii=False) + "\n")
+    return distinct
+
+
+class TreeSampler:
+    """The largest RSS of this process and all its descendants (Ray's GCS, raylet, workers), summed."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s, self.peak_mb, self._stop = every_s, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def quoted_service() -> dict[str, Any]:
+    report = json.loads((REPO / "reports" / "benchmark.json").read_text())
+    svc = report["service"]
+    burst = svc.get("burst") or {}
+    return {
+        "source": "reports/benchmark.json (quoted, not measured in this run)",
+        "when": report.get("when"), "machine": report.get("machine"),
+        "capacity_rps_at_p95_200ms": svc.get("capacity_rps_at_p95_200ms"),
+        "burst_achieved_rps": burst.get("achieved_rps"),
+        "steady_cpu_ms_per_request": (svc.get("steady_cpu_ms_per_request") or {}).get("total"),
+    }
+
+
+def _earlier(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not (args.append and args.out.exists()):
+        return []
+    runs: list[dict[str, Any]] = json.loads(args.out.read_text())["batch"]
+    return runs
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    p.add_argument("--num-cpus", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--block-rows", type=int, default=1000)
+    p.add_argument("--model", help="model tag (default: the serving one)")
+    p.add_argument("--workdir", type=Path, help="where inputs and outputs go (default: a temporary folder)")
+    p.add_argument("--out", type=Path, default=REPO / "reports" / "benchmark_batch.json")
+    p.add_argument("--append", action="store_true", help="keep the runs already in --out (same model and CPUs)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from runners.batch import ray_session, resolve_model, run_job
+
+    settings = load_settings()
+    model = resolve_model(settings, args.model)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="benchmark-batch-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runs = []
+    try:
+        with TreeSampler() as tree, ray_session(num_cpus=args.num_cpus):
+            for n in args.rows:
+                src, out = work / f"reviews-{n}.jsonl", work / f"scored-{n}"
+                distinct = write_input(src, n, settings.paths.shared_data_dir)
+                shutil.rmtree(out, ignore_errors=True)
+                load_before = os.getloadavg()
+                tree.peak_mb = 0.0
+                result = run_job(str(src), str(out), settings, model, block_rows=args.block_rows,
+                                 actors=args.num_cpus)
+                run = {
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "rows": result.rows, "distinct_reviews_available": distinct, "seconds": round(result.seconds, 1),
+                    "reviews_per_s": round(result.rows_per_s, 1),
+                    "reviews_per_s_per_core": round(result.rows_per_s / args.num_cpus, 1),
+                    # one actor on one core, model loading and Ray start-up left out
+                    "reviews_per_busy_actor_s": round(result.rows / max(result.actor_busy_s, 1e-9), 1),
+                    "answers": {"ok": result.ok, "fallback": result.fallback, "rejected": result.rejected,
+                                "queued_for_humans": result.escalated},
+                    "backends": result.backends,
+                    "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "actor_peak_rss_mb": sorted(round(v, 1) for v in result.actor_peak_rss_mb.values()),
+                    "ray_tree_peak_rss_mb": round(tree.peak_mb, 1),
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                }
+                runs.append(run)
+                print(json.dumps(run), flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+                src.unlink()
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "ray_num_cpus": args.num_cpus, "actors": args.num_cpus,
+                    "note": "shared machine; other developers' jobs ran at the same time (see load averages)"},
+        "model_version": model.tag, "backend": settings.service.backend, "block_rows": args.block_rows,
+        "latency_budget": "none (batch waits for the model)",
+        "batch": _earlier(args) + runs,
+        "http_service": quoted_service(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
