@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--folds", nargs="+", help="held-out sources (default: every source with enough 3-star reviews)")
     p.add_argument("--max-train", type=int, help="training reviews per fold (class-balanced cap)")
     p.add_argument("--max-val", type=int)
-    p.add_argument("--train-budget-s", type=float, help="training seconds per fold")
+    p.add_argument("--train-budget-s", type=float,
+                   help="training seconds per fold (0 = none: on a shared CPU a fixed --max-train compares fairer)")
     p.add_argument("--max-length", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--eval-every", type=int)
@@ -30,8 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int, dest="num_threads")
     p.add_argument("--test-cap", type=int, default=1500, help="held-out reviews per fold (natural mix)")
+    p.add_argument("--in-domain-cap", type=int, default=1000, help="in-domain test reviews per fold")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     p.add_argument("--output-dir", type=Path, help="default <reports_dir>/model/loso")
+    p.add_argument("--compare", nargs="+", metavar="RUN",
+                   help="train nothing: tabulate the named runs of the output folder into levers.json / levers.md")
     return p.parse_args(argv)
 
 
@@ -40,16 +44,35 @@ def main(argv: list[str] | None = None) -> int:
     from fallback.evaluate import chain_decisions
     from sentiment.model.config import make_config
     from sentiment.model.data import LoadStats, default_files, load_reviews
-    from sentiment.model.loso import LosoConfig, plot_folds, render_markdown, run_loso
+    from sentiment.model.loso import (
+        LosoConfig,
+        LosoReport,
+        lever_rows,
+        plot_folds,
+        render_levers,
+        render_markdown,
+        run_loso,
+    )
     from sentiment.settings import load_settings
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     settings = load_settings()
+    root = args.output_dir or settings.paths.reports_dir / "model" / "loso"
+    if args.compare:
+        runs = {n: LosoReport.model_validate_json((root / n / "loso.json").read_text()) for n in args.compare}
+        rows = lever_rows(runs)
+        (root / "levers.json").write_text(json.dumps(rows, indent=1))
+        (root / "levers.md").write_text(render_levers(rows))
+        print(render_levers(rows))
+        return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
                                                 "eval_every", "lr", "seed", "num_threads")}
-    cfg = LosoConfig(train=make_config(args.profile, **overrides), folds=args.folds or [], test_cap=args.test_cap,
+    train = make_config(args.profile, **overrides)
+    if args.train_budget_s == 0:
+        train.train_budget_s = None
+    cfg = LosoConfig(train=train, folds=args.folds or [], test_cap=args.test_cap, in_domain_cap=args.in_domain_cap,
                      bootstrap=args.bootstrap)
-    out = (args.output_dir or settings.paths.reports_dir / "model" / "loso") / args.run_name
+    out = root / args.run_name
     t0 = time.monotonic()
     reviews = load_reviews(args.data or default_files(settings.paths.shared_data_dir), settings.gates, LoadStats())
     print(f"loaded {len(reviews)} star-rated reviews in {time.monotonic() - t0:.0f}s; reports -> {out}")

@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "reports: --output-dir reports/model)")
     p.add_argument("--name", help="model name in the BentoML store (default from settings)")
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
+    p.add_argument("--loso-report", type=Path,
+                   help="loso.json of this profile (scripts.evaluate_loso): its summary is stored as metrics.loso")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
     return p.parse_args(argv)
 
@@ -81,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg.train_budget_s = args.train_budget_s or None
     out = (args.output_dir or settings.paths.reports_dir / "model") / args.profile
     console.print(f"[bold]profile {cfg.profile}[/]: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
-    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print)
+    extra = {}
+    if args.loso_report:
+        from sentiment.model.loso import LosoReport, metadata_summary
+
+        extra["loso"] = metadata_summary(LosoReport.model_validate_json(args.loso_report.read_text()))
+    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print,
+                 extra_metrics=extra)
 
     table = Table(title=f"held-out test ({report.test.n} reviews) vs requirements")
     for col in ("class", "precision", "req", "recall", "req", "F1", "support", "meets"):
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{report.test_ece['after']:.4f} (T={report.calibration.temperature:.3f})\n"
         f"chain at gate {report.chain.gate:.2f}: "
         + ", ".join(f"{k} {t.share:.1%}" for k, t in report.chain.tiers.items())
-        + f"; requirement table met by ok answers from gate: "
+        + "; requirement table met by ok answers from gate: "
         + (f"{gate.gate:.2f} (coverage {gate.coverage:.1%})" if gate else "never")
         + f"\ntotal {report.seconds['total']:.0f}s; tag {report.tag}; report {out / 'evaluation.json'}"
     )

@@ -10,23 +10,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.model_fixtures import SHARED, tiny_checkpoint  # noqa: F401  (pytest fixture)
 
-from fallback.evaluate import chain_decisions
+from fallback.evaluate import chain_decisions, chain_view
 from sentiment.contract import LABELS
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import LoadStats, Review, load_reviews
 from sentiment.model.loso import (
     LosoConfig,
+    LosoReport,
     eligible_sources,
     fold_data,
+    lever_rows,
+    metadata_summary,
     natural_sample,
     plot_folds,
+    render_levers,
     render_markdown,
     run_loso,
     tune_bias,
 )
-from sentiment.settings import GateSettings
+from sentiment.model.pipeline import run
+from sentiment.model.registry import resolve
+from sentiment.settings import GateSettings, PathSettings, Settings
+from tests.model_fixtures import (  # noqa: F401  (fixtures)
+    MUSIC,
+    SHARED,
+    model_store,
+    small_config,
+    tiny_checkpoint,
+)
 
 FILES = [SHARED / f for f in ("amazon2018_fashion_5core.jsonl", "amazon_reviews_us_gift_card_sample.jsonl",
                               "amazon_reviews_pds_sample_us.jsonl")]
@@ -81,8 +93,12 @@ def test_tuned_bias_keeps_the_coverage_it_is_asked_for() -> None:
     assert (shifted.max(1) >= 0.6).mean() >= 0.8 and bias[2] == 0.0
 
 
-def test_loso_end_to_end_with_confidence_intervals(reviews: list[Review], tiny_checkpoint: Path, tmp_path: Path) -> None:
-    report = run_loso(_config(str(tiny_checkpoint)), reviews, GateSettings(), chain_decisions, log=lambda *_: None)
+@pytest.fixture(scope="module")
+def report(reviews: list[Review], tiny_checkpoint: Path) -> LosoReport:  # noqa: F811
+    return run_loso(_config(str(tiny_checkpoint)), reviews, GateSettings(), chain_decisions, log=lambda *_: None)
+
+
+def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path: Path) -> None:
     assert [f.source for f in report.folds] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
     for fold in report.folds:
         assert fold.source not in fold.train_sources and "amazon_reviews_pds_sample_us" in fold.train_sources
@@ -100,3 +116,18 @@ def test_loso_end_to_end_with_confidence_intervals(reviews: list[Review], tiny_c
     md = render_markdown(report)
     assert "amazon_reviews_pds_sample_us" in md and "| macro_f1 |" in md
     assert plot_folds(report, tmp_path / "loso.png").stat().st_size > 0
+    rows = lever_rows({"tiny": report})
+    assert [r["variant"] for r in rows] == list(report.summary)
+    assert render_levers(rows).count("| tiny |") == len(report.summary)
+
+
+def test_the_loso_summary_is_stored_with_a_registered_model(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
+                                                            model_store: Path, tmp_path: Path) -> None:  # noqa: F811
+    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
+    settings = Settings(paths=PathSettings(data_dir=tmp_path / "var"))
+    loso = metadata_summary(report)
+    trained = run(cfg, tmp_path / "report", settings, chain_view, log=lambda *_: None, extra_metrics={"loso": loso})
+    stored = resolve(str(trained.tag))[1].metrics
+    assert stored["loso"]["figures"]["macro_f1"] == loso["figures"]["macro_f1"]  # type: ignore[index]
+    assert stored["loso"]["folds"] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
+    assert "test_macro_f1" in stored  # its own test figures are kept next to it

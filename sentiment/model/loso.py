@@ -31,7 +31,12 @@ from sentiment.contract import LABELS
 from sentiment.language import detect_language
 from sentiment.model.calibrate import Calibration, calibrate, reliability
 from sentiment.model.config import TrainConfig
-from sentiment.model.data import Review, balanced_cap, cap_source_share, split_stratified
+from sentiment.model.data import (
+    Review,
+    balanced_cap,
+    cap_source_share,
+    split_stratified,
+)
 from sentiment.model.inference import SentimentModel, softmax
 from sentiment.model.registry import ModelMetadata
 from sentiment.model.train import TrainResult, fine_tune
@@ -361,11 +366,11 @@ def render_markdown(r: LosoReport) -> str:
         lines.append(f"| {k} | {target} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"In-domain slice of the training sources (served variant, fold average): macro-F1 "
-        f"{r.in_domain['macro_f1']:.3f}, neg-vs-pos {r.in_domain['binary_accuracy']:.3f}, ECE {r.in_domain['ece']:.3f}.",
+        (f"In-domain slice of the training sources (served variant, fold average): macro-F1 "
+        f"{r.in_domain['macro_f1']:.3f}, neg-vs-pos {r.in_domain['binary_accuracy']:.3f}, ECE {r.in_domain['ece']:.3f}."),
         "",
-        "| held-out source | test n (neg/neu/pos) | train s | macro-F1 LOSO | macro-F1 in-domain | coverage "
-        "| ok neg P / R | ok neu P / R | ECE |",
+        ("| held-out source | test n (neg/neu/pos) | train s | macro-F1 LOSO | macro-F1 in-domain | coverage "
+        "| ok neg P / R | ok neu P / R | ECE |"),
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for f in r.folds:
@@ -410,3 +415,45 @@ def plot_folds(r: LosoReport, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+LEVER_FIGURES = ("macro_f1", "coverage", "ok_negative_precision", "ok_negative_recall", "ok_neutral_precision",
+                 "ok_neutral_recall", "binary_accuracy", "ece")
+
+
+def lever_rows(runs: dict[str, LosoReport]) -> list[dict[str, object]]:
+    """One row per (run, decision variant): the LOSO figures the issue optimises, with their intervals."""
+    rows: list[dict[str, object]] = []
+    for run, r in runs.items():
+        t = r.config["train"]
+        for variant, s in r.summary.items():
+            rows.append({"run": run, "variant": variant, "folds": [f.source for f in r.folds],
+                         "max_train": t["max_train"], "max_length": t["max_length"],
+                         "train_budget_s": t["train_budget_s"], "seed": t["seed"], "minutes": round(r.seconds / 60, 1),
+                         "targets_met": sum(r.targets[variant].values()),
+                         **{k: s[k].model_dump() for k in LEVER_FIGURES}})
+    return rows
+
+
+def render_levers(rows: Sequence[dict[str, object]]) -> str:
+    head = "| run | variant | " + " | ".join(LEVER_FIGURES) + f" | targets met (of {len(TARGETS)}) |"
+    lines = [head, "|" + " --- |" * (len(LEVER_FIGURES) + 3)]
+    for row in rows:
+        cells = [f"{row[k]['mean']:.3f} [{row[k]['lo']:.3f}, {row[k]['hi']:.3f}]" for k in LEVER_FIGURES]  # type: ignore[index]
+        lines.append(f"| {row['run']} | {row['variant']} | " + " | ".join(cells) + f" | {row['targets_met']} |")
+    return "\n".join(lines) + "\n"
+
+
+def metadata_summary(r: LosoReport, variant: str = "served") -> dict[str, object]:
+    """What a registered model carries under ``metrics["loso"]`` (served by /model/info): the LOSO figures of the
+    training profile it was made with (the folds' models, not its own weights), with intervals and targets."""
+    t = r.config["train"]
+    return {
+        "variant": variant,
+        "folds": [f.source for f in r.folds],
+        "per_fold_budget": {k: t[k] for k in ("max_train", "max_length", "train_budget_s", "seed")},
+        "gate": r.gate,
+        "figures": {k: {m: round(v, 4) for m, v in iv.model_dump().items()} for k, iv in r.summary[variant].items()},
+        "targets_met": r.targets[variant],
+        "in_domain_macro_f1": round(r.in_domain["macro_f1"], 4),
+    }

@@ -141,7 +141,8 @@ def _failing_at(r: Report, gate: float) -> list[str]:
 
 
 def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: ChainViewFn, register: bool = True,
-        log: Callable[[str], object] = print) -> Report:
+        log: Callable[[str], object] = print, extra_metrics: dict[str, Any] | None = None) -> Report:
+    """``extra_metrics`` are stored with the model next to its own test figures (e.g. ``{"loso": ...}``)."""
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
     ds: Dataset = build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
@@ -205,7 +206,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
             plots=[p.name for p in plots],
         )
         if register:
-            meta = meta.model_copy(update={"metrics": _summary_metrics(report)})
+            meta = meta.model_copy(update={"metrics": _summary_metrics(report) | (extra_metrics or {})})
             report.tag = save_to_store(cfg.name, ckpt, meta, vocab)
             log(f"registered {report.tag}")
     report.seconds["total"] = round(time.monotonic() - t0, 1)
