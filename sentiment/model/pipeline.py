@@ -27,6 +27,7 @@ from sentiment.model.evaluate import (
     binary_accuracy,
     metrics,
     per_source,
+    plot_class_risk_coverage,
     plot_confusion,
     plot_per_source,
     plot_risk_coverage,
@@ -192,6 +193,8 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
             plot_reliability(test_logits, test_y, cal.temperature, output_dir / "reliability.png",
                              f"{title}: calibration (fitted on validation)", cal.class_bias),
             plot_risk_coverage(points, settings.gates.confidence_gate, req, output_dir / "risk_coverage.png", title),
+            plot_class_risk_coverage(test_y, probs, settings.gates.confidence_gate,
+                                     output_dir / "class_risk_coverage.png", f"{title}, per class"),
         ]
         sources = per_source([r.source for r in ds.test], test_y, probs)
         plots.append(plot_per_source(sources, output_dir / "per_source.png", f"{title}, per source"))
