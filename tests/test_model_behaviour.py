@@ -6,8 +6,10 @@ whatever its test-set score.
 - invariance: a product name, a number, punctuation or a typo in a non-sentiment word does not flip the label;
 - direction: adding "but it broke after a week" never makes a review more positive.
 
-They run on ``trained_minilm`` (the real MiniLM fine-tuned in the test session on ~300 shared reviews, calibrated),
-the same model the other model tests use, through :class:`SentimentModel` as serving loads it.
+They run on ``behaviour_minilm`` (the real MiniLM fine-tuned once per test session on ~1,000 shared reviews,
+calibrated) through :class:`SentimentModel` as serving loads it. The smaller ``trained_minilm`` of the other model
+tests (320 reviews) fails the negation test ("This is not good." and "I would not recommend it to anyone." come out
+positive), so these tests train their own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 from sentiment.contract import LABELS
 from sentiment.model.inference import SentimentModel
-from tests.model_fixtures import TrainedModel, trained_minilm  # noqa: F401  (pytest fixture)
+from tests.model_fixtures import TrainedModel, behaviour_minilm  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +50,8 @@ DIRECTION = [*CLEAR[POS], "It is okay, does the job.", "Good value for the price
 
 
 @pytest.fixture(scope="module")
-def model(trained_minilm: TrainedModel) -> SentimentModel:  # noqa: F811
-    return SentimentModel(trained_minilm.path, trained_minilm.metadata, num_threads=2)
+def model(behaviour_minilm: TrainedModel) -> SentimentModel:  # noqa: F811
+    return SentimentModel(behaviour_minilm.path, behaviour_minilm.metadata, num_threads=2)
 
 
 def labels(model: SentimentModel, texts: list[str]) -> list[str]:
