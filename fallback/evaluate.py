@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,15 +21,29 @@ from sentiment.settings import GateSettings
 from sentiment.validation import Validated
 
 
+class Decision(NamedTuple):
+    tier: str  # model | rules | human
+    label: str | None  # None: the human queue, no automatic label
+    status: str  # ok | fallback
+
+
+def chain_decisions(texts: Sequence[str], outputs: Sequence[ModelOutput], gates: GateSettings) -> list[Decision]:
+    """What the chain answers for each text, given tier-1 outputs computed once."""
+    rules = KeywordRules()
+    out = []
+    for i, (text, output) in enumerate(zip(texts, outputs, strict=True)):
+        t = resolve(Validated(text=text, raw_chars=len(text)), f"eval-{i}", None, output, rules.match(text), gates)
+        label = t.prediction.label.value if t.prediction.label is not None else None
+        out.append(Decision(t.trace.tier, label, t.prediction.status.value))
+    return out
+
+
 def chain_view(
     texts: Sequence[str], y: LabelIds, outputs: Sequence[ModelOutput], gates: GateSettings
 ) -> ChainView:
-    rules = KeywordRules()
     by_tier: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
-    for i, (text, out, gold) in enumerate(zip(texts, outputs, y, strict=True)):
-        t = resolve(Validated(text=text, raw_chars=len(text)), f"eval-{i}", None, out, rules.match(text), gates)
-        label = t.prediction.label.value if t.prediction.label is not None else None
-        by_tier[t.trace.tier].append((int(gold), label, t.prediction.status.value))
+    for d, gold in zip(chain_decisions(texts, outputs, gates), y, strict=True):
+        by_tier[d.tier].append((int(gold), d.label, d.status))
     n = len(texts)
     tiers = {}
     for tier in ("model", "rules", "human"):

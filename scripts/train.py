@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 parents=[training_arguments()])
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
+    p.add_argument("--loso-report", type=Path,
+                   help="loso.json of this profile (scripts.evaluate_loso): its summary is stored as metrics.loso")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
     return p.parse_args(argv)
 
@@ -101,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_train_config(args, settings)
     out = (args.output_dir or settings.paths.reports_dir / "model") / args.profile
     console.print(f"[bold]profile {cfg.profile}[/]: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
-    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print)
+    extra = {}
+    if args.loso_report:
+        from sentiment.model.loso import LosoReport, metadata_summary
+
+        extra["loso"] = metadata_summary(LosoReport.model_validate_json(args.loso_report.read_text()))
+    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print,
+                 extra_metrics=extra)
 
     table = Table(title=f"held-out test ({report.test.n} reviews) vs requirements")
     for col in ("class", "precision", "req", "recall", "req", "F1", "support", "meets"):

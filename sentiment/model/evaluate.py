@@ -237,3 +237,38 @@ def plot_per_source(table: dict[str, dict[str, object]], path: Path, title: str)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_class_risk_coverage(y: LabelIds, probs: Floats, gate: float, path: Path, title: str) -> Path:
+    """Per class, over the gate: precision and recall of the ``ok`` answers against the share answered, with the
+    requirement lines, so an operator sees which class a gate setting sacrifices."""
+    plt = _plt()
+    y = np.asarray(y)
+    conf, pred = probs.max(1), probs.argmax(1)
+    gates = np.round(np.arange(0.34, 0.996, 0.01), 2)
+    fig, axes = plt.subplots(1, len(LABELS), figsize=(13, 4.2), sharey=True)
+    for k, (ax, name) in enumerate(zip(axes, LABELS, strict=True)):
+        cov, prec, rec = [], [], []
+        for g in gates:
+            m = conf >= g
+            if not m.any():
+                break
+            said, true = pred[m] == k, y[m] == k
+            cov.append(m.mean())
+            prec.append((said & true).sum() / max(said.sum(), 1))
+            rec.append((said & true).sum() / max(true.sum(), 1))
+        ax.plot(cov, prec, label="precision of ok answers")
+        ax.plot(cov, rec, label="recall among ok answers")
+        req_p, req_r = REQUIREMENTS[name]
+        ax.axhline(req_p, color="tab:blue", ls=":", lw=1, label=f"required precision {req_p:.2f}")
+        ax.axhline(req_r, color="tab:orange", ls=":", lw=1, label=f"required recall {req_r:.2f}")
+        at = float((conf >= gate).mean())
+        ax.axvline(at, color="grey", ls="--", lw=1, label=f"gate {gate:.2f} (coverage {at:.0%})")
+        ax.set(title=name, xlabel="coverage (share answered by tier 1)", xlim=(0, 1.02), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

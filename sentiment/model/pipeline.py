@@ -28,6 +28,7 @@ from sentiment.model.evaluate import (
     binary_accuracy,
     metrics,
     per_source,
+    plot_class_risk_coverage,
     plot_confusion,
     plot_per_source,
     plot_risk_coverage,
@@ -144,8 +145,10 @@ def _failing_at(r: Report, gate: float) -> list[str]:
 
 
 def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: ChainViewFn, register: bool = True,
-        log: Callable[[str], object] = print, dataset: Dataset | None = None) -> Report:
-    """``dataset``: splits built by the caller (retraining adds human labels); default: ``build_dataset(cfg)``."""
+        log: Callable[[str], object] = print, dataset: Dataset | None = None,
+        extra_metrics: dict[str, Any] | None = None) -> Report:
+    """``dataset``: splits built by the caller (retraining adds human labels); default: ``build_dataset(cfg)``.
+    ``extra_metrics`` are stored with the model next to its own test figures (e.g. ``{"loso": ...}``)."""
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
     ds: Dataset = dataset or build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
@@ -195,6 +198,8 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
             plot_reliability(test_logits, test_y, cal.temperature, output_dir / "reliability.png",
                              f"{title}: calibration (fitted on validation)", cal.class_bias),
             plot_risk_coverage(points, settings.gates.confidence_gate, req, output_dir / "risk_coverage.png", title),
+            plot_class_risk_coverage(test_y, probs, settings.gates.confidence_gate,
+                                     output_dir / "class_risk_coverage.png", f"{title}, per class"),
         ]
         sources = per_source([r.source for r in ds.test], test_y, probs)
         plots.append(plot_per_source(sources, output_dir / "per_source.png", f"{title}, per source"))
@@ -209,7 +214,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
             plots=[p.name for p in plots],
         )
         if register:
-            meta = meta.model_copy(update={"metrics": _summary_metrics(report)})
+            meta = meta.model_copy(update={"metrics": _summary_metrics(report) | (extra_metrics or {})})
             report.tag = save_to_store(cfg.name, ckpt, meta, vocab)
             log(f"registered {report.tag}")
     report.seconds["total"] = round(time.monotonic() - t0, 1)

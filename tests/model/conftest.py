@@ -40,6 +40,19 @@ def trained_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 
 
 @pytest.fixture(scope="session")
+def behaviour_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """MiniLM fine-tuned on ~1,000 shared reviews (1 epoch, 63 steps: ~2 min on an idle 2-core box), for the
+    behaviour tests: the 320-review ``trained_minilm`` calls "This is not good." positive."""
+    cfg = small_config(default_base_model(), max_train=1000, max_val=200, lr=1e-4, eval_every=21)
+    with isolated_store(tmp_path_factory.mktemp("bentoml_home")):
+        settings = Settings(paths=PathSettings(data_dir=tmp_path_factory.mktemp("var")))
+        report = run(cfg, tmp_path_factory.mktemp("report"), settings, chain_view, log=lambda *_: None)
+        assert report.tag is not None
+        path, metadata, _ = resolve(report.tag)
+    return TrainedModel(report, path, metadata)
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer, 32-dim DistilBERT (MiniLM tokenizer): proves any HF checkpoint trains, in seconds."""
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_distilbert"))

@@ -59,7 +59,8 @@ def test_real_training_learns_polarity_and_round_trips_the_store(minilm_run: Rep
 @pytest.mark.slow
 def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
     r = minilm_run
-    assert set(r.plots) == {"confusion_matrix.png", "reliability.png", "risk_coverage.png", "per_source.png"}
+    assert set(r.plots) == {"confusion_matrix.png", "reliability.png", "risk_coverage.png", "class_risk_coverage.png",
+                            "per_source.png"}
     assert r.test.n == sum(sum(row) for row in r.test.confusion) > 0
     assert abs(sum(t.share for t in r.chain.tiers.values()) - 1.0) < 1e-9
     assert r.calibration.nll_after <= r.calibration.nll_before + 1e-9  # T minimises validation NLL

@@ -1,0 +1,127 @@
+"""Leave-one-source-out plumbing on small real sources and a tiny random checkpoint (seconds, not quality).
+
+Fashion (48 three-star reviews) and Gift Card (27) are folds; the PDS US sample (5) is too small and only trains.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fallback.evaluate import chain_decisions, chain_view
+from sentiment.contract import LABELS
+from sentiment.model.config import TrainConfig
+from sentiment.model.data import LoadStats, Review, load_reviews
+from sentiment.model.loso import (
+    LosoConfig,
+    LosoReport,
+    eligible_sources,
+    fold_data,
+    lever_rows,
+    metadata_summary,
+    natural_sample,
+    plot_folds,
+    render_levers,
+    render_markdown,
+    run_loso,
+    tune_bias,
+)
+from sentiment.model.pipeline import run
+from sentiment.model.registry import resolve
+from sentiment.settings import GateSettings, PathSettings, Settings
+from tests.support.models import MUSIC, SHARED, small_config
+
+FILES = [SHARED / f for f in ("amazon2018_fashion_5core.jsonl", "amazon_reviews_us_gift_card_sample.jsonl",
+                              "amazon_reviews_pds_sample_us.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def reviews() -> list[Review]:
+    return load_reviews(FILES, GateSettings(), LoadStats())
+
+
+def _config(base_model: str, **overrides: object) -> LosoConfig:
+    train = TrainConfig(base_model=base_model, max_train=60, max_val=40, max_length=32, batch_size=16, epochs=1,
+                        lr=1e-3, eval_every=2, patience=2, num_threads=2, seed=3)
+    return LosoConfig(train=train, test_cap=120, in_domain_cap=60, bootstrap=40, **overrides)
+
+
+def test_sources_without_enough_three_star_reviews_are_not_folds(reviews: list[Review]) -> None:
+    folds, excluded = eligible_sources(reviews, min_neutral=20)
+    assert folds == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
+    assert list(excluded) == ["amazon_reviews_pds_sample_us"]
+
+
+def test_natural_sample_keeps_the_class_mix_and_spreads_over_the_source(reviews: list[Review]) -> None:
+    gift = [r for r in reviews if r.source == "amazon_reviews_us_gift_card"]
+    sample = natural_sample(gift, 200)
+    full, got = Counter(r.y for r in gift), Counter(r.y for r in sample)
+    assert len(sample) == 200 and len({r.text for r in sample}) == 200
+    for k in full:
+        assert abs(got[k] - 200 * full[k] / len(gift)) <= 1
+    positions = sorted(gift.index(r) for r in sample if r.y == LABELS.index("positive"))
+    assert positions[0] < len(gift) * 0.05 and positions[-1] > len(gift) * 0.9  # evenly spaced, not a head
+
+
+def test_a_fold_never_trains_validates_or_calibrates_on_its_test_source(reviews: list[Review]) -> None:
+    cfg = _config("unused")
+    for held_out in ("amazon2018_fashion_5core", "amazon_reviews_us_gift_card"):
+        data = fold_data(reviews, held_out, cfg, seed=3)
+        assert {r.source for r in data["test"]} == {held_out}
+        for part in ("train", "val", "in_domain"):
+            assert data[part] and held_out not in {r.source for r in data[part]}
+        assert not {r.text for r in data["test"]} & {r.text for p in ("train", "val") for r in data[p]}
+
+
+def test_tuned_bias_keeps_the_coverage_it_is_asked_for() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + 3.0 * np.eye(3)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    bias = tune_bias(probs, y, gate=0.6, min_coverage=0.8, grid=[-1.0, -0.5, 0.0, 0.5, 1.0])
+    shifted = np.exp(np.log(probs) + bias)
+    shifted /= shifted.sum(1, keepdims=True)
+    assert (shifted.max(1) >= 0.6).mean() >= 0.8 and bias[2] == 0.0
+
+
+@pytest.fixture(scope="module")
+def report(reviews: list[Review], tiny_checkpoint: Path) -> LosoReport:  # noqa: F811
+    return run_loso(_config(str(tiny_checkpoint)), reviews, GateSettings(), chain_decisions, log=lambda *_: None)
+
+
+def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path: Path) -> None:
+    assert [f.source for f in report.folds] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
+    for fold in report.folds:
+        assert fold.source not in fold.train_sources and "amazon_reviews_pds_sample_us" in fold.train_sources
+        assert len(fold.y) == sum(fold.test_labels.values()) and set(fold.variants) == {"served", "band", "tuned_bias"}
+        served = fold.variants["served"]
+        # the chain's model tier answers exactly the reviews at or above the gate
+        assert [a >= 0 for a in served.answer] == [max(p) >= report.gate for p in fold.probs]
+        band = fold.variants["band"]
+        assert all(p == LABELS.index("neutral") for p, q in zip(band.pred, fold.probs, strict=True) if max(q) < 0.75)
+    for variant, summary in report.summary.items():
+        for name, iv in summary.items():
+            assert iv.lo <= iv.mean + 1e-9 and iv.mean <= iv.hi + 1e-9, (variant, name, iv)
+        assert summary["macro_f1"].hi > summary["macro_f1"].lo  # resampling moves the figure
+    assert set(report.targets["served"]) >= {"macro_f1", "ece", "coverage"}
+    md = render_markdown(report)
+    assert "amazon_reviews_pds_sample_us" in md and "| macro_f1 |" in md
+    assert plot_folds(report, tmp_path / "loso.png").stat().st_size > 0
+    rows = lever_rows({"tiny": report})
+    assert [r["variant"] for r in rows] == list(report.summary)
+    assert render_levers(rows).count("| tiny |") == len(report.summary)
+
+
+def test_the_loso_summary_is_stored_with_a_registered_model(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
+                                                            model_store: Path, tmp_path: Path) -> None:  # noqa: F811
+    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
+    settings = Settings(paths=PathSettings(data_dir=tmp_path / "var"))
+    loso = metadata_summary(report)
+    trained = run(cfg, tmp_path / "report", settings, chain_view, log=lambda *_: None, extra_metrics={"loso": loso})
+    stored = resolve(str(trained.tag))[1].metrics
+    assert stored["loso"]["figures"]["macro_f1"] == loso["figures"]["macro_f1"]  # type: ignore[index]
+    assert stored["loso"]["folds"] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
+    assert "test_macro_f1" in stored  # its own test figures are kept next to it
