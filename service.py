@@ -113,7 +113,8 @@ SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
 )
 SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)  # type: ignore[attr-defined]
 SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
-    LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests
+    LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests,
+    budget_s=SETTINGS.service.latency_budget_s,
 )
 SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
     BodyGuard, paths=PREDICTION_PATHS, max_bytes=SETTINGS.service.max_request_bytes

@@ -8,6 +8,8 @@ above ``max_bytes`` is refused before it is read into memory or parsed.
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -82,24 +84,36 @@ class BodyGuard:
 
 
 class LoadShedder:
-    """ASGI middleware: past ``max_in_flight`` requests in this worker, answer 503 with ``Retry-After`` at once.
+    """ASGI middleware: answer 503 with ``Retry-After`` at once when a request could not be answered in time.
 
     The latency budget already sends tier 1's overflow to the rules; a request is shed only when so many are
-    waiting that even the rules' answers would come late. Shed requests are counted in ``/metrics``.
+    waiting that even the rules' answers would come late: more than this worker answers in ``budget_s`` (its
+    answers over the last second, at least ``min_in_flight``), and never more than ``max_in_flight``. Shed
+    requests are counted in ``/metrics``.
     """
 
-    def __init__(self, app: ASGIApp, paths: frozenset[str], max_in_flight: int, retry_after_s: int = 1) -> None:
+    def __init__(self, app: ASGIApp, paths: frozenset[str], max_in_flight: int, budget_s: float = 1.0,
+                 min_in_flight: int = 64, retry_after_s: int = 1) -> None:
         self.app = app
         self.paths = paths
         self.max_in_flight = max_in_flight
+        self.budget_s = budget_s
+        self.min_in_flight = min_in_flight
         self.retry_after_s = retry_after_s
         self.in_flight = 0
+        self._answered: deque[float] = deque()  # when this worker's recent answers went out
+
+    def limit(self, now: float) -> int:
+        """How many requests this worker can hold and still answer within the budget."""
+        while self._answered and self._answered[0] < now - 1.0:
+            self._answered.popleft()
+        return min(self.max_in_flight, max(self.min_in_flight, int(len(self._answered) * self.budget_s)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight >= self.limit(time.monotonic()):
             metrics().shed.inc()
             await refuse(send, 503, f"overloaded: {self.in_flight} requests in flight, retry after "
                                     f"{self.retry_after_s}s", [(b"retry-after", str(self.retry_after_s).encode())])
@@ -109,6 +123,7 @@ class LoadShedder:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            self._answered.append(time.monotonic())
 
 
 async def refuse(send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -327,21 +327,22 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
         url = server.url + "/predict"
         await open_loop(url, texts, 20, 5 if args.quick else 10, "warm-up")
         out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
-        if not args.ladder_only:
+        if not args.ladder_only and not args.bursts_only:
             before = cpu_seconds(server)
             steady = await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")
             out["steady"] = steady.model_dump()
             out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
             console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
             await settle(url)
-        if args.other_version:
+        if args.other_version and not args.bursts_only:
             out["shadow_cost"] = await shadow_cost(server, url, texts, args.other_version)
             await settle(url)
             out["swap"] = await swap_under_load(server, url, texts, args.other_version, tmp / "var")
             await settle(url)
-        steps, cap = await ladder(url, texts, args.step_s, "service")
-        out["ladder"] = [p.model_dump() for p in steps]
-        out["capacity_rps_at_p95_200ms"] = cap
+        if not args.bursts_only:
+            steps, cap = await ladder(url, texts, args.step_s, "service")
+            out["ladder"] = [p.model_dump() for p in steps]
+            out["capacity_rps_at_p95_200ms"] = cap
         if not args.ladder_only:
             out["bursts"] = []
             for rate in args.bursts:
@@ -444,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--components", action="store_true", help="also time model/langdetect/rules per text in-process")
     p.add_argument("--bursts", type=float, nargs="*", default=[200.0, 400.0], help="burst rates (req/s)")
     p.add_argument("--burst-s", type=float, default=30.0, help="seconds per burst")
+    p.add_argument("--bursts-only", action="store_true", help="only the bursts (overload behaviour)")
     p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)

@@ -122,8 +122,9 @@ class ServiceSettings(BaseModel):
     batch_latency_budget_s: float = 10.0
     # Kept back from the budget for the rules' answer after tier 1 gives up.
     rules_reserve_s: float = 0.05
-    # Requests one API worker holds at once; above it the service sheds with 503 + Retry-After, because even the
-    # rules cannot keep up (at 400 req/s and a 1 s budget about 400 are in flight).
+    # Most requests one API worker holds at once. Below it, the worker holds as many as it answered in the last
+    # latency budget (at least 64): past that even the rules' answers would come late, so it sheds with 503 +
+    # Retry-After (runners.http.LoadShedder).
     max_in_flight_requests: int = 1000
     # How often a serving process looks for a moved champion or challenger alias (hot swap without a restart).
     alias_poll_s: float = 2.0

@@ -223,3 +223,16 @@ def test_a_silent_model_runner_fails_liveness_but_a_loading_one_does_not(tmp_pat
         assert pipeline.failing() is None and tiers.silent_for_s() == 0.0
 
     asyncio.run(main())
+
+
+def test_load_shedder_holds_what_it_answers_within_the_budget() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        return None
+
+    shedder = LoadShedder(app, frozenset({"/predict"}), max_in_flight=1000, budget_s=0.5, min_in_flight=8)
+    assert shedder.limit(100.0) == 8  # idle: the floor
+    shedder._answered.extend(99.2 + i * 0.001 for i in range(300))  # 300 answers in the last second
+    assert shedder.limit(100.0) == 150  # half a second's worth
+    assert shedder.limit(101.5) == 8  # a second later they have aged out
+    shedder._answered.extend(101.0 + i * 0.0001 for i in range(5000))
+    assert shedder.limit(101.5) == 1000  # never past the hard cap
