@@ -63,7 +63,7 @@ def signal_inputs(window: Window, settings: Settings, options: DetectOptions) ->
         from drift.embedding import embed
 
         sample = window.texts[: drift.embedding_sample]
-        embeddings = embed(sample, settings.model.base_model, settings.model.max_length)
+        embeddings = embed(sample, settings.drift.embedding_model, settings.drift.embedding_max_length)
         sampled["embedded"] = f"{len(sample)}"
     inputs = SignalInputs(
         length=window.length,
@@ -112,15 +112,15 @@ def detect_windows(
     in_ref, s_ref = ref_inputs or signal_inputs(ref, settings, options)
     in_cur, s_cur = signal_inputs(cur, settings, options)
     t1 = time.perf_counter()
-    unk_model = settings.model.base_model
+    unk_model = settings.drift.embedding_model
     if options.model_tag:
         from sentiment.model.registry import resolve
 
         unk_model = str(resolve(options.model_tag)[0])
     n = settings.drift.gate_sample
     unk = (
-        unk_rate_mean(ref.texts[:n], unk_model, settings.model.max_length),
-        unk_rate_mean(cur.texts[:n], unk_model, settings.model.max_length),
+        unk_rate_mean(ref.texts[:n], unk_model, settings.drift.embedding_max_length),
+        unk_rate_mean(cur.texts[:n], unk_model, settings.drift.embedding_max_length),
     )
     signals = evaluate(in_ref, in_cur, settings.drift, _context(ref, cur, s_ref, s_cur, vocab_note, unk))
     t2 = time.perf_counter()

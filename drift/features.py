@@ -63,7 +63,7 @@ def load_vocab(settings: Settings, model_tag: str | None) -> tuple[frozenset[str
         if vocab:
             return vocab, f"training vocabulary of {full_tag} ({len(vocab):,} words)"
         return tokenizer_words(str(path)), f"tokenizer words of {full_tag}"
-    base = settings.model.base_model
+    base = settings.drift.embedding_model
     vocab = tokenizer_words(base)
     return vocab, f"whole-word entries of the base tokenizer ({len(vocab):,} words)"
 
@@ -105,6 +105,6 @@ def score_low_confidence(texts: Sequence[str], model_tag: str, settings: Setting
     from sentiment.model.inference import SentimentModel
     from sentiment.preprocess import normalize
 
-    model = SentimentModel.from_store(model_tag, num_threads=settings.model.num_threads or 2)
-    probs = model.predict([normalize(t).text for t in texts], batch_size=settings.model.batch_size)
+    model = SentimentModel.from_store(model_tag, num_threads=settings.model.scoring_threads or 2)
+    probs = model.predict([normalize(t).text for t in texts], batch_size=settings.model.inference_batch_size)
     return (probs.max(axis=1) < settings.gates.confidence_gate).astype(np.int8)

@@ -476,7 +476,7 @@ class BlockScorer:
             log.warning("model on %s, not %s: answers may differ from the service's", self.backend,
                         settings.service.backend)
         self.tag = model.tag
-        self.tiers = LocalTiers(_Tier1(loaded, settings.model.batch_size), settings.gates)
+        self.tiers = LocalTiers(_Tier1(loaded, settings.model.inference_batch_size), settings.gates)
         # No pressure and no budget: see the module docstring. overlap=False: the language gate first, then the
         # model on what it accepted; the same answers as the service's overlap (tier 1 answers text by text).
         self.sequence = TierSequence(self.tiers, settings.gates, overlap=False)

@@ -80,7 +80,7 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
             model = self.models.champion  # one reference for the whole batch, whatever a swap does meanwhile
             if model is None:
                 raise ServiceUnavailable(self.models.error)
-            return model.predict_outputs(texts, batch_size=settings.model.batch_size)
+            return model.predict_outputs(texts, batch_size=settings.model.inference_batch_size)
 
         @bentoml.api(batchable=True, max_batch_size=svc.max_batch_size, max_latency_ms=svc.max_latency_ms)
         def shadow(self, texts: list[str]) -> list[ModelOutput]:
@@ -89,6 +89,6 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
             challenger = self.models.challenger
             if challenger is None:
                 return [ModelOutput(probs=[], unk_rate=0.0, oov_rate=0.0) for _ in texts]
-            return challenger.predict_outputs(texts, batch_size=settings.model.batch_size)
+            return challenger.predict_outputs(texts, batch_size=settings.model.inference_batch_size)
 
     return TransformerRunner

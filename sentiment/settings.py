@@ -60,16 +60,17 @@ class GateSettings(BaseModel):
 
 
 class ModelSettings(BaseModel):
-    """Tier 1: which checkpoint, how it is registered and how it runs."""
+    """Tier 1 as stored and run: which model, and how a stored version scores texts. How a version is trained
+    (base model, max length, batch size, threads) is sentiment.model.config.TrainConfig's, stored with it."""
 
-    base_model: str = Field(default_factory=default_base_model)
     name: str = "review-sentiment"
     # An exact version to serve; None (the default) serves the version the `champion` alias names
     # (sentiment.model.aliases), so training alone never changes what is served.
     tag: str | None = None
-    max_length: int = 128
-    batch_size: int = 32  # texts per forward pass inside one tier-1 call
-    num_threads: int | None = None  # torch threads for offline scoring (drift); serving uses service.inference_threads
+    inference_batch_size: int = 32  # texts per forward pass inside one tier-1 call
+    # torch threads when a stored version scores texts offline (drift, the promotion gate); serving uses
+    # service.inference_threads
+    scoring_threads: int | None = None
 
 
 class ServiceSettings(BaseModel):
@@ -195,6 +196,9 @@ class DriftSettings(BaseModel):
     # Rate signals must also be significant (one-sided two-proportion z-test), so small windows do not cry wolf.
     rate_pvalue: float = 0.05
     embedding_sample: int = 400
+    # The sentence encoder the embedding signal (and the [UNK] rate) reads texts with, and how much of each.
+    embedding_model: str = Field(default_factory=default_base_model)
+    embedding_max_length: int = 128
     embedding_permutations: int = 500
     gate_sample: int = 1000
     score_sample: int = 2000

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sentiment.settings import default_base_model
+from sentiment.settings import ModelSettings, default_base_model
 
 
 class TrainConfig(BaseModel):
@@ -48,7 +48,7 @@ class TrainConfig(BaseModel):
     num_threads: int | None = None
     # Safety net for the quick profile on a shared CPU: stop training (logged) when the budget is spent.
     train_budget_s: float | None = None
-    name: str = "review-sentiment"
+    name: str = Field(default_factory=lambda: ModelSettings().name)  # the one default, in the settings
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -219,7 +219,7 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
     parts = np.array(["human" if i >= es.n_base else "base" for i in range(len(y))])
     t1 = datetime.now(UTC)
     gate = settings.gates.confidence_gate
-    probs = {tag: SentimentModel.from_store(tag, num_threads=settings.model.num_threads).predict(texts)
+    probs = {tag: SentimentModel.from_store(tag, num_threads=settings.model.scoring_threads).predict(texts)
              for tag in (champion, challenger)}
     t2 = datetime.now(UTC)
     champ, chall = (score(t, probs[t], y, parts, gate) for t in (champion, challenger))

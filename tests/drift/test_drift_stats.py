@@ -81,7 +81,7 @@ def embeddings(data, settings):
     rng = random.Random(0)
     music = rng.sample(data["music"], 160)
     books = rng.sample([r for r in data["blitzer"] if r.get("category") in ("books", "dvd")], 40)
-    emb = embed([r["text"] for r in music + books], settings.model.base_model, max_length=64)
+    emb = embed([r["text"] for r in music + books], settings.drift.embedding_model, max_length=64)
     return emb[:160], emb[160:]
 
 
