@@ -27,29 +27,28 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-@pytest.fixture(scope="session")
-def trained_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """The real offline base fine-tuned on ~300 shared reviews (time split), calibrated, registered: ~1 min."""
-    cfg = small_config(default_base_model(), max_train=320, lr=1e-4, epochs=2)
+def _train_minilm(tmp_path_factory: pytest.TempPathFactory, **overrides: object) -> TrainedModel:
+    """The real offline base fine-tuned on shared reviews in a store of its own, calibrated and registered."""
+    cfg = small_config(default_base_model(), **overrides)
     with isolated_store(tmp_path_factory.mktemp("bentoml_home")):
         settings = Settings(paths=PathSettings(data_dir=tmp_path_factory.mktemp("var")))
         report = run(cfg, tmp_path_factory.mktemp("report"), settings, chain_view, log=lambda *_: None)
         assert report.tag is not None
         path, metadata, _ = resolve(report.tag)
     return TrainedModel(report, path, metadata)
+
+
+@pytest.fixture(scope="session")
+def trained_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """Fine-tuned on ~300 shared reviews (time split): ~1 min."""
+    return _train_minilm(tmp_path_factory, max_train=320, lr=1e-4, epochs=2)
 
 
 @pytest.fixture(scope="session")
 def behaviour_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
-    """MiniLM fine-tuned on ~1,000 shared reviews (1 epoch, 63 steps: ~2 min on an idle 2-core box), for the
-    behaviour tests: the 320-review ``trained_minilm`` calls "This is not good." positive."""
-    cfg = small_config(default_base_model(), max_train=1000, max_val=200, lr=1e-4, eval_every=21)
-    with isolated_store(tmp_path_factory.mktemp("bentoml_home")):
-        settings = Settings(paths=PathSettings(data_dir=tmp_path_factory.mktemp("var")))
-        report = run(cfg, tmp_path_factory.mktemp("report"), settings, chain_view, log=lambda *_: None)
-        assert report.tag is not None
-        path, metadata, _ = resolve(report.tag)
-    return TrainedModel(report, path, metadata)
+    """Fine-tuned on ~1,000 shared reviews (1 epoch, 63 steps: ~2 min on an idle 2-core box), for the behaviour
+    tests: the 320-review ``trained_minilm`` calls "This is not good." positive."""
+    return _train_minilm(tmp_path_factory, max_train=1000, max_val=200, lr=1e-4, eval_every=21)
 
 
 @pytest.fixture(scope="session")
