@@ -523,6 +523,7 @@ def test_bucket_for_grows_with_the_span() -> None:
     assert pd.Timedelta(aggregate.bucket_for(frame(4, 200))) >= pd.Timedelta("15min")  # 200 points: few buckets
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settings, tmp_path: Path) -> None:
     from sentiment.jsonl import append_records
     from sentiment.model.aliases import AliasRegistry

@@ -216,6 +216,7 @@ reg.rollback(f"worker undoes {tag}", command="worker")
 """
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_concurrent_promotions_leave_a_consistent_history(
         home: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     base = store(tiny_checkpoint)
@@ -246,6 +247,7 @@ def cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
     return out
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_cli_end_to_end(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
     a, b = store(tiny_checkpoint, macro_f1=0.8123), store(tiny_checkpoint, macro_f1=0.7)
     report = home / "evaluation.json"

@@ -92,6 +92,7 @@ def report(reviews: list[Review], tiny_checkpoint: Path) -> LosoReport:  # noqa:
     return run_loso(_config(str(tiny_checkpoint)), reviews, GateSettings(), chain_decisions, log=lambda *_: None)
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path: Path) -> None:
     assert [f.source for f in report.folds] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
     for fold in report.folds:
@@ -115,6 +116,7 @@ def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path:
     assert render_levers(rows).count("| tiny |") == len(report.summary)
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_the_loso_summary_is_stored_with_a_registered_model(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
                                                             model_store: Path, tmp_path: Path) -> None:  # noqa: F811
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)

@@ -106,6 +106,7 @@ def _rotating_writer(path: str, writer: int) -> None:
         append_records(Path(path), [{"w": writer, "i": i, "pad": "é" * (i % 30) * 15}], rotation=TINY)
 
 
+@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_concurrent_writers_rotating_lose_duplicate_and_tear_nothing(tmp_path: Path):
     path = tmp_path / "predictions.jsonl"
     ctx = mp.get_context("spawn")
