@@ -29,13 +29,14 @@ import asyncio
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
 import resource
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,19 +168,22 @@ def _lines(f: Any, start: int = 0) -> Iterator[bytes]:
         yield rest
 
 
-def _plan_lines(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_index: int) -> list[Block]:
+def _cut(path: str, ends: Iterable[int], start: int, block_rows: int, first_index: int) -> list[Block]:
+    """Blocks of ``block_rows`` records, from the byte offset at which each record ends."""
     blocks: list[Block] = []
-    with fs.open_input_file(src.path) as f:
-        pos = start = first = 0
-        for row, line in enumerate(_lines(f), 1):
-            pos += len(line)
-            if row - first == block_rows:
-                blocks.append(Block(index=first_index + len(blocks), path=src.path, start=start, end=pos,
-                                    first_row=first))
-                start, first = pos, row
-        if pos > start:
-            blocks.append(Block(index=first_index + len(blocks), path=src.path, start=start, end=pos, first_row=first))
+    pos, first = start, 0
+    for row, pos in enumerate(ends, 1):
+        if row - first == block_rows:
+            blocks.append(Block(index=first_index + len(blocks), path=path, start=start, end=pos, first_row=first))
+            start, first = pos, row
+    if pos > start:
+        blocks.append(Block(index=first_index + len(blocks), path=path, start=start, end=pos, first_row=first))
     return blocks
+
+
+def _plan_lines(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_index: int) -> list[Block]:
+    with fs.open_input_file(src.path) as f:
+        return _cut(src.path, itertools.accumulate(len(line) for line in _lines(f)), 0, block_rows, first_index)
 
 
 def _csv_records(f: Any, start: int = 0) -> Iterator[tuple[list[str], int]]:
@@ -197,22 +201,13 @@ def _csv_records(f: Any, start: int = 0) -> Iterator[tuple[list[str], int]]:
 
 
 def _plan_csv(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_index: int) -> tuple[list[Block], list[str]]:
-    blocks: list[Block] = []
     with fs.open_input_file(src.path) as f:
         records = _csv_records(f)
         try:
             header, start = next(records)
         except StopIteration:
             return [], []
-        pos, first = start, 0
-        for row, (_, pos) in enumerate(records, 1):
-            if row - first == block_rows:
-                blocks.append(Block(index=first_index + len(blocks), path=src.path, start=start, end=pos,
-                                    first_row=first))
-                start, first = pos, row
-        if pos > start:
-            blocks.append(Block(index=first_index + len(blocks), path=src.path, start=start, end=pos, first_row=first))
-    return blocks, header
+        return _cut(src.path, (end for _, end in records), start, block_rows, first_index), header
 
 
 def _plan_parquet(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_index: int) -> list[Block]:
