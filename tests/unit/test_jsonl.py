@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,16 +34,21 @@ def _writer(path: str, writer: int) -> None:
         )
 
 
-@pytest.mark.slow  # spawns writer processes that import the package
-def test_concurrent_processes_append_exact_parseable_records(tmp_path: Path):
-    path = tmp_path / "human_queue.jsonl"
+def _run_writers(target: Any, path: Path, n: int) -> None:
+    """``n`` spawned processes running ``target(path, index)`` at once; each must finish cleanly."""
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(path), w)) for w in range(WRITERS)]
+    procs = [ctx.Process(target=target, args=(str(path), w)) for w in range(n)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
+
+
+@pytest.mark.slow  # spawns writer processes that import the package
+def test_concurrent_processes_append_exact_parseable_records(tmp_path: Path):
+    path = tmp_path / "human_queue.jsonl"
+    _run_writers(_writer, path, WRITERS)
     stats = ReadStats()
     records = HumanQueue(path).read(stats)
     assert stats.skipped == 0
@@ -109,13 +115,7 @@ def _rotating_writer(path: str, writer: int) -> None:
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
 def test_concurrent_writers_rotating_lose_duplicate_and_tear_nothing(tmp_path: Path):
     path = tmp_path / "predictions.jsonl"
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_rotating_writer, args=(str(path), w)) for w in range(ROTATING_WRITERS)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    _run_writers(_rotating_writer, path, ROTATING_WRITERS)
     pieces = rotated_files(path)
     assert len(pieces) > 50  # many rotations happened while the writers raced
     for f in [*pieces, path]:
