@@ -6,6 +6,8 @@
     sentiment-models rollback --reason "..."               # champion back to the one it replaced
     sentiment-models challenger VERSION --reason "..."     # or: challenger --clear --reason "..."
     sentiment-models champion                              # the exact tag to serve or package (bootstraps)
+    sentiment-models export VERSION                        # store a verified ONNX export in a version registered
+                                                           # before exports were stored (needs PyTorch)
     sentiment-models gate [--challenger VERSION] [--dry-run] [--force --reason "..."]
                                                            # challenger vs champion; promotes if it passes
 
@@ -32,7 +34,7 @@ from pydantic import BaseModel  # noqa: E402
 
 from sentiment.model.aliases import AliasError, AliasRegistry  # noqa: E402
 from sentiment.model.gate import GateError, GateReport, render_markdown, run_gate  # noqa: E402
-from sentiment.model.registry import StoredVersion, list_versions  # noqa: E402
+from sentiment.model.registry import StoredVersion, list_versions, store_export  # noqa: E402
 from sentiment.records import AliasChange  # noqa: E402
 from sentiment.settings import load_settings  # noqa: E402
 
@@ -67,6 +69,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     target.add_argument("--clear", action="store_true")
     ch.add_argument("--reason", required=True)
     ch.add_argument("--report", type=Path)
+    ex = sub.add_parser("export", parents=[common], help="store a verified ONNX export in an older version")
+    ex.add_argument("tag", help="a version, a unique prefix of one, or NAME:VERSION")
     gt = sub.add_parser("gate", parents=[common], help="score challenger vs champion on the frozen evaluation set")
     gt.add_argument("--challenger", help="a version to judge instead of the challenger alias")
     gt.add_argument("--dry-run", action="store_true", help="decide and write the report, move no alias")
@@ -131,6 +135,12 @@ def run(args: argparse.Namespace, command: str) -> str:
         if tag is None:
             raise AliasError(f"no versions of {registry.name} in the model store")
         return json.dumps({"champion": tag}) if args.json else tag
+    if args.command == "export":
+        tag, record = store_export(registry.stored_tag(args.tag))
+        done = {"tag": tag, **record.model_dump(mode="json")}
+        return json.dumps(done) if args.json else (
+            f"{tag}: onnx/{record.fp32.file} ({record.fp32.bytes / 1e6:.1f} MB, max logit diff to PyTorch "
+            f"{record.max_logit_diff:.2g}), onnx/{record.int8.file} ({record.int8.bytes / 1e6:.1f} MB)")
     if args.command == "history":
         changes = registry.history()
         if not changes and not args.json:

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from sentiment.model.export import open_onnx
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
-from sentiment.model.runtime import OnnxForward, build
+from sentiment.model.runtime import OnnxForward, forward_kwargs
+from sentiment.model.tokens import Tokenizer
 from sentiment.oov import unk_rate, word_oov_rate
 from sentiment.outputs import ModelOutput
 from sentiment.settings import Backend
@@ -28,9 +30,11 @@ Floats = NDArray[np.floating[Any]]  # logits and probabilities, (N, labels)
 class SentimentModel:
     """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature.
 
-    For a ``backend`` other than "torch" the export is kept in ``onnx_cache`` (serving passes ``paths.data_dir/onnx``;
-    the model store stays read-only); if it cannot be built or does not match PyTorch, the model stays on PyTorch and
-    ``backend`` says so.
+    On ``onnx``/``onnx-int8`` it serves the ONNX files stored with the version (:mod:`sentiment.model.export`)
+    and imports neither torch nor transformers. A version registered before exports were stored is exported into
+    ``onnx_cache`` (serving passes ``paths.data_dir/onnx``; the store stays read-only), which needs torch. Where
+    torch is installed, any ONNX problem leaves the model on PyTorch and ``backend`` says so; where it is not, the
+    load fails with the reason.
     """
 
     def __init__(
@@ -43,39 +47,38 @@ class SentimentModel:
         backend: Backend = "torch",
         onnx_cache: Path | None = None,
     ):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        if num_threads:
-            torch.set_num_threads(num_threads)
+        model_dir = Path(model_dir)
         self.tag = tag or str(model_dir)
         self.metadata = metadata
         self.device = device
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        # Eager attention traces to plain ops that ONNX Runtime fuses; same numbers as SDPA.
-        extra = {"attn_implementation": "eager"} if backend != "torch" else {}
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), **extra).to(device)
-        self.model.eval()
-        self.num_labels = int(self.model.config.num_labels)
-        self.vocab = read_vocab(Path(model_dir)) or self._tokenizer_words()
         self.max_length = metadata.max_length
+        self.tokenizer = Tokenizer(model_dir, self.max_length)
+        self.num_labels = len(metadata.labels)
+        self.vocab = read_vocab(model_dir) or self._tokenizer_words()
         self.backend: Backend = "torch"
         self.onnx: OnnxForward | None = None
+        self.model: Any = None
         self.backend_error = ""
         if backend != "torch":
-            if onnx_cache is None:
-                raise ValueError(f"backend {backend} needs an onnx_cache folder (the model store stays read-only)")
-            self._use_onnx(backend, Path(model_dir), onnx_cache, num_threads)
+            try:
+                self.onnx = open_onnx(model_dir, metadata.onnx, self.max_length, backend, num_threads, onnx_cache)
+                self.backend = backend
+                return
+            except Exception as exc:  # an export problem costs speed, never the model (where torch can serve)
+                if not torch_installed():
+                    raise
+                self.backend_error = f"{backend} unavailable ({type(exc).__name__}: {exc}); serving on PyTorch"[:300]
+                log.warning("%s", self.backend_error)
+        self._load_torch(model_dir, num_threads)
 
-    def _use_onnx(self, backend: Backend, model_dir: Path, cache: Path, threads: int | None) -> None:
-        try:
-            self.onnx = build(backend, self.model, self.tokenizer, model_dir, cache, self.max_length, threads)
-        except Exception as exc:  # an export problem costs speed, never the model
-            self.backend_error = f"{backend} unavailable ({type(exc).__name__}: {exc}); serving on PyTorch"[:300]
-            log.warning("%s", self.backend_error)
-            return
-        self.backend = backend
-        self.model = None  # the session holds its own weights; the PyTorch copy would only take memory
+    def _load_torch(self, model_dir: Path, num_threads: int | None) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(self.device)
+        self.model.eval()
 
     @classmethod
     def from_store(cls, tag: str, num_threads: int | None = None, backend: Backend = "torch",
@@ -88,36 +91,29 @@ class SentimentModel:
 
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, list[float]]:
         """Raw logits (N, 3) in input order, and the [UNK] rate per text."""
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.num_labels), dtype=np.float32)
         unk = [0.0] * len(texts)
         unk_id = self.tokenizer.unk_token_id
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [texts[i] for i in idx],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                    return_special_tokens_mask=True,
-                )
-                special = enc.pop("special_tokens_mask")
-                out[idx] = self._forward(enc)
-                ids = enc["input_ids"]
-                real = (special == 0) & (enc["attention_mask"] == 1)
-                for row, i in enumerate(idx):
-                    unk[i] = unk_rate(ids[row][real[row]].tolist(), unk_id)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer([texts[i] for i in idx])
+            special = enc.pop("special_tokens_mask")
+            out[idx] = self._forward(enc)
+            ids = enc["input_ids"]
+            real = (special == 0) & (enc["attention_mask"] == 1)
+            for row, i in enumerate(idx):
+                unk[i] = unk_rate(ids[row][real[row]].tolist(), unk_id)
         return out, unk
 
     def _forward(self, enc: dict[str, Any]) -> Floats:
         if self.onnx is not None:
-            return self.onnx({k: v.numpy() for k, v in enc.items()})
-        batch = {k: v.to(self.device) for k, v in enc.items()}
-        logits: Floats = self.model(**batch).logits.float().cpu().numpy()
+            return self.onnx(enc)
+        import torch
+
+        batch = {k: torch.from_numpy(v).to(self.device) for k, v in forward_kwargs(self.model, enc).items()}
+        with torch.inference_mode():
+            logits: Floats = self.model(**batch).logits.float().cpu().numpy()
         return logits
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> Floats:
@@ -139,6 +135,14 @@ class SentimentModel:
             ModelOutput(probs=p.tolist(), unk_rate=u, oov_rate=word_oov_rate(t, self.vocab), model_tag=self.tag)
             for p, u, t in zip(probs, unk, texts, strict=True)
         ]
+
+
+def torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def calibrated_probs(logits: Floats, temperature: float, bias: Floats | None = None) -> Floats:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from sentiment.contract import LABELS
+from sentiment.model.export import ONNX_DIR, OnnxExport, export_verified, registration_metadata
 
 VOCAB_FILE = "vocab_words.txt"
 
@@ -31,10 +32,15 @@ class ModelMetadata(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     profile: str = ""
     train_config: dict[str, Any] = Field(default_factory=dict)
+    # The verified ONNX files in the version's onnx/ folder (sentiment.model.export); None: registered before
+    # exports were stored, or the export failed (onnx_error says why).
+    onnx: OnnxExport | None = None
+    onnx_error: str = ""
 
 
 def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
-    """Copy a saved checkpoint into a new store version; returns its tag. Moves no existing champion.
+    """Copy a saved checkpoint into a new store version, with its verified ONNX export; returns its tag. Moves no
+    existing champion.
 
     The alias bootstrap runs on both sides of the save: before, a store older than aliases keeps the version
     ``latest`` served until now as champion; after, the first version of a fresh store becomes champion.
@@ -54,6 +60,7 @@ def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, voca
     ) as ref:
         shutil.copytree(checkpoint_dir, ref.path, dirs_exist_ok=True)
         Path(ref.path, VOCAB_FILE).write_text("\n".join(sorted(vocab)), encoding="utf-8")
+        ref.info.metadata.update(registration_metadata(Path(ref.path), metadata.max_length))  # saved on exit
     aliases.bootstrap(command="save_to_store")
     return str(ref.tag)
 
@@ -104,6 +111,22 @@ def resolve(tag: str) -> tuple[Path, ModelMetadata, str]:
 
     ref = bentoml.models.get(tag)
     return Path(ref.path), ModelMetadata.model_validate(ref.info.metadata), str(ref.tag)
+
+
+def store_export(tag: str) -> tuple[str, OnnxExport]:
+    """Export and verify a stored version's ONNX into its folder and metadata (a version registered before
+    exports were stored); returns the full tag and the record. A version that has one keeps it. Needs torch."""
+    import bentoml
+
+    ref = bentoml.models.get(tag)
+    meta = ModelMetadata.model_validate(ref.info.metadata)
+    if meta.onnx is not None:
+        return str(ref.tag), meta.onnx
+    record = export_verified(Path(ref.path), Path(ref.path) / ONNX_DIR, meta.max_length)
+    ref.info.metadata["onnx"] = record.model_dump(mode="json")
+    ref.info.metadata.pop("onnx_error", None)
+    ref.flush()  # type: ignore[no-untyped-call]  # rewrites model.yaml; the weights and the tag stay as they were
+    return str(ref.tag), record
 
 
 def read_vocab(model_dir: Path) -> frozenset[str]:

@@ -1,18 +1,16 @@
-"""Tier-1 forward passes on ONNX Runtime: export any HF checkpoint once, verify it, optionally quantise it.
+"""Tier-1 forward passes on ONNX Runtime: export any HF checkpoint, quantise it, run it.
 
 Why: on a 2-core CPU, PyTorch eager spends most of a MiniLM forward pass in per-op overhead. ONNX Runtime's fused
 graph gives the same logits (verified below to 1e-3) about 1.5x faster, and per-channel dynamic int8 about 3x
 faster at the same test macro-F1 (``scripts/evaluate_backends.py`` measures both on the held-out split).
 
-The export is checked against the PyTorch model on fixed probe texts before it is used: a broken export (a
-traced-in shape, a dropped attention mask) would otherwise serve confident garbage. Any failure leaves the caller
-on PyTorch, never without a model.
+The export is checked against the PyTorch model on fixed probe texts (``PROBES``) when a version is registered
+(:mod:`sentiment.model.export`): a broken export (a traced-in shape, a dropped attention mask) would otherwise
+serve confident garbage.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import tempfile
 import warnings
@@ -22,9 +20,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sentiment.settings import Backend
-
-log = logging.getLogger(__name__)
 # Texts of different lengths and tones, so the check covers padding, truncation and every class.
 PROBES = (
     "Great strings, arrived fast and sound amazing.",
@@ -38,17 +33,6 @@ MAX_LOGIT_DIFF = 1e-3
 
 class ExportMismatch(RuntimeError):
     """The exported graph does not reproduce the PyTorch logits."""
-
-
-def cache_key(model_dir: Path) -> str:
-    """Same weights and config -> same file; a retrained model in the same folder gets a new one."""
-    h = hashlib.sha256()
-    for name in sorted(os.listdir(model_dir)):
-        p = model_dir / name
-        if p.is_file():
-            st = p.stat()
-            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
 
 
 def _atomic(path: Path, write: Any) -> Path:
@@ -65,15 +49,20 @@ def _atomic(path: Path, write: Any) -> Path:
     return path
 
 
-def export(torch_model: Any, encoded: dict[str, Any], path: Path) -> Path:
-    """Trace the checkpoint with batch and sequence length left dynamic."""
+def forward_kwargs(torch_model: Any, encoded: dict[str, Any]) -> dict[str, Any]:
+    """The tokenizer's arrays that ``forward()`` takes (DistilBERT takes no token type ids), in its order."""
     import inspect
 
+    return {n: encoded[n] for n in inspect.signature(torch_model.forward).parameters if n in encoded}
+
+
+def export(torch_model: Any, encoded: dict[str, Any], path: Path) -> Path:
+    """Trace the checkpoint with batch and sequence length left dynamic."""
     import torch
 
     # By name, in forward()'s order: the tokenizer's order (ids, token types, mask) is not BERT's (ids, mask,
     # token types), and passing them by position swaps the mask for the token types.
-    names = [n for n in inspect.signature(torch_model.forward).parameters if n in encoded]
+    names = list(forward_kwargs(torch_model, encoded))
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
@@ -130,34 +119,3 @@ class OnnxForward:
         rows = [self.session.run(["logits"], {k: v[i : i + 1, real[i]] for k, v in feed.items()})[0]
                 for i in range(real.shape[0])]
         return np.concatenate(rows)
-
-
-def build(backend: Backend, torch_model: Any, tokenizer: Any, model_dir: Path, cache_dir: Path, max_length: int,
-          threads: int | None) -> OnnxForward:
-    """Export (or reuse the cached export), verify it against PyTorch, and quantise if asked."""
-    import torch
-
-    folder = cache_dir / cache_key(model_dir)
-    fp32 = folder / "model.onnx"
-    pt = tokenizer(list(PROBES), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        expected = torch_model(**pt).logits.float().numpy()
-    probes = {k: v.numpy() for k, v in pt.items()}
-    cached = fp32.exists()
-    if not cached:
-        export(torch_model, dict(pt), fp32)
-    session = OnnxForward(fp32, threads)
-    diff = float(np.abs(session(probes) - expected).max())
-    if diff > MAX_LOGIT_DIFF and cached:  # left by an older exporter: export again, once
-        log.warning("cached export %s differs by %.3g; exporting again", fp32, diff)
-        export(torch_model, dict(pt), fp32)
-        session = OnnxForward(fp32, threads)
-        diff = float(np.abs(session(probes) - expected).max())
-    if not diff <= MAX_LOGIT_DIFF:
-        raise ExportMismatch(f"ONNX export differs from PyTorch by {diff:.3g} in the logits (limit {MAX_LOGIT_DIFF})")
-    if backend == "onnx":
-        return session
-    int8 = folder / "model.int8.onnx"
-    if not int8.exists() or int8.stat().st_mtime < fp32.stat().st_mtime:
-        quantize(fp32, int8)
-    return OnnxForward(int8, threads, per_text=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sentiment.jsonl import iter_records
-from sentiment.model import runtime
+from sentiment.model import export, runtime
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import default_base_model
@@ -65,7 +65,7 @@ def test_int8_answers_do_not_depend_on_the_batch(tiny_bert: Path, tmp_path: Path
     alone = np.concatenate([model.logits([t])[0] for t in TEXTS])
     together = model.logits(TEXTS, batch_size=8)[0]
     assert np.array_equal(alone, together)
-    assert (tmp_path / runtime.cache_key(tiny_bert) / "model.int8.onnx").exists()
+    assert (tmp_path / export.cache_key(tiny_bert) / "model.int8.onnx").exists()
 
 
 def test_an_export_that_disagrees_with_pytorch_leaves_the_model_on_pytorch(
@@ -80,10 +80,10 @@ def test_an_export_that_disagrees_with_pytorch_leaves_the_model_on_pytorch(
 
 
 def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    """An export left by an older exporter (here: another model's graph) is exported again, not served."""
+    """Files left by an older exporter (here: another model's graph, no record of a check) are exported again."""
     _model(tiny_checkpoint, "onnx", tmp_path)
-    stale = tmp_path / runtime.cache_key(tiny_checkpoint) / "model.onnx"
-    target = tmp_path / runtime.cache_key(tiny_bert) / "model.onnx"
+    stale = tmp_path / export.cache_key(tiny_checkpoint) / "model.onnx"
+    target = tmp_path / export.cache_key(tiny_bert) / "model.onnx"
     target.parent.mkdir(parents=True)
     target.write_bytes(stale.read_bytes())
     model = _model(tiny_bert, "onnx-int8", tmp_path)
