@@ -40,5 +40,9 @@ def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
         assert (src / path).is_file(), path
     assert not (src / "tests").exists() and not (src / "var").exists() and not (src / "dashboard").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
-    for package in ("torch==", "transformers==", "fastapi==", "langdetect==", "bentoml=="):
+    for package in ("tokenizers==", "onnxruntime==", "fastapi==", "langdetect==", "bentoml=="):
         assert package in requirements, package
+    for package in ("torch", "transformers", "onnx="):  # the model serves from the ONNX stored at registration
+        assert f"\n{package}" not in f"\n{requirements}", package
+    registered_version = registered.split(":")[1]
+    assert (bento / "models" / "review-sentiment" / registered_version / "onnx" / "model.int8.onnx").is_file()
