@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                   for t, a, b in zip(texts, local, remote, strict=True) if a != b]
     by_status: dict[str, int] = {}
     for pred in remote:
-        by_status[pred.status] = by_status.get(pred.status, 0) + 1
+        by_status[pred.status.value] = by_status.get(pred.status.value, 0) + 1
     result = {"reviews": len(texts), "identical": len(texts) - len(mismatches), "mismatches": mismatches[:20],
               "in_process": {"tag": tag, "backend": backend},
               "image": {"tag": info.get("tag"), "backend": info.get("backend")}, "image_status": by_status}
