@@ -250,7 +250,7 @@ class Kubelet:
             fails += 1
             if fails >= int(probe.get("failureThreshold", 3)):
                 event("startup_probe_failed", failures=fails, last=detail)
-                self._restart("startup probe failed")
+                self._restart("startup probe failed", probe.get("terminationGracePeriodSeconds"))
                 return False
             self._stop.wait(float(probe.get("periodSeconds", 10)))
         return False
@@ -278,18 +278,26 @@ class Kubelet:
                 elif not ok:
                     event("liveness_failure", n=fails[kind], of=threshold, last=detail[:120])
                     if fails[kind] >= threshold:
-                        self._restart("liveness probe failed")
+                        self._restart("liveness probe failed", probe.get("terminationGracePeriodSeconds"))
                         return False
             self._stop.wait(0.2)
         return True
 
-    def _restart(self, why: str) -> None:
-        """What the kubelet does on a failed liveness or startup probe: kill the container and start it again."""
+    def _restart(self, why: str, grace: int | None) -> None:
+        """What the kubelet does on a failed liveness or startup probe: kill the container (the probe's own grace
+        period if it sets one, else the pod's) and start it again."""
         self.ready = False
         self.restarts += 1
         if self.restart_container:
             event("kubelet_restart", why=why)
-            subprocess.run(["docker", "restart", "-t", str(self.pod.grace), self.pod.name], capture_output=True)
+            start, wall = time.monotonic(), time.time()
+            limit = int(grace or self.pod.grace)
+            pre = self.pod.c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+            if pre:  # the kubelet runs preStop first, inside the grace period
+                subprocess.run(["docker", "exec", self.pod.name, *pre], capture_output=True, timeout=limit)
+            left = max(1, limit - int(time.monotonic() - start))
+            subprocess.run(["docker", "restart", "-t", str(left), self.pod.name], capture_output=True)
+            event("container_restarted", seconds=round(time.monotonic() - start, 1), exits=died(self.pod, wall))
 
 
 def predict(pod: Pod, text: str, timeout: float = 10.0) -> tuple[int, dict[str, Any] | str]:
@@ -393,6 +401,10 @@ def run_pod(args: argparse.Namespace, deployment: dict[str, Any], data: Path) ->
         result["id"] = docker_exec(pod, "id")
         event("id", out=result["id"])
         time.sleep(args.watch_s)
+        stats = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}} {{.CPUPerc}}", pod.name],
+                               capture_output=True, text=True)
+        result["memory_cpu"] = stats.stdout.strip()  # the container's cgroup: what a memory limit is checked against
+        event("docker_stats", mem_usage_cpu=result["memory_cpu"])
     result["restarts"] = kubelet.restarts
     result["ready_at_end"] = kubelet.ready
     kubelet.stop()
@@ -483,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch-s", type=float, default=30.0, help="probes keep running this long after /predict")
     p.add_argument("--ready-limit-s", type=float, default=400.0)
     p.add_argument("--drill", action="store_true", help="the fault drills instead of the plain run")
+    p.add_argument("--drills", default="kill,stop", help="which drills: kill (kill -9), stop (SIGSTOP)")
     p.add_argument("--dead-s", type=float, default=15.0, help="SERVICE__RUNNER_DEAD_S for the SIGSTOP drill")
     p.add_argument("--output", type=Path, default=REPO / "var" / "deploy" / "run_like_pod.json")
     args = p.parse_args(argv)
@@ -495,8 +508,10 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(tmp) / "pvc"
         try:
             if args.drill:
-                result["kill_transformer"] = drill_kill(args, deployment, data)
-                result["sigstop_transformer"] = drill_stop(args, deployment, data)
+                if "kill" in args.drills:
+                    result["kill_transformer"] = drill_kill(args, deployment, data)
+                if "stop" in args.drills:
+                    result["sigstop_transformer"] = drill_stop(args, deployment, data)
             else:
                 result["run"] = run_pod(args, deployment, data)
             result["pvc_files"] = sorted(str(f.relative_to(data)) for f in data.rglob("*.jsonl"))

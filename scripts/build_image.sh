@@ -9,6 +9,9 @@
 #   scripts/build_image.sh            # all steps
 #   STEPS="base" scripts/build_image.sh  # only the base image (e.g. ahead of time, in the background)
 #   VARIANT=torch scripts/build_image.sh # the image with PyTorch (backend=torch, versions without a stored export)
+#   STEPS="pod drill" BENTO_TAG=review-sentiment-service:TAG scripts/build_image.sh
+#                                        # deploy/run_like_pod.py: the image run as the all-in-one Deployment says,
+#                                        # probed as the kubelet would; then the worker-kill and SIGSTOP drills
 #
 # The model: the default store's champion, copied into a private store ($WORK/bentoml) and, if it was registered
 # before ONNX exports were stored, given one there (`sentiment-models export`); the default store is only read.
@@ -190,7 +193,11 @@ probe() {
   docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
   local t0 t1
   t0=$(date +%s.%N)
-  docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" "$BENTO_TAG" >/dev/null
+  # For the comparison only, the two things that make the service answer differently from the chain on purpose are
+  # off, as they are in sentiment-score: the resource guard (it reads the whole machine, which other jobs may keep
+  # busy; deploy/README.md) and the 1 s latency budget.
+  docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" -e SENTIMENT_GATES__MAX_CPU_PERCENT=101 \
+    -e SENTIMENT_GATES__MAX_MEMORY_PERCENT=101 -e SENTIMENT_SERVICE__LATENCY_BUDGET_S=30 "$BENTO_TAG" >/dev/null
   for _ in $(seq 900); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready" || true)
     [[ "$code" == 200 ]] && break
@@ -219,4 +226,6 @@ BENTO_TAG="${BENTO_TAG:-}"
 has_step bento && build_bento
 has_step container && build_container
 has_step probe && probe
+has_step pod && python deploy/run_like_pod.py --image "$BENTO_TAG" --output "$WORK/run_like_pod.json"
+has_step drill && python deploy/run_like_pod.py --image "$BENTO_TAG" --drill --output "$WORK/drill.json"
 log "done"
