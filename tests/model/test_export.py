@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from sentiment.jsonl import iter_records
+from sentiment.model import runtime
 from sentiment.model.export import ONNX_DIR, RECORD, sha256
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata, resolve
@@ -91,6 +92,18 @@ def test_a_stored_file_that_is_not_the_verified_one_is_not_served(home: Path, tm
     int8.write_bytes((path / ONNX_DIR / meta.onnx.fp32.file).read_bytes())
     model = SentimentModel(path, meta, tag, num_threads=1, backend="onnx-int8", onnx_cache=tmp_path)
     assert model.backend == "torch" and "not the file that was verified" in model.backend_error
+
+
+def test_a_failed_export_still_registers_the_version_which_serves_on_pytorch(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = runtime.OnnxForward.__call__
+    monkeypatch.setattr(runtime.OnnxForward, "__call__", lambda self, enc: original(self, enc) + 0.5)  # a bad graph
+    tag = register_tiny_model(NAME)
+    path, meta, _ = resolve(tag)
+    assert meta.onnx is None and "differs from PyTorch" in meta.onnx_error
+    assert not (path / ONNX_DIR).exists()
+    model = SentimentModel(path, meta, tag, num_threads=1, backend="onnx-int8", onnx_cache=tmp_path)
+    assert model.backend == "torch" and "differs from PyTorch" in model.backend_error
 
 
 @pytest.mark.slow  # subprocesses that import bentoml
