@@ -133,6 +133,9 @@ class ServiceSettings(BaseModel):
     shadow_share: float = 0.1
     # Largest number of texts one coalesced runner call carries: a call must finish well inside the budget.
     coalesce_max_texts: int = 64
+    # While a call to a runner is already out, the next one waits up to this long for more requests to join it
+    # (runners.coalesce): requests share calls at moderate load too. A lone request never waits. 0: off.
+    coalesce_gather_ms: float = 0.0
 
 
 class PathSettings(BaseModel):
