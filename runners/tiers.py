@@ -114,7 +114,12 @@ class RunnerTiers:
         )
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in raw]
 
-    async def rules(self, texts: list[str]) -> list[RuleVerdict]:
+    async def rules(self, texts: list[str], urgent: bool = False) -> list[RuleVerdict]:
+        """Through the rules runner, except under overload (``urgent``): then the same rules run here, inline. They
+        cost about 0.2 ms a text, the hop to the runner several times that in this process alone, and an
+        overloaded API worker is short of exactly that CPU."""
+        if urgent:
+            return [self.keyword_rules.match(t) for t in texts]
         raw = await self._or_local(
             "rules",
             lambda: resent_if_dropped(lambda: self.rules_runner.to_async.match(texts)),

@@ -329,7 +329,8 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
         out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
         if not args.ladder_only and not args.bursts_only:
             before = cpu_seconds(server)
-            steady = await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")
+            steady = await open_loop(url, texts, args.steady_rps, 20 if args.quick else 60,
+                                     f"steady {args.steady_rps:.0f} req/s")
             out["steady"] = steady.model_dump()
             out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
             console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
@@ -339,11 +340,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
             await settle(url)
             out["swap"] = await swap_under_load(server, url, texts, args.other_version, tmp / "var")
             await settle(url)
-        if not args.bursts_only:
+        if not args.bursts_only and not args.steady_only:
             steps, cap = await ladder(url, texts, args.step_s, "service")
             out["ladder"] = [p.model_dump() for p in steps]
             out["capacity_rps_at_p95_200ms"] = cap
-        if not args.ladder_only:
+        if not args.ladder_only and not args.steady_only:
             out["bursts"] = []
             for rate in args.bursts:
                 await settle(url)
@@ -446,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bursts", type=float, nargs="*", default=[200.0, 400.0], help="burst rates (req/s)")
     p.add_argument("--burst-s", type=float, default=30.0, help="seconds per burst")
     p.add_argument("--bursts-only", action="store_true", help="only the bursts (overload behaviour)")
+    p.add_argument("--steady-only", action="store_true",
+                   help="only the steady phase: latency and CPU ms per request by process (one lever at a time)")
+    p.add_argument("--steady-rps", type=float, default=50.0, help="rate of the steady phase")
     p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)
