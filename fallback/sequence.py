@@ -115,7 +115,7 @@ class TierSequence:
             for k, out in zip(open_, accepted, strict=True):
                 outputs[k] = out
         needs_rules = [k for k in open_ if not answered_by_model(outputs[k], self.gates)]
-        urgent = any(isinstance(outputs[k], Failure) and outputs[k].code == Reason.overload for k in needs_rules)
+        urgent = any(isinstance(out := outputs[k], Failure) and out.code == Reason.overload for k in needs_rules)
         verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules], urgent), strict=True))
         for k in open_:
             i, v = admitted[k]

@@ -55,7 +55,8 @@ async def _measure(url: str, server_pid: int, width: int, calls: int) -> dict[st
         wall = time.perf_counter() - wall0
         client_s, server_s = time.process_time() - client0, _tree_cpu_s(server_pid) - server0
     return {"texts_per_call": width, "client_cpu_ms_per_call": round(client_s * 1000 / calls, 3),
-            "server_cpu_ms_per_call": round(server_s * 1000 / calls, 3), "wall_ms_per_call": round(wall * 1000 / calls, 3)}
+            "server_cpu_ms_per_call": round(server_s * 1000 / calls, 3),
+            "wall_ms_per_call": round(wall * 1000 / calls, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
