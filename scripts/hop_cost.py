@@ -1,9 +1,10 @@
 """What one BentoML runner call costs, on the client and on the server, apart from the work it carries.
 
 Serves the rules runner on its own (``bentoml serve runners.rules:RulesRunner``), calls it one call at a time with
-1 and then 16 texts through BentoML's own client (what the API's ``bentoml.depends`` proxy does), and reads the CPU
-time of both sides: the difference between 1 and 16 texts is the work (the rules, serialising texts and answers),
-the rest is the hop itself (building and validating the request, HTTP, routing, the answer's way back).
+1 and then 16 texts through BentoML's own client (what the API's ``bentoml.depends`` proxy does, with the same
+patches, ``runners.patches``), and reads the CPU time of both sides: the difference between 1 and 16 texts is the
+work (the rules, serialising texts and answers), the rest is the hop itself (building and validating the request,
+HTTP, routing, the answer's way back).
 
     .venv/bin/python -m scripts.hop_cost [--calls 400] [--out var/hop_cost.json]
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from runners.patches import apply_patches
 from sentiment.procs import free_port, stop_group
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ def _tree_cpu_s(pid: int) -> float:
 async def _measure(url: str, server_pid: int, width: int, calls: int) -> dict[str, float]:
     import bentoml
 
+    apply_patches()  # the API process's client runs patched (the runner patches itself)
     texts = [TEXT] * width
     async with bentoml.AsyncHTTPClient(url) as client:
         for _ in range(20):  # connections, lazy imports, the first session
