@@ -114,7 +114,7 @@ def cache_io_schema_kind() -> None:
 
     if getattr(IOMixin.mime_type, "cached", False):
         return
-    mime_type_of = IOMixin.mime_type.__func__  # type: ignore[attr-defined]
+    mime_type_of = IOMixin.mime_type.__func__
     mime_types: dict[type[Any], str] = {}
     kinds: dict[type[Any], object] = {}
 
@@ -123,12 +123,12 @@ def cache_io_schema_kind() -> None:
             mime_types[cls] = mime_type_of(cls)
         return mime_types[cls]
 
-    def model_validate_json(cls: type[Any], json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+    def model_validate_json(cls: type[Any], json_data: str | bytes | bytearray, /, **kwargs: Any) -> Any:
         if cls not in kinds:
             kinds[cls] = cls.model_json_schema().get("type")
         parsed = json_data if kinds[cls] in ("string", "file") else json.loads(json_data)
         return cls.model_validate(parsed, **kwargs)
 
     mime_type.cached = True  # type: ignore[attr-defined]
-    IOMixin.mime_type = classmethod(mime_type)  # type: ignore[method-assign,assignment]
-    IORootModel.model_validate_json = classmethod(model_validate_json)  # type: ignore[method-assign,assignment]
+    IOMixin.mime_type = classmethod(mime_type)
+    IORootModel.model_validate_json = classmethod(model_validate_json)
