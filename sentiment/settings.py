@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,15 @@ class ServiceSettings(BaseModel):
     # While a call to a runner is already out, the next one waits up to this long for more requests to join it
     # (runners.coalesce): requests share calls at moderate load too. A lone request never waits. 0: off.
     coalesce_gather_ms: float = 0.0
+    # Where the transformer runner computes. "cuda": PyTorch on the GPU with padded batches (the ONNX backends here are
+    # CPU builds), and the runner asks BentoML for one GPU. See the GPU section of scripts/benchmark.py.
+    device: Literal["cpu", "cuda"] = "cpu"
+
+    @model_validator(mode="after")
+    def _gpu_runs_torch(self) -> ServiceSettings:
+        if self.device == "cuda" and self.backend != "torch":
+            raise ValueError("service.device=cuda needs service.backend=torch (onnxruntime here is the CPU build)")
+        return self
 
 
 class PathSettings(BaseModel):
