@@ -25,6 +25,7 @@ import numpy as np
 from scripts.benchmark import load_texts
 from sentiment.model.aliases import require_serving_tag
 from sentiment.model.inference import SentimentModel
+from sentiment.model.registry import resolve
 from sentiment.settings import load_settings
 
 
@@ -55,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     dynamic = model.onnx.path
     fp32 = dynamic.with_name("model.onnx")
 
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve(tag)[0]))  # padding batches: the checkpoint's own tokenizer
+
     def encode(batch: list[str]) -> dict[str, Any]:
-        enc = model.tokenizer(batch, truncation=True, max_length=model.max_length, padding=True, return_tensors="np")
+        enc = tokenizer(batch, truncation=True, max_length=model.max_length, padding=True, return_tensors="np")
         return {k: v.astype(np.int64) for k, v in enc.items()}
 
     class Calibration(CalibrationDataReader):  # type: ignore[misc]
