@@ -8,6 +8,8 @@ composition root, reads the settings once here and hands them to everything it b
 
 from __future__ import annotations
 
+import threading
+
 import bentoml
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -26,6 +28,7 @@ from runners.security import AccessGuard
 from runners.tiers import RunnerTiers
 from runners.transformer import transformer_service
 from sentiment.contract import Prediction, redact_paths
+from sentiment.language import warm_up
 from sentiment.settings import load_settings
 
 SETTINGS = load_settings()
@@ -57,6 +60,10 @@ class SentimentService:
         guard = ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds,
                               scope=g.cpu_pressure_scope)
         self.pipeline = Pipeline(SETTINGS, tiers, guard)
+        # When the language runner is slow (a burst, a loaded box) this process checks the language itself: load
+        # fastText and langdetect's profiles now, off the event loop, not in the middle of the first such request
+        # (measured under load: about a second of this process's CPU, every request waiting behind it).
+        threading.Thread(target=warm_up, name="language-warm-up", daemon=True).start()
 
     @bentoml.api(route="/predict")
     async def predict(self, text: ReviewText, ctx: bentoml.Context) -> Prediction:

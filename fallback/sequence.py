@@ -115,7 +115,8 @@ class TierSequence:
             for k, out in zip(open_, accepted, strict=True):
                 outputs[k] = out
         needs_rules = [k for k in open_ if not answered_by_model(outputs[k], self.gates)]
-        verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules]), strict=True))
+        urgent = any(isinstance(out := outputs[k], Failure) and out.code == Reason.overload for k in needs_rules)
+        verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules], urgent), strict=True))
         for k in open_:
             i, v = admitted[k]
             results[i] = _guarded(
@@ -167,12 +168,12 @@ class TierSequence:
             raise ValueError(f"language tier returned {len(rows)} rows for {len(texts)}")
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in rows]
 
-    async def _rules(self, texts: list[str]) -> list[RuleVerdict]:
+    async def _rules(self, texts: list[str], urgent: bool) -> list[RuleVerdict]:
         """Failed rules find no keyword: the review goes on to the human queue rather than being lost."""
         if not texts:
             return []
         try:
-            rows = list(await self.tiers.rules(texts))
+            rows = list(await self.tiers.rules(texts, urgent))
             if len(rows) != len(texts):
                 raise ValueError(f"rules tier returned {len(rows)} rows for {len(texts)}")
             return [RuleVerdict.model_validate(r) if isinstance(r, dict) else r for r in rows]

@@ -35,7 +35,10 @@ class Tiers(Protocol):
 
     async def languages(self, texts: list[str]) -> Sequence[LanguageResult]: ...
 
-    async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]: ...
+    async def rules(self, texts: list[str], urgent: bool = False) -> Sequence[RuleVerdict]:
+        """Tier 2. ``urgent``: tier 1 was overloaded, so the request is already late: answer the quickest way (the
+        same rules, in this process where the tiers have the choice)."""
+        ...
 
 
 class Tier1Model(Protocol):
@@ -71,5 +74,5 @@ class LocalTiers:
     async def languages(self, texts: list[str]) -> list[LanguageResult]:
         return [detect_language(t, self.gates) for t in texts]
 
-    async def rules(self, texts: list[str]) -> list[RuleVerdict]:
+    async def rules(self, texts: list[str], urgent: bool = False) -> list[RuleVerdict]:
         return [self.keyword_rules.match(t) for t in texts]

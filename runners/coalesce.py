@@ -3,8 +3,11 @@
 BentoML batches inside the callee: every request still crosses to the transformer and language services as its
 own HTTP call, and at 50+ requests/s that per-call work (serialising, parsing, dispatching: ~4 ms of CPU in each
 service) costs more than the model on a 2-core box. Here requests that are waiting at the same moment share one
-call. Nothing waits for company: a call goes out on the next event-loop turn, and only while ``max_in_flight``
-calls are already out do new texts pile up, so groups grow with load and stay single under light traffic.
+call. A lone request never waits for company: with no call out, a call goes out on the next event-loop turn. While
+a call to the runner is already out (the runner is busy anyway), new texts wait up to ``gather_s`` for others to
+join them, and while ``max_in_flight`` calls are out they pile up until one returns; so groups grow with load, also
+at moderate load, and stay single under light traffic. ``gather_s`` is a few milliseconds against a latency budget
+of a second.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ EWMA_WEIGHT = 0.2  # of the newest call in the per-text cost estimate
 class Coalescer(Generic[T]):
     """``await coalescer(texts)`` -> one result per text, in order, as if ``call(texts)`` had been made alone."""
 
-    def __init__(self, call: Callable[[list[str]], Awaitable[list[T]]], max_in_flight: int, max_texts: int) -> None:
+    def __init__(self, call: Callable[[list[str]], Awaitable[list[T]]], max_in_flight: int, max_texts: int,
+                 gather_s: float = 0.0) -> None:
         self._call = call
         self._max_in_flight = max_in_flight
         self._max_texts = max_texts
+        self._gather_s = gather_s
         self._in_flight = 0
-        self._pending: deque[tuple[list[str], asyncio.Future[list[T]]]] = deque()
+        self._pending: deque[tuple[list[str], asyncio.Future[list[T]], float]] = deque()  # texts, answer, since
         self._wake = asyncio.Event()  # set whenever a call returns and frees a slot
         self._flusher: asyncio.Task[None] | None = None
         # The loop holds tasks only weakly: a call task nobody references can be collected mid-call, and its
@@ -49,18 +54,27 @@ class Coalescer(Generic[T]):
     async def __call__(self, texts: list[str]) -> list[T]:
         if self._max_in_flight <= 0:  # switched off: every request makes its own call
             return await self._call(texts)
-        future: asyncio.Future[list[T]] = asyncio.get_running_loop().create_future()
-        self._pending.append((texts, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[T]] = loop.create_future()
+        self._pending.append((texts, future, loop.time()))
         self._pending_texts += len(texts)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
             while self._in_flight >= self._max_in_flight:
                 self._wake.clear()
                 await self._wake.wait()
+            if self._in_flight and self._gather_s > 0 and self._pending_texts < self._max_texts:
+                # The runner is busy with a call already: let the oldest waiting request gather company for up
+                # to gather_s, so that at moderate load requests share calls instead of each paying for its own.
+                left = self._pending[0][2] + self._gather_s - loop.time()
+                if left > 0:
+                    await asyncio.sleep(left)
+                    continue  # a slot may have gone, or the oldest request may have given up, meanwhile
             group = self._take()
             if group:
                 self._in_flight += 1
@@ -73,7 +87,7 @@ class Coalescer(Generic[T]):
         group: list[tuple[list[str], asyncio.Future[list[T]]]] = []
         size = 0
         while self._pending and (not group or size + len(self._pending[0][0]) <= self._max_texts):
-            texts, future = self._pending.popleft()
+            texts, future, _ = self._pending.popleft()
             self._pending_texts -= len(texts)
             if not future.done():  # a caller that timed out or was cancelled needs no answer
                 group.append((texts, future))

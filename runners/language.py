@@ -6,6 +6,7 @@ from typing import Any
 
 import bentoml
 
+from runners.patches import apply_patches
 from sentiment.language import LanguageResult, detect_language, warm_up
 from sentiment.settings import GateSettings
 
@@ -17,6 +18,7 @@ def language_service(gates: GateSettings) -> bentoml.Service[Any]:
     )
     class LanguageRunner:
         def __init__(self) -> None:
+            apply_patches()
             # fastText, langdetect's profiles and every word list load on first use (0.1-0.6 s each, and each one
             # a stall for every request queued behind it): pay for all of them here, before the first request.
             warm_up()

@@ -8,6 +8,7 @@ leaves BentoML as it is. Each patch marks what it replaced, so applying twice ch
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,20 +20,25 @@ TESTED_VERSIONS = frozenset({"1.4.38"})
 UPSTREAM = {
     "cap_batch_wait": "no upstream issue; the learned wait of CorkDispatcher's Optimizer (see bentoml/BentoML#3664)",
     "defer_session_close": "bentoml/BentoML#5544 (session closed under in-flight calls since 1.4.30, PR #5541)",
+    "cache_io_schema_kind": "no upstream issue; IOMixin.mime_type and IORootModel.model_validate_json build a JSON "
+                            "schema on every call",
 }
 
 
-def apply_patches(max_batch_wait_s: float, installed: str | None = None) -> list[str]:
-    """Both fixes, if BentoML is a tested version; returns the names applied (empty when skipped)."""
+def apply_patches(max_batch_wait_s: float | None = None, installed: str | None = None) -> list[str]:
+    """The fixes, if BentoML is a tested version; returns the names applied (empty when skipped). A service without
+    a batchable API (the CPU runners) passes no batch wait."""
     installed = installed or version("bentoml")
     if installed not in TESTED_VERSIONS:
         for name, issue in UPSTREAM.items():
             log.warning("BentoML %s is not a version %s was tested on (%s): skipped; upstream: %s",
                         installed, name, ", ".join(sorted(TESTED_VERSIONS)), issue)
         return []
-    cap_batch_wait(max_batch_wait_s)
+    if max_batch_wait_s is not None:
+        cap_batch_wait(max_batch_wait_s)
     defer_session_close()
-    return list(UPSTREAM)
+    cache_io_schema_kind()
+    return [name for name in UPSTREAM if max_batch_wait_s is not None or name != "cap_batch_wait"]
 
 
 def cap_batch_wait(max_wait_s: float) -> None:
@@ -94,3 +100,35 @@ def defer_session_close() -> None:
 
     get_session.deferred = True  # type: ignore[attr-defined]
     SessionManager.get_session = get_session
+
+
+def cache_io_schema_kind() -> None:
+    """Work out once per IO class what BentoML works out from a fresh JSON schema on every call.
+
+    Answering a call whose output is a list (every runner here: ``list[ModelOutput]``, ``list[LanguageResult]``,
+    ``list[RuleVerdict]``), BentoML 1.4.38 asks ``mime_type()``, which builds the output type's whole JSON schema to
+    see whether it is a string or a file; the client builds it again in ``model_validate_json`` to read the answer.
+    Measured: 0.77 ms of CPU each time, on both sides of every runner call. Both depend only on the class.
+    """
+    from _bentoml_sdk.io_models import IOMixin, IORootModel
+
+    if getattr(IOMixin.mime_type, "cached", False):
+        return
+    mime_type_of = IOMixin.mime_type.__func__
+    mime_types: dict[type[Any], str] = {}
+    kinds: dict[type[Any], object] = {}
+
+    def mime_type(cls: type[Any]) -> str:
+        if cls not in mime_types:
+            mime_types[cls] = mime_type_of(cls)
+        return mime_types[cls]
+
+    def model_validate_json(cls: type[Any], json_data: str | bytes | bytearray, /, **kwargs: Any) -> Any:
+        if cls not in kinds:
+            kinds[cls] = cls.model_json_schema().get("type")
+        parsed = json_data if kinds[cls] in ("string", "file") else json.loads(json_data)
+        return cls.model_validate(parsed, **kwargs)
+
+    mime_type.cached = True  # type: ignore[attr-defined]
+    IOMixin.mime_type = classmethod(mime_type)
+    IORootModel.model_validate_json = classmethod(model_validate_json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bentoml
 
 from fallback.rules import KeywordRules, RuleVerdict
+from runners.patches import apply_patches
 
 
 @bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
@@ -12,6 +13,7 @@ from fallback.rules import KeywordRules, RuleVerdict
 )
 class RulesRunner:
     def __init__(self) -> None:
+        apply_patches()
         self.rules = KeywordRules()
 
     @bentoml.api

@@ -39,6 +39,7 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
         # One inference thread per worker: batches run one after another, each on svc.inference_threads threads.
         threads=1,
         traffic={"timeout": 60, "max_concurrency": 1024},
+        resources={"gpu": 1} if svc.device == "cuda" else {},
         logging={"access": {"enabled": False}},  # an internal hop: the API service logs the request
     )
     class TransformerRunner:

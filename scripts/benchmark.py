@@ -12,6 +12,8 @@ Results go to ``reports/benchmark.json`` and ``reports/benchmark.png``.
 
     .venv/bin/python scripts/benchmark.py                       # the full run (~6 min)
     .venv/bin/python scripts/benchmark.py --quick --only service --env SENTIMENT_SERVICE__MAX_BATCH_SIZE=16
+    .venv/bin/python -m scripts.benchmark --quick --only service --steady-only   # one lever: CPU ms per request
+    .venv/bin/python -m scripts.benchmark --device cuda       # GPU machines only (-> reports/benchmark_gpu.json)
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class Phase(BaseModel):
     p99_ms: float | None
     max_ms: float | None
     answers: dict[str, int] = Field(default_factory=dict)  # status / reason code of the service's answers
+    bound_ms: float = P95_BOUND_MS  # the p95 a step must hold
+    texts_per_request: int = 1  # > 1: /predict_batch requests
+    reviews_per_s: float = 0.0
 
     @property
     def model_share(self) -> float | None:
@@ -78,7 +83,7 @@ class Phase(BaseModel):
     def holds(self) -> bool:
         """Sustained: no errors, p95 within the bound, (almost) everything offered answered in time, and by the
         model (an overloaded service answering from the rules is fast but is not keeping up)."""
-        return self.errors == 0 and self.p95_ms is not None and self.p95_ms <= P95_BOUND_MS \
+        return self.errors == 0 and self.p95_ms is not None and self.p95_ms <= self.bound_ms \
             and self.achieved_rps >= 0.95 * self.target_rps and (self.model_share or 0.0) >= 0.99
 
 
@@ -100,8 +105,10 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 async def open_loop(
-    url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0
+    url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0, batch: int = 0,
+    bound_ms: float = P95_BOUND_MS,
 ) -> Phase:
+    """``batch`` > 0: each request is a /predict_batch of that many texts (``url`` names that route)."""
     import aiohttp
 
     n = int(rate * duration)
@@ -111,18 +118,23 @@ async def open_loop(
     loop = asyncio.get_running_loop()
     last_done = 0.0
 
-    async def one(session: aiohttp.ClientSession, scheduled: float, text: str) -> None:
+    async def one(session: aiohttp.ClientSession, scheduled: float, i: int) -> None:
         nonlocal last_done
+        body_json: dict[str, Any] = (
+            {"texts": [texts[(i * batch + k) % len(texts)] for k in range(batch)]} if batch
+            else {"text": texts[i % len(texts)]}
+        )
         try:
-            async with session.post(url, json={"text": text}, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+            async with session.post(url, json=body_json, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
                 body = await r.read()
                 if r.status != 200:
                     errors[f"http {r.status}"] += 1
                     return
-                ans = json.loads(body)
-                if "status" in ans:
-                    code = ans["reason"].split(":", 1)[0] if ans["reason"] else ""
-                    answers[f"{ans['status']}{'/' + code if code else ''}"] += 1
+                parsed = json.loads(body)
+                for ans in parsed.get("predictions", [parsed]):
+                    if "status" in ans:
+                        code = ans["reason"].split(":", 1)[0] if ans["reason"] else ""
+                        answers[f"{ans['status']}{'/' + code if code else ''}"] += 1
         except TimeoutError:
             errors["timeout"] += 1
             return
@@ -142,18 +154,20 @@ async def open_loop(
             delay = scheduled - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(session, scheduled, texts[i % len(texts)])))
+            tasks.append(asyncio.create_task(one(session, scheduled, i)))
         await asyncio.gather(*tasks)
     span = max(last_done - start, duration) if latencies else duration
     phase = Phase(
         name=name, target_rps=rate, duration_s=duration, sent=n, ok=len(latencies), errors=sum(errors.values()),
         error_kinds=dict(errors), achieved_rps=round(len(latencies) / span, 2),
         p50_ms=_pct(latencies, 0.50), p95_ms=_pct(latencies, 0.95), p99_ms=_pct(latencies, 0.99),
-        max_ms=max(latencies) if latencies else None, answers=dict(answers.most_common()),
+        max_ms=max(latencies) if latencies else None, answers=dict(answers.most_common()), bound_ms=bound_ms,
+        texts_per_request=max(batch, 1), reviews_per_s=round(len(latencies) * max(batch, 1) / span, 1),
     )
     fmt = lambda v: f"{v:7.1f}" if v is not None else "    n/a"  # noqa: E731
     console.print(
         f"  {name:<28} {rate:6.0f} req/s x {duration:4.0f}s  achieved {phase.achieved_rps:6.1f}/s  "
+        + (f"({phase.reviews_per_s:.0f} reviews/s)  " if batch else "") +
         f"p50 {fmt(phase.p50_ms)}  p95 {fmt(phase.p95_ms)}  p99 {fmt(phase.p99_ms)} ms  errors {phase.errors}"
         + ("" if phase.holds else "  [bold red]x[/]")
     )
@@ -291,11 +305,12 @@ async def settle(url: str, quiet_ms: float = 300.0, limit_s: float = 120.0) -> N
             await asyncio.sleep(1.0)
 
 
-async def ladder(url: str, texts: list[str], step_s: float, name: str) -> tuple[list[Phase], float]:
+async def ladder(url: str, texts: list[str], step_s: float, name: str, rates: tuple[float, ...] = LADDER,
+                 batch: int = 0, bound_ms: float = P95_BOUND_MS) -> tuple[list[Phase], float]:
     """Raise the rate until the p95 bound breaks; capacity = best achieved rate among the steps that held."""
     steps: list[Phase] = []
-    for rate in LADDER:
-        phase = await open_loop(url, texts, rate, step_s, f"{name} ladder")
+    for rate in rates:
+        phase = await open_loop(url, texts, rate, step_s, f"{name} ladder", batch=batch, bound_ms=bound_ms)
         steps.append(phase)
         if not phase.holds:
             break
@@ -329,7 +344,8 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
         out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
         if not args.ladder_only and not args.bursts_only:
             before = cpu_seconds(server)
-            steady = await open_loop(url, texts, 50, 20 if args.quick else 60, "steady 50 req/s")
+            steady = await open_loop(url, texts, args.steady_rps, 20 if args.quick else 60,
+                                     f"steady {args.steady_rps:.0f} req/s")
             out["steady"] = steady.model_dump()
             out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
             console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
@@ -339,11 +355,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
             await settle(url)
             out["swap"] = await swap_under_load(server, url, texts, args.other_version, tmp / "var")
             await settle(url)
-        if not args.bursts_only:
+        if not args.bursts_only and not args.steady_only:
             steps, cap = await ladder(url, texts, args.step_s, "service")
             out["ladder"] = [p.model_dump() for p in steps]
             out["capacity_rps_at_p95_200ms"] = cap
-        if not args.ladder_only:
+        if not args.ladder_only and not args.steady_only:
             out["bursts"] = []
             for rate in args.bursts:
                 await settle(url)
@@ -367,9 +383,83 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path, ba
         startup = server.wait_ready()
         url = server.url + "/predict"
         await open_loop(url, texts, 10, 5 if args.quick else 10, "warm-up")
+        before = cpu_seconds(server)
         steps, cap = await ladder(url, texts, args.step_s, f"baseline {backend}")
+        cpu = cpu_per_request(before, cpu_seconds(server), sum(p.ok for p in steps))
+        console.print(f"  CPU ms per request over the ladder: {cpu}")
         return {"backend": backend, "startup_s": round(startup, 1), "ladder": [p.model_dump() for p in steps],
-                "capacity_rps_at_p95_200ms": cap}
+                "capacity_rps_at_p95_200ms": cap, "ladder_cpu_ms_per_request": cpu}
+    finally:
+        server.stop()
+
+
+GPU_SINGLE_LADDER = (100, 200, 400, 800, 1200, 1600, 2400, 3200)
+GPU_BATCH_LADDER = (10, 25, 50, 100, 150, 200, 300)  # requests/s of --gpu-batch texts each
+GPU_BATCH_P95_MS = 50.0  # issue 14's goal: >= 10,000 reviews/s through /predict_batch at p95 < 50 ms per request
+
+
+def require_cuda() -> str:
+    """The GPU's name, or a clear stop: this section needs a CUDA machine and never runs in CI."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit(
+            "--device cuda: no CUDA device here (torch.cuda.is_available() is False; torch "
+            f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}). The GPU section needs a machine with "
+            "an NVIDIA GPU and a CUDA build of torch; it is never run in CI."
+        )
+    return str(torch.cuda.get_device_name(0))
+
+
+def gpu_ceiling(texts: list[str], tag: str, batch_sizes: tuple[int, ...] = (32, 64, 128, 256)) -> list[dict[str, Any]]:
+    """Reviews/s of the model alone on the GPU (tokenising included, no HTTP): what the service can approach."""
+    from sentiment.model.inference import SentimentModel
+    from sentiment.model.registry import resolve
+
+    path, meta, full = resolve(tag)
+    model = SentimentModel(path, meta, full, device="cuda")
+    rows = []
+    for bs in batch_sizes:
+        model.predict_outputs(texts[: bs * 2], batch_size=bs)  # CUDA context, kernels, allocator
+        start = time.perf_counter()
+        model.predict_outputs(texts, batch_size=bs)  # returns numpy: the GPU has finished
+        rate = len(texts) / (time.perf_counter() - start)
+        rows.append({"batch_size": bs, "reviews_per_s": round(rate, 1)})
+        console.print(f"  GPU only, batch {bs:4d}: {rate:9.0f} reviews/s")
+    return rows
+
+
+async def run_gpu(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict[str, Any]:
+    """The service with its transformer runner on the GPU: reviews/s through /predict and /predict_batch."""
+    port = free_port()
+    env = service_env(tmp / "var-gpu", {
+        "SENTIMENT_SERVICE__DEVICE": "cuda", "SENTIMENT_SERVICE__BACKEND": "torch",
+        "SENTIMENT_SERVICE__WORKERS": str(args.gpu_api_workers),
+        # Calls carry many texts each and the GPU answers a padded batch at once: let batches be large.
+        "SENTIMENT_SERVICE__MAX_BATCH_SIZE": "64", "SENTIMENT_SERVICE__COALESCE_MAX_TEXTS": "256",
+        "SENTIMENT_SERVICE__COALESCE_GATHER_MS": "2", "SENTIMENT_MODEL__INFERENCE_BATCH_SIZE": "256",
+        **args.env,
+    })
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    console.print(f"[bold]BentoML service, transformer on the GPU[/] ({args.gpu_api_workers} API workers)")
+    server = Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
+                    env, port, "/ready", tmp / "service-gpu.log")
+    try:
+        startup = server.wait_ready()
+        await open_loop(server.url + "/predict", texts, 50, 5, "warm-up")
+        single, single_cap = await ladder(server.url + "/predict", texts, args.step_s, "GPU /predict",
+                                          GPU_SINGLE_LADDER)
+        await settle(server.url + "/predict")
+        batch, batch_cap = await ladder(server.url + "/predict_batch", texts, args.step_s, "GPU /predict_batch",
+                                        GPU_BATCH_LADDER, batch=args.gpu_batch, bound_ms=GPU_BATCH_P95_MS)
+        best_batch = max((p.reviews_per_s for p in batch if p.holds), default=0.0)
+        console.print(f"  through /predict: {single_cap:.0f} reviews/s at p95 <= {P95_BOUND_MS:.0f} ms; through "
+                      f"/predict_batch ({args.gpu_batch} texts): {best_batch:.0f} reviews/s at p95 <= "
+                      f"{GPU_BATCH_P95_MS:.0f} ms (goal 10,000)")
+        return {"startup_s": round(startup, 1), "api_workers": args.gpu_api_workers,
+                "single": [p.model_dump() for p in single], "single_reviews_per_s": single_cap,
+                "batch": [p.model_dump() for p in batch], "batch_texts_per_request": args.gpu_batch,
+                "batch_reviews_per_s_at_p95_50ms": best_batch, "batch_capacity_rps": batch_cap}
     finally:
         server.stop()
 
@@ -446,10 +536,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bursts", type=float, nargs="*", default=[200.0, 400.0], help="burst rates (req/s)")
     p.add_argument("--burst-s", type=float, default=30.0, help="seconds per burst")
     p.add_argument("--bursts-only", action="store_true", help="only the bursts (overload behaviour)")
+    p.add_argument("--steady-only", action="store_true",
+                   help="only the steady phase: latency and CPU ms per request by process (one lever at a time)")
+    p.add_argument("--steady-rps", type=float, default=50.0, help="rate of the steady phase")
     p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: only the GPU section (model ceiling, then the service with its transformer on the GPU)")
+    p.add_argument("--gpu-api-workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 2)))
+    p.add_argument("--gpu-batch", type=int, default=64, help="texts per /predict_batch request in the GPU section")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)
     settings = load_settings()
+    if args.device == "cuda":
+        return gpu_main(args, settings)
     texts = load_texts(settings.paths.shared_data_dir, args.texts, args.seed)
     lengths = [len(t) for t in texts]
     report: dict[str, Any] = {
@@ -487,6 +586,25 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     if args.only is None:
         plot(report, out.with_suffix(".png"))
+    console.print(f"wrote {out}")
+    return 0
+
+
+def gpu_main(args: argparse.Namespace, settings: Any) -> int:
+    """The GPU section on its own: it needs other settings (torch, large batches, more API workers)."""
+    gpu = require_cuda()
+    texts = load_texts(settings.paths.shared_data_dir, max(args.texts, 10_000), args.seed)
+    tag = require_serving_tag(settings.model)
+    report: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "gpu": gpu,
+                              "cpus": os.cpu_count(), "model_tag": tag}
+    console.print(f"[bold]GPU section[/] on {gpu}, {os.cpu_count()} CPUs")
+    report["gpu_only"] = gpu_ceiling(texts, tag)
+    settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="benchmark-gpu-", dir=settings.paths.data_dir))
+    report["service"] = asyncio.run(run_gpu(args, texts, work))
+    out = args.out or settings.paths.committed_reports_dir / "benchmark_gpu.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {out}")
     return 0
 

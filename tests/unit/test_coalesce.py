@@ -145,3 +145,38 @@ def test_switched_off_every_request_makes_its_own_call() -> None:
 
     assert asyncio.run(main()) == [[str(i)] for i in range(6)]
     assert sorted(runner.calls) == [[str(i)] for i in range(6)]
+
+
+def _staggered(gather_s: float) -> list[list[str]]:
+    """One request, then three more 5 ms apart while its call is out (a busy runner at moderate load)."""
+    runner = SlowUpper(delay=0.3)
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=2, max_texts=256, gather_s=gather_s)
+
+    async def main() -> list[list[str]]:
+        tasks = [asyncio.create_task(co(["a"]))]
+        await asyncio.sleep(0.01)
+        for text in "bcd":
+            tasks.append(asyncio.create_task(co([text])))
+            await asyncio.sleep(0.005)
+        assert await asyncio.gather(*tasks) == [["A"], ["B"], ["C"], ["D"]]
+        return runner.calls
+
+    return asyncio.run(main())
+
+
+def test_while_a_call_is_out_requests_gather_for_a_few_milliseconds_and_share_the_next() -> None:
+    assert _staggered(gather_s=0.1) == [["a"], ["b", "c", "d"]]
+    # Without the window the second request takes the free slot alone; only the later ones share a call.
+    assert _staggered(gather_s=0.0) == [["a"], ["b"], ["c", "d"]]
+
+
+def test_a_lone_request_does_not_wait_for_the_gathering_window() -> None:
+    runner = SlowUpper(delay=0.0)
+    co: Coalescer[str] = Coalescer(runner, max_in_flight=2, max_texts=256, gather_s=1.0)
+
+    async def main() -> float:
+        start = asyncio.get_running_loop().time()
+        assert await co(["x"]) == ["X"]
+        return asyncio.get_running_loop().time() - start
+
+    assert asyncio.run(main()) < 0.5

@@ -48,4 +48,38 @@ def test_patches_are_skipped_on_an_untested_bentoml(caplog) -> None:
     with caplog.at_level("WARNING"):
         assert apply_patches(0.02, installed="9.9.9") == []
     assert "bentoml/BentoML#5544" in caplog.text and "skipped" in caplog.text
-    assert apply_patches(0.02) == ["cap_batch_wait", "defer_session_close"]  # the pinned version is tested
+    assert apply_patches(0.02) == ["cap_batch_wait", "defer_session_close", "cache_io_schema_kind"]  # tested version
+
+
+def test_io_classes_answer_their_media_type_and_parse_answers_as_before_without_rebuilding_schemas() -> None:
+    from _bentoml_sdk.io_models import IORootModel, ensure_io_descriptor
+    from pydantic import TypeAdapter
+
+    from runners.patches import cache_io_schema_kind
+    from sentiment.outputs import ModelOutput
+
+    rows = ensure_io_descriptor(list[ModelOutput])
+    text = ensure_io_descriptor(str)
+    before = (rows.mime_type(), text.mime_type())
+    body = '[{"probs": [0.1, 0.2, 0.7], "unk_rate": 0.0, "oov_rate": 0.5}]'
+    parsed_before = rows.model_validate_json(body)
+    cache_io_schema_kind()
+    cache_io_schema_kind()  # idempotent
+    builds = 0
+    original = TypeAdapter.json_schema
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal builds
+        builds += 1
+        return original(self, *args, **kwargs)
+
+    TypeAdapter.json_schema = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            assert (rows.mime_type(), text.mime_type()) == before == ("application/json", "text/plain")
+            assert rows.model_validate_json(body) == parsed_before
+            assert text.model_validate_json("plain words").root == "plain words"
+    finally:
+        TypeAdapter.json_schema = original  # type: ignore[method-assign]
+    assert builds <= 2  # at most once per class (text's parse kind), never per call
+    assert issubclass(rows, IORootModel)

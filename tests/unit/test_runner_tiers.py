@@ -236,3 +236,18 @@ def test_load_shedder_holds_what_it_answers_within_the_budget() -> None:
     assert shedder.limit(101.5) == 8  # a second later they have aged out
     shedder._answered.extend(101.0 + i * 0.0001 for i in range(5000))
     assert shedder.limit(101.5) == 1000  # never past the hard cap
+
+
+def test_urgent_rules_answer_in_process_without_the_hop(fast_settings: Settings) -> None:
+    """Under overload the API answers from the same rules inline: the rules runner is not called at all."""
+
+    class Unreachable:
+        @property
+        def to_async(self) -> Any:
+            raise AssertionError("the rules runner was called for an urgent request")
+
+    tiers = RunnerTiers(fast_settings, FakeTransformer(), None, Unreachable(),
+                        Monitor(fast_settings.paths.predictions_log, 100))
+    texts = ["Terrible, it broke after a day.", "The box was brown."]
+    verdicts = asyncio.run(tiers.rules(texts, urgent=True))
+    assert verdicts == [tiers.keyword_rules.match(t) for t in texts] and verdicts[0].label is not None

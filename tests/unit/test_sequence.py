@@ -36,6 +36,7 @@ class FakeTiers:
         self.table = table or {}
         self.loaded: str | None = None
         self.calls: dict[str, list[list[str]]] = {"predict": [], "languages": [], "rules": []}
+        self.urgent: list[bool] = []  # per rules call: was tier 1 overloaded for it
         self.keyword_rules = KeywordRules()
 
     async def model_unavailable(self) -> str | None:
@@ -54,8 +55,9 @@ class FakeTiers:
         self.calls["languages"].append(texts)
         return [detect_language(t, self.gates) for t in texts]
 
-    async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]:
+    async def rules(self, texts: list[str], urgent: bool = False) -> Sequence[RuleVerdict]:
         self.calls["rules"].append(texts)
+        self.urgent.append(urgent)
         return [self.keyword_rules.match(t) for t in texts]
 
 
@@ -175,7 +177,7 @@ def test_a_broken_pressure_sensor_does_not_stop_the_model(gates: GateSettings) -
 
 def test_failing_rules_escalate_to_a_human(gates: GateSettings) -> None:
     class NoRules(FakeTiers):
-        async def rules(self, texts: list[str]) -> Sequence[RuleVerdict]:
+        async def rules(self, texts: list[str], urgent: bool = False) -> Sequence[RuleVerdict]:
             raise ConnectionError("rules runner gone")
 
     traced = run(NoRules(gates, {NEGATIVE: UNSURE}), gates, [NEGATIVE])
@@ -267,6 +269,13 @@ def test_a_queue_predicted_too_long_goes_to_the_rules_without_calling_the_model(
     assert pred.reason_code is Reason.overload and pred.label is Label.positive
     assert "expected to answer in 2.00s" in pred.reason
     assert tiers.calls["predict"] == []
+    assert tiers.urgent == [True]  # an overloaded request asks for the rules' quickest way
+
+
+def test_rules_are_asked_urgently_only_for_overload(gates: GateSettings) -> None:
+    tiers = FakeTiers(gates, {BLAND: UNSURE})
+    (pred,) = contract(run(tiers, gates, [BLAND], budget_s=1.0), 1)
+    assert pred.reason_code is Reason.human_review and tiers.urgent == [False]
 
 
 def test_a_generous_budget_changes_nothing(gates: GateSettings) -> None:
