@@ -13,8 +13,10 @@ of ``--num-cpus`` CPUs with one model actor per CPU. Memory: the driver's peak R
 1 s sampler; ``--progress-log`` appends a line every ``--progress-every`` seconds (rows written so far, that tree's
 RSS), so a long run that is stopped still leaves its figures. A run stopped with SIGINT or SIGTERM shuts its local
 Ray down; ``--resume`` with the same ``--workdir`` keeps that input and the parts already written and scores the
-rest (the job's own resume). Next to it, the HTTP service's capacity is *quoted* from ``reports/benchmark.json``
-(not measured here). Results: ``reports/benchmark_batch.json``.
+rest (the job's own resume). Next to it, the HTTP service's capacity: *quoted* from ``reports/benchmark.json``, or
+with ``--service-ladder`` measured in the same run, first, by ``scripts/benchmark.py --only service --ladder-only``
+(its ladder of rates up to the p95 <= 200 ms bound; the service and the batch job never run at the same time).
+Results: ``reports/benchmark_batch.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -118,17 +121,29 @@ class TreeSampler:
         self._thread.join()
 
 
-def quoted_service() -> dict[str, Any]:
-    report = json.loads((REPO / "reports" / "benchmark.json").read_text())
+def http_service(report_path: Path, source: str) -> dict[str, Any]:
+    """The service's capacity (and, when the report has them, its first burst and steady CPU) from a benchmark."""
+    report = json.loads(report_path.read_text())
     svc = report["service"]
-    burst = svc.get("burst") or {}
+    burst = (svc.get("bursts") or [{}])[0]
     return {
-        "source": "reports/benchmark.json (quoted, not measured in this run)",
-        "when": report.get("when"), "machine": report.get("machine"),
+        "source": source,
+        "when": report.get("when"), "machine": report.get("machine"), "model_tag": report.get("model_tag"),
         "capacity_rps_at_p95_200ms": svc.get("capacity_rps_at_p95_200ms"),
+        "ladder": [{k: step.get(k) for k in ("target_rps", "achieved_rps", "p95_ms", "errors")}
+                   for step in svc.get("ladder") or []],
         "burst_achieved_rps": burst.get("achieved_rps"),
         "steady_cpu_ms_per_request": (svc.get("steady_cpu_ms_per_request") or {}).get("total"),
     }
+
+
+def service_ladder(work: Path, step_s: float) -> dict[str, Any]:
+    """The HTTP service's ladder, run now on the same box (a separate entry point, started as a program)."""
+    out = work / "service_ladder.json"
+    cmd = [sys.executable, "-m", "scripts.benchmark", "--only", "service", "--ladder-only", "--step-s", str(step_s),
+           "--out", str(out)]
+    subprocess.run(cmd, cwd=REPO, check=True)
+    return http_service(out, f"measured in this run, before the batch jobs: {' '.join(cmd[1:-2])}")
 
 
 def _earlier(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -151,6 +166,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="with --workdir: keep its input and the parts already written, score only the rest")
     p.add_argument("--progress-log", type=Path, help="append rows written and Ray tree RSS here, as JSON lines")
     p.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines")
+    p.add_argument("--service-ladder", action="store_true",
+                   help="first measure the HTTP service's capacity (scripts/benchmark.py's ladder) in this run")
+    p.add_argument("--service-step-s", type=float, default=10.0, help="seconds per rung of that ladder")
     return p.parse_args(argv)
 
 
@@ -167,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     runs = []
     try:
+        service = (service_ladder(work, args.service_step_s) if args.service_ladder else
+                   http_service(REPO / "reports" / "benchmark.json",
+                                "reports/benchmark.json (quoted, not measured in this run)"))
         with TreeSampler(log=args.progress_log, log_every_s=args.progress_every) as tree, \
                 ray_session(num_cpus=args.num_cpus):
             for n in args.rows:
@@ -215,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model_version": model.tag, "backend": settings.service.backend, "block_rows": args.block_rows,
         "latency_budget": "none (batch waits for the model)",
         "batch": _earlier(args) + runs,
-        "http_service": quoted_service(),
+        "http_service": service,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
