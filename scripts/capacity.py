@@ -136,7 +136,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"| {r['service']} | {r['cpu_ms_per_request']} | {r['rps_per_replica']} | {r['cores_busy']} | "
                      f"**{r['replicas']}** |")
     a = cpu["all_in_one"]
+    total = sum(r["replicas"] for r in cpu["per_service"])
     lines += [
+        f"| each service scaled on its own (all on CPU) | | | | **{total}** one-core replicas |",
         f"| whole Bento in one pod of {a['pod_cores']} cores | {a['bento_cpu_ms_per_request']} | | | "
         f"**{a['pods_by_cpu']}** pods by CPU; **{a['pods_by_measured_capacity']}** by the measured capacity "
         f"({m['bento_capacity_rps_at_p95_200ms_on_2_cores']} req/s at p95 <= 200 ms per 2 cores) |",
@@ -152,8 +154,9 @@ def table(report: dict[str, Any]) -> str:
         f"workers = {gpu['pod_cpu_side_reviews_per_s']:,} reviews/s |",
         f"| one pod at {util:.0%}, bound by {gpu['bound']} | {gpu['pod_reviews_per_s_at_utilisation']:,} "
         "reviews/s |",
-        f"| **GPU transformer pods** | **{gpu['transformer_gpu_pods']}**, beside CPU replicas "
-        + ", ".join(f"{k} {v}" for k, v in gpu["cpu_replicas_beside_them"].items()) + " |",
+        f"| **GPU transformer pods** | **{gpu['transformer_gpu_pods']}** of {gpu['assumptions']['workers_per_pod']} "
+        "cores, beside one-core CPU replicas: "
+        + ", ".join(f"{SERVICES[k]} {v}" for k, v in gpu["cpu_replicas_beside_them"].items()) + " |",
     ]
     return "\n".join(lines)
 
