@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from sentiment.jsonl import ReadStats, iter_records, tail_records
 from sentiment.rotation import rotated_files
 
 REPLICA_FIELD = "replica"
+# Allowed disagreement between the clocks that stamp records (pods) and files (the volume's server).
+CLOCK_SKEW_S = 300.0
 
 
 def _has_log(log: Path) -> bool:
@@ -67,8 +70,39 @@ def iter_merged(logs: Mapping[str, Path], stats: ReadStats | None = None) -> Ite
     yield from heapq.merge(*streams, key=_ts)
 
 
+def _last_write(log: Path) -> float:
+    """When the replica last wrote this log: its live file's mtime, else its newest rotated piece's; 0 if neither."""
+    for piece in (log, *reversed(rotated_files(log))):
+        try:
+            return piece.stat().st_mtime
+        except FileNotFoundError:
+            continue
+    return 0.0
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def tail_merged(logs: Mapping[str, Path], n: int, stats: ReadStats | None = None) -> list[dict[str, Any]]:
-    """The newest ``n`` records over all replicas, oldest first: each replica's last ``n``, merged by ``ts``."""
+    """The newest ``n`` records over all replicas, oldest first: each replica's last ``n``, merged by ``ts``.
+
+    Replicas are read newest-written first. Once ``n`` records are in hand, a replica that last wrote before the
+    oldest of them (by more than ``CLOCK_SKEW_S``: pods' clocks and the file server's differ) cannot add to them,
+    nor can any replica after it: the folders of pods long gone cost a ``stat`` each, not a read.
+    """
     stats = stats if stats is not None else ReadStats()
-    tails = [list(_tagged(iter(tail_records(path, n, stats)), name)) for name, path in logs.items()]
-    return list(heapq.merge(*tails, key=_ts))[-n:] if n > 0 else []
+    if n <= 0:
+        return []
+    tails: list[list[dict[str, Any]]] = []
+    newest: list[str] = []  # min-heap of the n newest timestamps so far
+    for name, path in sorted(logs.items(), key=lambda item: _last_write(item[1]), reverse=True):
+        if len(newest) >= n and _iso(_last_write(path) + CLOCK_SKEW_S) < newest[0]:
+            break
+        tails.append(list(_tagged(iter(tail_records(path, n, stats)), name)))
+        for record in tails[-1]:
+            if len(newest) < n:
+                heapq.heappush(newest, _ts(record))
+            else:
+                heapq.heappushpop(newest, _ts(record))
+    return list(heapq.merge(*tails, key=_ts))[-n:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +57,22 @@ def test_tail_is_the_newest_over_all_replicas(tmp_path: Path) -> None:
     assert [r["request_id"] for r in tail_merged(logs, 3)] == ["a6", "b7", "a8"]
     assert [r["request_id"] for r in tail_merged(logs, 100)] == [r["request_id"] for r in iter_merged(logs)]
     assert tail_merged(logs, 0) == []
+
+
+def test_a_gone_pods_folder_is_not_read_once_newer_records_fill_the_tail(tmp_path: Path) -> None:
+    """After many rollouts most folders belong to pods long gone: the tail must not read them all."""
+    _volume(tmp_path)
+    old = tmp_path / "api-5f1-zzzzz" / "predictions.jsonl"
+    append_records(old, [{"ts": f"2026-11-01T08:00:{s:02d}.000Z", "request_id": f"old{s}"} for s in range(50)])
+    last_write = datetime(2026, 11, 1, 8, 1, tzinfo=UTC).timestamp()
+    os.utime(old, (last_write, last_write))
+    logs = replica_logs(tmp_path / "predictions.jsonl", replicas=True)
+    assert len(logs) == 3
+    stats = ReadStats()
+    assert [r["request_id"] for r in tail_merged(logs, 3, stats)] == ["a6", "b7", "a8"]
+    assert stats.records == 6  # three from each live pod, none from the old one
+    everything = tail_merged(logs, 100)
+    assert len(everything) == 59 and everything[0]["request_id"] == "old0"  # asked for more: the old pod is read
 
 
 def test_one_data_dir_reads_as_before(tmp_path: Path) -> None:
