@@ -54,7 +54,7 @@ def _stamps(path: Path, replicas: bool) -> tuple[tuple[str, int, int], ...]:
 
 
 def _tail(path: str, n: int, replicas: bool = False) -> tuple[list[dict[str, Any]], int, str | None]:
-    """The newest ``n`` records over the log's replicas (the one file without ``replicas``), each tagged with its."""
+    """The newest ``n`` records over the log's replicas (the one file without ``replicas``), tagged with theirs."""
     stats = ReadStats()
     try:
         return tail_merged(replica_logs(Path(path), replicas), n, stats), stats.skipped, None
