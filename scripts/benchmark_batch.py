@@ -176,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.resume and not args.workdir:
         raise SystemExit("--resume needs the --workdir of the run to continue")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop by pid shuts the local Ray down too
     from runners.batch import ray_session, resolve_model, run_job
 
     settings = load_settings()
@@ -190,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "reports/benchmark.json (quoted, not measured in this run)"))
         with TreeSampler(log=args.progress_log, log_every_s=args.progress_every) as tree, \
                 ray_session(num_cpus=args.num_cpus):
+            # After ray.init, whose own SIGTERM handler aborts the driver: a stop by pid shuts the local Ray down.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             for n in args.rows:
                 src, out = work / f"reviews-{n}.jsonl", work / f"scored-{n}"
                 if args.resume and src.exists():
