@@ -125,6 +125,8 @@ def test_predictions_of_every_replica_under_a_root_make_one_window(tmp_path, mon
     assert specs("--predictions") == by_flag
     with pytest.raises(SystemExit, match="without a PATH"):
         specs("--predictions", "x.jsonl", "--replicas-root", str(tmp_path))
+    with pytest.raises(SystemExit, match="no replica folder"):
+        simulate_drift.main(["--predictions", "--replicas-root", str(tmp_path / "pod-a"), *ranges])
 
 
 @pytest.mark.slow
