@@ -21,6 +21,10 @@ class Sources(BaseModel):
     # predictions and queue name <root>/<log>: read that log in every replica folder under root (sentiment.replicas)
     replicas: bool = False
 
+    def shown(self, log: Path) -> Path:
+        """How to name the predictions or queue log to an operator: with replicas, every replica's copy."""
+        return log.parent / "*" / log.name if self.replicas else log
+
 
 def demo_dir(settings: Settings) -> Path:
     d = settings.dashboard.demo_dir or settings.paths.data_dir / "demo"

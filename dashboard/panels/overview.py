@@ -60,12 +60,12 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
     live_service(settings)
     loaded = data.load_predictions(sources.predictions, settings.dashboard.tail_records, sources.replicas)
-    read_problem(loaded, sources.predictions)
+    read_problem(loaded, sources.shown(sources.predictions))
     df = loaded.frame
     if df.empty:
         empty_state(
             "No predictions logged yet.",
-            sources.predictions,
+            sources.shown(sources.predictions),
             "Send reviews to the service, or press **Seed demo records** in the sidebar.",
         )
         read_note(loaded, sources.predictions, "records", sources.replicas)

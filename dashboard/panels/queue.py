@@ -76,12 +76,12 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         (st.success if ok else st.error)(message)
     n = settings.dashboard.tail_records
     loaded = data.load_queue(sources.queue, n, sources.replicas)
-    read_problem(loaded, sources.queue)
+    read_problem(loaded, sources.shown(sources.queue))
     df = loaded.frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
     if df.empty:
         empty_state(
             "Nothing has been escalated to a human yet.",
-            sources.queue,
+            sources.shown(sources.queue),
             "Reviews land here when neither the model nor the keyword rules can answer.",
         )
         read_note(loaded, sources.queue, "queued reviews", sources.replicas)

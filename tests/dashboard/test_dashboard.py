@@ -133,6 +133,7 @@ def test_a_replicas_root_shows_every_pods_records_once_in_time_order(
     whole, merged by time, each tagged with its pod; the queue panel says which pod queued a review."""
     root = tmp_path / "volume"
     monkeypatch.setenv("SENTIMENT_PATHS__REPLICAS_ROOT", str(root))
+    assert f"Looked in `{root}/*/predictions.jsonl`" in all_text(run_app("overview"))  # no pod has written yet
     preds, queue = fixture_records("predictions.jsonl"), fixture_records("human_queue.jsonl")
     for i, pod in enumerate(("api-0", "api-1")):
         append_records(root / pod / "predictions.jsonl", preds[i::2])
