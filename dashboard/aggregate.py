@@ -26,6 +26,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "text_len",
     "lang",
     "model_tag",
+    "replica",  # which replica's log (sentiment.replicas): the data dir's folder name
 )
 QUEUE_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -37,6 +38,7 @@ QUEUE_COLUMNS: tuple[str, ...] = (
     "model_confidence",
     "rules_label",
     "rules_detail",
+    "replica",
 )
 NUMERIC = ("confidence", "model_confidence", "oov_rate", "unk_rate", "latency_ms", "text_len")
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)

@@ -1,7 +1,8 @@
 """Cached, never-raising loaders for each file the dashboard reads, and the one writer (operator labels).
 
 Every loader is keyed on the file's (mtime, size) as well as ``ttl=10``: an unchanged file costs no I/O on a
-rerun, and a file the dashboard itself just appended to (a label, demo data) shows up at once.
+rerun, and a file the dashboard itself just appended to (a label, demo data) shows up at once. Predictions and the
+queue may be many replicas' logs (``replicas``, :mod:`sentiment.replicas`): then the key is every copy's stamp.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dashboard import aggregate
 from dashboard.drift_report import DriftReport, parse_report
 from dashboard.service import StatsResult, fetch_stats
 from sentiment.contract import Label
-from sentiment.jsonl import ReadStats, append_records, tail_records
+from sentiment.jsonl import ReadStats, append_records
 from sentiment.records import HumanLabel
+from sentiment.replicas import replica_logs, tail_merged
 
 CACHE_TTL_S = 10
 
@@ -46,23 +48,29 @@ def _stamp(path: Path) -> tuple[int, int]:
     return (s.st_mtime_ns, s.st_size)
 
 
-def _tail(path: str, n: int) -> tuple[list[dict[str, Any]], int, str | None]:
+def _stamps(path: Path, replicas: bool) -> tuple[tuple[str, int, int], ...]:
+    """Each replica's live file (rotation replaces it, so a new piece changes its stamp too)."""
+    return tuple((name, *_stamp(log)) for name, log in replica_logs(path, replicas).items())
+
+
+def _tail(path: str, n: int, replicas: bool = False) -> tuple[list[dict[str, Any]], int, str | None]:
+    """The newest ``n`` records over the log's replicas (the one file without ``replicas``), tagged with theirs."""
     stats = ReadStats()
     try:
-        return tail_records(Path(path), n, stats), stats.skipped, None
+        return tail_merged(replica_logs(Path(path), replicas), n, stats), stats.skipped, None
     except OSError as exc:  # a directory, no permission, a vanished mount: say so, do not crash the page
         return [], 0, f"{type(exc).__name__}: {exc.strerror or exc}"
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _predictions(path: str, stamp: tuple[int, int], n: int) -> Loaded:
-    records, skipped, error = _tail(path, n)
+def _predictions(path: str, stamps: tuple[tuple[str, int, int], ...], n: int, replicas: bool) -> Loaded:
+    records, skipped, error = _tail(path, n, replicas)
     return Loaded(aggregate.predictions_frame(records), skipped, n, error)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _queue(path: str, stamp: tuple[int, int], n: int) -> Loaded:
-    records, skipped, error = _tail(path, n)
+def _queue(path: str, stamps: tuple[tuple[str, int, int], ...], n: int, replicas: bool) -> Loaded:
+    records, skipped, error = _tail(path, n, replicas)
     return Loaded(aggregate.queue_frame(records), skipped, n, error)
 
 
@@ -91,14 +99,14 @@ def _stats(url: str, timeout_s: float) -> StatsResult:
     return fetch_stats(url, timeout_s)
 
 
-def load_predictions(path: Path, n: int) -> Loaded:
-    """The last ``n`` records of the predictions log."""
-    return _predictions(str(path), _stamp(path), n)
+def load_predictions(path: Path, n: int, replicas: bool = False) -> Loaded:
+    """The last ``n`` records of the predictions log (of all replicas' logs, merged by time, with ``replicas``)."""
+    return _predictions(str(path), _stamps(path, replicas), n, replicas)
 
 
-def load_queue(path: Path, n: int) -> Loaded:
-    """The last ``n`` escalated reviews."""
-    return _queue(str(path), _stamp(path), n)
+def load_queue(path: Path, n: int, replicas: bool = False) -> Loaded:
+    """The last ``n`` escalated reviews (of all replicas, with ``replicas``)."""
+    return _queue(str(path), _stamps(path, replicas), n, replicas)
 
 
 def load_labels(path: Path, n: int) -> dict[str, str]:

@@ -18,6 +18,12 @@ class Sources(BaseModel):
     queue: Path
     labels: Path
     drift: Path
+    # predictions and queue name <root>/<log>: read that log in every replica folder under root (sentiment.replicas)
+    replicas: bool = False
+
+    def shown(self, log: Path) -> Path:
+        """How to name the predictions or queue log to an operator: with replicas, every replica's copy."""
+        return log.parent / "*" / log.name if self.replicas else log
 
 
 def demo_dir(settings: Settings) -> Path:
@@ -28,11 +34,18 @@ def demo_dir(settings: Settings) -> Path:
 
 
 def sources_for(settings: Settings, demo: bool) -> Sources:
-    """Real: the service's files. Demo: the same names under the demo dir (the drift report is shared)."""
+    """Real: the service's files, or every replica's under ``paths.replicas_root`` (labels stay in this data dir).
+    Demo: the same names under the demo dir (the drift report is shared)."""
     p = settings.paths
     if not demo:
+        root = p.replicas_root
         return Sources(
-            kind="real", predictions=p.predictions_log, queue=p.human_queue, labels=p.human_labels, drift=p.drift_report
+            kind="real",
+            predictions=root / p.predictions_log.name if root else p.predictions_log,
+            queue=root / p.human_queue.name if root else p.human_queue,
+            labels=p.human_labels,
+            drift=p.drift_report,
+            replicas=root is not None,
         )
     d = demo_dir(settings)
     return Sources(

@@ -7,7 +7,8 @@ OOV rate, label, low-confidence flag, gate outcome); texts are never held except
 
 Two record shapes are understood: review files (``text``, ``rating`` or ``label``, ``timestamp``) and the
 service's ``predictions.jsonl`` (:class:`sentiment.records.PredictionRecord`: ``ts``, ``text_len``, ``label``,
-``confidence``, ``status``, ``reason_code``, ``oov_rate``; ``text`` only when logged).
+``confidence``, ``status``, ``reason_code``, ``oov_rate``; ``text`` only when logged). A window over ``replicas``
+reads that log of every replica folder under the path's folder, merged by time (:mod:`sentiment.replicas`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pydantic import BaseModel
 from drift.features import LABEL_CODES, GateCode, oov_rate
 from drift.report import WindowInfo
 from sentiment.contract import star_to_label
-from sentiment.jsonl import ReadStats, iter_records
+from sentiment.jsonl import ReadStats
+from sentiment.replicas import iter_merged, replica_logs
 from sentiment.settings import DriftSettings
 
 NAN = math.nan
@@ -39,6 +41,8 @@ class WindowSpec(BaseModel):
     path: Path
     start: str | None = None
     end: str | None = None
+    # ``path`` is <root>/<log name>: read that log in every replica folder under root
+    replicas: bool = False
 
     def contains(self, ts: str | None) -> bool:
         if self.start is None and self.end is None:
@@ -136,7 +140,7 @@ class _Builder:
         info = WindowInfo(
             label=self.spec.label,
             n=self.n,
-            source=str(self.spec.path),
+            source=str(self.spec.path.parent / "*" / self.spec.path.name if self.spec.replicas else self.spec.path),
             start=self.spec.start,
             end=self.spec.end,
             first_ts=self.first_ts,
@@ -216,10 +220,11 @@ def read_windows(
     specs = list(specs)
     builders = [_Builder(s, vocab, drift, gate_cut) for s in specs]
     windows: dict[int, Window] = {}
-    for path in dict.fromkeys(s.path for s in specs):
-        mine = [(i, b) for i, b in enumerate(builders) if specs[i].path == path]
+    for path, replicas in dict.fromkeys((s.path, s.replicas) for s in specs):
+        mine = [(i, b) for i, b in enumerate(builders) if (specs[i].path, specs[i].replicas) == (path, replicas)]
         stats = ReadStats()
-        for rec in tqdm(iter_records(path, stats), desc=f"reading {path.name}", unit=" rec", disable=not progress):
+        records = iter_merged(replica_logs(path, replicas), stats)
+        for rec in tqdm(records, desc=f"reading {path.name}", unit=" rec", disable=not progress):
             ts = rec.get("timestamp") or rec.get("ts")
             ts = ts if isinstance(ts, str) else None
             for _, b in mine:

@@ -6,6 +6,7 @@ Windows, one of:
       --data FILE --split-date 2013-01-01
   (b) two files:  --reference A.jsonl --current B.jsonl
   (c) the service's predictions log by time range:  --predictions [PATH] --reference-range ... --current-range ...
+      with --replicas-root DIR (or SENTIMENT_PATHS__REPLICAS_ROOT) and no PATH: every replica's log under DIR
 With no window flags: the Musical Instruments reviews, 2004-2012 against 2014 (the real temporal experiment).
 Thresholds map onto ``Settings.drift`` (env ``SENTIMENT_DRIFT__...`` works too).
 """
@@ -20,6 +21,7 @@ from drift.detector import DetectOptions, detect
 from drift.plots import plot_windows
 from drift.report import render_text
 from drift.windows import WindowSpec, parse_range
+from sentiment.replicas import replica_logs
 from sentiment.settings import Settings, load_settings
 
 DEFAULT_DATA = "amazon2014_musical_instruments_5core.jsonl"
@@ -57,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--predictions", nargs="?", const="", default=None, help="predictions.jsonl (default: the service's)"
     )
+    w.add_argument("--replicas-root", type=Path,
+                   help="with --predictions: read predictions.jsonl of every replica folder under this shared root "
+                        "(default: SENTIMENT_PATHS__REPLICAS_ROOT)")
     o = p.add_argument_group("output")
     o.add_argument("--output-json", type=Path,
                    help="JSON report (default: <reports_dir>/drift.json, where the dashboard reads it)")
@@ -90,8 +95,16 @@ def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpe
             WindowSpec(label=str(args.reference), path=args.reference, start=ref_range[0], end=ref_range[1]),
             WindowSpec(label=str(args.current), path=args.current, start=cur_range[0], end=cur_range[1]),
         ]
+    if args.replicas_root and args.predictions:
+        raise SystemExit("--replicas-root reads every replica's log: give --predictions without a PATH")
+    if args.replicas_root and args.predictions is None:
+        raise SystemExit("--replicas-root goes with --predictions")
+    replicas = False
     if args.predictions is not None:
-        path = Path(args.predictions) if args.predictions else settings.paths.predictions_log
+        root = None if args.predictions else args.replicas_root or settings.paths.replicas_root
+        replicas = root is not None
+        name = settings.paths.predictions_log.name
+        path = Path(args.predictions) if args.predictions else root / name if root else settings.paths.predictions_log
         if not (args.reference_range and args.current_range):
             raise SystemExit("--predictions needs --reference-range and --current-range")
     else:
@@ -105,7 +118,9 @@ def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpe
     specs = []
     for text in (args.reference_range, args.current_range):
         lo, hi = parse_range(text)
-        specs.append(WindowSpec(label=f"{path.name} {lo or 'start'}..{hi or 'end'}", path=path, start=lo, end=hi))
+        name = f"{path.name} of every replica" if replicas else path.name
+        specs.append(WindowSpec(label=f"{name} {lo or 'start'}..{hi or 'end'}", path=path, start=lo, end=hi,
+                                replicas=replicas))
     return specs
 
 
@@ -125,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args)
     specs = window_specs(args, settings)
     for spec in specs:
-        if not spec.path.exists():
+        if spec.replicas and not replica_logs(spec.path, replicas=True):
+            raise SystemExit(f"no replica folder under {spec.path.parent} holds {spec.path.name}")
+        if not spec.replicas and not spec.path.exists():
             raise SystemExit(f"no such file: {spec.path}")
     options = DetectOptions(model_tag=args.model, embedding=not args.no_embedding, progress=not args.quiet)
     report, ref, cur = detect(specs, settings, options)

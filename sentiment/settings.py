@@ -159,6 +159,9 @@ class PathSettings(BaseModel):
     # The figures the README quotes (benchmark, gates, backends, drift experiments), refreshed by hand.
     committed_reports_dir: Path = REPO_ROOT / "reports"
     shared_data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+    # Readers only (dashboard, drift CLI): a shared volume's root holding one data dir per replica (deploy/: one
+    # folder per pod). Set, they read every replica's predictions and human queue under it; None = data_dir only.
+    replicas_root: Path | None = None
 
     @property
     def predictions_log(self) -> Path:

@@ -59,16 +59,16 @@ def live_service(settings: Settings) -> None:
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
     live_service(settings)
-    loaded = data.load_predictions(sources.predictions, settings.dashboard.tail_records)
-    read_problem(loaded, sources.predictions)
+    loaded = data.load_predictions(sources.predictions, settings.dashboard.tail_records, sources.replicas)
+    read_problem(loaded, sources.shown(sources.predictions))
     df = loaded.frame
     if df.empty:
         empty_state(
             "No predictions logged yet.",
-            sources.predictions,
+            sources.shown(sources.predictions),
             "Send reviews to the service, or press **Seed demo records** in the sidebar.",
         )
-        read_note(loaded, sources.predictions, "records")
+        read_note(loaded, sources.predictions, "records", sources.replicas)
         return
 
     counts = aggregate.status_counts(df).set_index("status")
@@ -102,5 +102,5 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     for col, (name, value) in zip(st.columns(len(pcts)), pcts.items(), strict=True):
         col.metric(f"{name} latency", _ms(value))
     _series(charts.latency_over_time, aggregate.latency_over_time(df, freq), freq, "No timed records.")
-    read_note(loaded, sources.predictions, "records")
+    read_note(loaded, sources.predictions, "records", sources.replicas)
     st.caption(f"Time buckets: {freq}.")

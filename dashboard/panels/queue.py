@@ -48,7 +48,8 @@ def _card(row: pd.Series, sources: Sources, labeller: str) -> None:
     with st.container(border=True):
         info, buttons = st.columns([3, 2])
         ts = row["ts"].strftime("%Y-%m-%d %H:%M:%S UTC") if pd.notna(row["ts"]) else "time unknown"
-        info.markdown(f"**{ts}** · `{row['reason_code']}` · `{row['request_id']}`")
+        replica = f" · replica `{row['replica']}`" if sources.replicas else ""
+        info.markdown(f"**{ts}** · `{row['reason_code']}` · `{row['request_id']}`{replica}")
         info.text(row["text"] if pd.notna(row["text"]) else "(no text)")
         model = (
             f"model said {row['model_label']} ({row['model_confidence']:.3f})"
@@ -74,16 +75,16 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         ok, message = saved
         (st.success if ok else st.error)(message)
     n = settings.dashboard.tail_records
-    loaded = data.load_queue(sources.queue, n)
-    read_problem(loaded, sources.queue)
+    loaded = data.load_queue(sources.queue, n, sources.replicas)
+    read_problem(loaded, sources.shown(sources.queue))
     df = loaded.frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
     if df.empty:
         empty_state(
             "Nothing has been escalated to a human yet.",
-            sources.queue,
+            sources.shown(sources.queue),
             "Reviews land here when neither the model nor the keyword rules can answer.",
         )
-        read_note(loaded, sources.queue, "queued reviews")
+        read_note(loaded, sources.queue, "queued reviews", sources.replicas)
         return
     df = df.assign(human_label=df["request_id"].map(data.load_labels(sources.labels, n)))
     labelled = int(df["human_label"].notna().sum())
@@ -113,4 +114,4 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         st.caption(f"Labels are appended to `{sources.labels}` (append-only; the latest label per review wins).")
         for _, row in shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows():
             _card(row, sources, labeller)
-    read_note(loaded, sources.queue, "queued reviews")
+    read_note(loaded, sources.queue, "queued reviews", sources.replicas)

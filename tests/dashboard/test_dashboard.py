@@ -126,6 +126,29 @@ def test_new_records_show_on_the_next_rerun(settings: Settings) -> None:
     assert int(metrics(at)["predictions"]) == before + 1
 
 
+def test_a_replicas_root_shows_every_pods_records_once_in_time_order(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/: one data dir per pod on a shared volume. The fixture's records dealt out to two pods come back
+    whole, merged by time, each tagged with its pod; the queue panel says which pod queued a review."""
+    root = tmp_path / "volume"
+    monkeypatch.setenv("SENTIMENT_PATHS__REPLICAS_ROOT", str(root))
+    assert f"Looked in `{root}/*/predictions.jsonl`" in all_text(run_app("overview"))  # no pod has written yet
+    preds, queue = fixture_records("predictions.jsonl"), fixture_records("human_queue.jsonl")
+    for i, pod in enumerate(("api-0", "api-1")):
+        append_records(root / pod / "predictions.jsonl", preds[i::2])
+        append_records(root / pod / "human_queue.jsonl", queue[i::2])
+    at = run_app("overview")
+    assert metrics(at)["predictions"] == str(len(preds))
+    assert f"of 2 replica(s) under `{root}` (`api-0` {len(preds[0::2])}, `api-1` {len(preds[1::2])})" in all_text(at)
+    frame = data.load_predictions(root / "predictions.jsonl", 1000, replicas=True).frame
+    assert list(frame["request_id"]) == [r["request_id"] for r in preds]  # the fixture is in time order
+    assert list(frame["replica"]) == ["api-0", "api-1"] * (len(preds) // 2)
+    at = run_app("queue")
+    assert metrics(at)["escalated"] == str(len(queue))
+    assert "replica `api-1`" in all_text(at) and "replica `api-0`" in all_text(at)
+
+
 def test_torn_and_corrupt_lines_are_skipped_and_counted(settings: Settings) -> None:
     good = (FIXTURES / "predictions.jsonl").read_bytes()
     lines = good.splitlines(keepends=True)

@@ -14,11 +14,11 @@ from drift.embedding import mmd_test
 from drift.features import oov_rate
 from drift.inject import leak_markup
 from drift.report import SIGNAL_NAMES, DriftReport, render_text
-from drift.windows import WindowSpec, parse_range, window_from_records
+from drift.windows import WindowSpec, parse_range, read_windows, window_from_records
 from scripts import simulate_drift
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord
-from sentiment.settings import DriftSettings
+from sentiment.settings import DriftSettings, load_settings
 
 VOCAB = frozenset({"the", "strings", "sound", "great", "and", "cheap", "div", "class", "p", "br"})
 
@@ -100,6 +100,33 @@ def _predictions(path: Path, day: str, n: int, low_share: float, rejected_share:
             )
         )
     append_records(path, recs)
+
+
+def test_predictions_of_every_replica_under_a_root_make_one_window(tmp_path, monkeypatch):
+    """deploy/: one data dir per pod. ``--replicas-root`` (or the setting) reads every pod's log; a PATH is one log."""
+    rng = random.Random(1)
+    _predictions(tmp_path / "pod-a" / "predictions.jsonl", "2026-01-01", 300, 0.1, 0.01, rng)
+    _predictions(tmp_path / "pod-b" / "predictions.jsonl", "2026-01-01", 200, 0.1, 0.01, rng)
+    _predictions(tmp_path / "pod-b" / "predictions.jsonl", "2026-02-01", 100, 0.1, 0.01, rng)
+    ranges = ["--reference-range", "2026-01..2026-01", "--current-range", "2026-02..2026-02"]
+
+    def specs(*flags: str) -> list[WindowSpec]:
+        return simulate_drift.window_specs(simulate_drift.build_parser().parse_args([*flags, *ranges]),
+                                           load_settings())
+
+    by_flag = specs("--predictions", "--replicas-root", str(tmp_path))
+    assert all(s.replicas and s.path == tmp_path / "predictions.jsonl" for s in by_flag)
+    ref, cur = read_windows(by_flag, VOCAB, DriftSettings(), 0.6, progress=False)
+    assert (ref.info.n, cur.info.n) == (500, 100)
+    assert ref.info.source == str(tmp_path / "*" / "predictions.jsonl")
+    one = specs("--predictions", str(tmp_path / "pod-b" / "predictions.jsonl"))
+    assert [w.info.n for w in read_windows(one, VOCAB, DriftSettings(), 0.6, progress=False)] == [200, 100]
+    monkeypatch.setenv("SENTIMENT_PATHS__REPLICAS_ROOT", str(tmp_path))
+    assert specs("--predictions") == by_flag
+    with pytest.raises(SystemExit, match="without a PATH"):
+        specs("--predictions", "x.jsonl", "--replicas-root", str(tmp_path))
+    with pytest.raises(SystemExit, match="no replica folder"):
+        simulate_drift.main(["--predictions", "--replicas-root", str(tmp_path / "pod-a"), *ranges])
 
 
 @pytest.mark.slow
