@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--neutral-noise", choices=["keep", "drop_rules_polar"],
+                   help="drop 3-star training reviews the keyword rules read as clearly polar")
     p.add_argument("--threads", type=int, dest="num_threads")
     p.add_argument("--test-cap", type=int, default=1500, help="held-out reviews per fold (natural mix)")
     p.add_argument("--in-domain-cap", type=int, default=1000, help="in-domain test reviews per fold")
@@ -42,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from fallback.evaluate import chain_decisions
+    from fallback.rules import KeywordRules
     from sentiment.model.config import make_config
     from sentiment.model.data import LoadStats, default_files, load_reviews
     from sentiment.model.loso import (
@@ -66,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render_levers(rows))
         return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
-                                                "eval_every", "lr", "seed", "num_threads")}
+                                                "eval_every", "lr", "seed", "num_threads", "star_soft",
+                                                "neutral_noise")}
     train = make_config(args.profile, **overrides)
     if args.train_budget_s == 0:
         train.train_budget_s = None
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     reviews = load_reviews(args.data or default_files(settings.paths.shared_data_dir), settings.gates, LoadStats())
     print(f"loaded {len(reviews)} star-rated reviews in {time.monotonic() - t0:.0f}s; reports -> {out}")
-    report = run_loso(cfg, reviews, settings.gates, chain_decisions)
+    report = run_loso(cfg, reviews, settings.gates, chain_decisions, reads_polar=KeywordRules().reads_polar)
     out.mkdir(parents=True, exist_ok=True)
     (out / "loso.json").write_text(json.dumps(report.model_dump(mode="json")))
     plot_folds(report, out / "loso.png")

@@ -38,6 +38,12 @@ class TrainConfig(BaseModel):
     batch_size: int = 32
     epochs: int = 3
     lr: float = 3e-5
+    # Learning from the star scale: a 2- or 4-star review's target puts this share on neutral (1 and 5 stars stay
+    # pure, 3 stays neutral). 0 = the three flat classes.
+    star_soft: float = 0.0
+    # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
+    # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
+    neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
     head_lr_mult: float = 10.0  # the new classification head learns this many times faster than the encoder
     weight_decay: float = 0.01
     warmup_frac: float = 0.1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -41,6 +41,7 @@ class Review(BaseModel):
     label: Label
     source: str
     day: date | None = None
+    stars: int | None = None  # 1-5 where the source has them (human-queue labels have none)
 
     @property
     def y(self) -> int:
@@ -110,7 +111,8 @@ def load_reviews(files: Sequence[Path], gates: GateSettings, stats: LoadStats) -
                 continue
             seen.add(key)
             source = str(rec.get("source") or path.name.split(".")[0])
-            out.append(Review(text=v.text, label=label, source=source, day=_day(rec.get("timestamp"))))
+            out.append(Review(text=v.text, label=label, source=source, day=_day(rec.get("timestamp")),
+                              stars=int(rec["rating"])))
         stats.unreadable_lines += read.skipped
     return out
 
@@ -179,6 +181,12 @@ def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random) -> list[Rev
     out = [r for lab in sorted(by_label) for r in rng.sample(by_label[lab], take[lab])]
     rng.shuffle(out)
     return out
+
+
+def drop_polar_neutral(rows: Sequence[Review], reads_polar: Callable[[str], bool]) -> list[Review]:
+    """Label noise: many 3-star reviews read as plainly positive or negative; training on them as "neutral" teaches
+    the model that praise can be neutral. Drops the 3-star rows ``reads_polar`` flags (training only)."""
+    return [r for r in rows if r.label.value != "neutral" or not reads_polar(r.text)]
 
 
 def cap_per_source(rows: Sequence[Review], n: int, rng: random.Random) -> list[Review]:

@@ -36,6 +36,7 @@ from sentiment.model.data import (
     Review,
     balanced_cap,
     cap_source_share,
+    drop_polar_neutral,
     split_stratified,
 )
 from sentiment.model.inference import SentimentModel, softmax
@@ -156,14 +157,20 @@ class EnglishGate:
         return [r for r in rows if self.seen[r.text]]
 
 
-def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: int
-              ) -> dict[str, list[Review]]:
-    """train / val / in_domain from every other source; test = the held-out source at its natural mix."""
+def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: int,
+              reads_polar: Callable[[str], bool] | None = None) -> dict[str, list[Review]]:
+    """train / val / in_domain from every other source; test = the held-out source at its natural mix.
+    ``reads_polar`` (required by ``neutral_noise="drop_rules_polar"``) filters the training side's 3-star rows."""
     rng = random.Random(f"{seed}-{held_out}")
     t = cfg.train
     others = [r for r in reviews if r.source != held_out]
     parts = split_stratified(others, t.model_copy(update={"test_frac": cfg.in_domain_frac}), rng)
-    train = cap_source_share(parts["train"], t.max_source_share, rng)
+    train = parts["train"]
+    if t.neutral_noise == "drop_rules_polar":
+        if reads_polar is None:
+            raise ValueError("neutral_noise='drop_rules_polar' needs the keyword rules' reads_polar")
+        train = drop_polar_neutral(train, reads_polar)
+    train = cap_source_share(train, t.max_source_share, rng)
     if t.max_train and len(train) > t.max_train:
         train = balanced_cap(train, t.max_train, rng)
     val = cap_source_share(parts["val"], t.max_source_share, rng)
@@ -316,7 +323,7 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
 
 
 def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, decide: DecideFn,
-             log: Callable[[str], object] = print) -> LosoReport:
+             log: Callable[[str], object] = print, reads_polar: Callable[[str], bool] | None = None) -> LosoReport:
     t0 = time.monotonic()
     eligible, excluded = eligible_sources(reviews, cfg.min_test_neutral)
     unknown = set(cfg.folds) - set(eligible)
@@ -325,7 +332,7 @@ def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, de
     english = EnglishGate(gates)
     folds = []
     for source in cfg.folds or eligible:
-        data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed).items()}
+        data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed, reads_polar).items()}
         log(f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
             f"{len(data['in_domain'])}, test {len(data['test'])}")
         folds.append(run_fold(cfg, data, source, gates, decide, log))
@@ -466,3 +473,24 @@ def metadata_summary(r: LosoReport, variant: str = "served") -> dict[str, object
         "targets_met": r.targets[variant],
         "in_domain_macro_f1": round(r.in_domain["macro_f1"], 4),
     }
+
+
+def render_metadata_summary(m: dict[str, Any]) -> list[str]:
+    """The LOSO section of a trained model's ``summary.md`` (from :func:`metadata_summary`)."""
+    figures, met = m["figures"], m["targets_met"]
+    budget = ", ".join(f"{k} {v}" for k, v in m["per_fold_budget"].items())
+    lines = [
+        f"Leave-one-source-out, `{m['variant']}` decisions at gate {m['gate']:.2f}, {len(m['folds'])} folds "
+        f"({', '.join(m['folds'])}); per fold {budget}. Fold averages with bootstrap 95% intervals; the folds' "
+        f"models are trained with this profile, not this model's weights. In-domain macro-F1 "
+        f"{m['in_domain_macro_f1']:.3f}.",
+        "",
+        "| figure | target | LOSO | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for k in FIGURES_SHOWN:
+        iv = figures[k]
+        target = f"{TARGETS[k][0]} {TARGETS[k][1]:.2f}" if k in TARGETS else ""
+        mark = ("yes" if met[k] else "no") if k in met else ""
+        lines.append(f"| {k} | {target} | {iv['mean']:.3f} [{iv['lo']:.3f}, {iv['hi']:.3f}] | {mark} |")
+    return lines
