@@ -322,6 +322,34 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
     return fold
 
 
+def report_from_folds(cfg: LosoConfig, gates: GateSettings, excluded: dict[str, str], folds: Sequence[FoldResult],
+                      seconds: float) -> LosoReport:
+    """Fold averages, intervals and targets over the given folds."""
+    summary, per_fold = {}, {}
+    for variant in folds[0].variants:
+        summary[variant], per_fold[variant] = summarise(folds, variant, cfg.bootstrap, cfg.train.seed)
+    return LosoReport(
+        config=cfg.model_dump(mode="json"), gate=gates.confidence_gate, excluded=excluded, folds=list(folds),
+        summary=summary, per_fold=per_fold,
+        in_domain={k: float(np.mean([f.in_domain[k] for f in folds])) for k in folds[0].in_domain},
+        targets={v: targets_met(s) for v, s in summary.items()}, seconds=round(seconds, 1),
+    )
+
+
+def merge_reports(reports: Sequence[LosoReport]) -> LosoReport:
+    """One report over the folds of several runs of the same settings (folds run as separate processes)."""
+    first = reports[0]
+    for r in reports[1:]:
+        if {**r.config, "folds": []} != {**first.config, "folds": []} or r.gate != first.gate:
+            raise ValueError("runs differ in more than their folds: not one experiment")
+    folds = [f for r in reports for f in r.folds]
+    if len({f.source for f in folds}) != len(folds):
+        raise ValueError("a fold appears twice")
+    cfg = LosoConfig.model_validate({**first.config, "folds": [f.source for f in folds]})
+    gates = GateSettings(confidence_gate=first.gate)
+    return report_from_folds(cfg, gates, first.excluded, folds, sum(r.seconds for r in reports))
+
+
 def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, decide: DecideFn,
              log: Callable[[str], object] = print, reads_polar: Callable[[str], bool] | None = None) -> LosoReport:
     t0 = time.monotonic()
@@ -336,15 +364,7 @@ def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, de
         log(f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
             f"{len(data['in_domain'])}, test {len(data['test'])}")
         folds.append(run_fold(cfg, data, source, gates, decide, log))
-    summary, per_fold = {}, {}
-    for variant in folds[0].variants:
-        summary[variant], per_fold[variant] = summarise(folds, variant, cfg.bootstrap, cfg.train.seed)
-    return LosoReport(
-        config=cfg.model_dump(mode="json"), gate=gates.confidence_gate, excluded=excluded, folds=folds,
-        summary=summary, per_fold=per_fold,
-        in_domain={k: float(np.mean([f.in_domain[k] for f in folds])) for k in folds[0].in_domain},
-        targets={v: targets_met(s) for v, s in summary.items()}, seconds=round(time.monotonic() - t0, 1),
-    )
+    return report_from_folds(cfg, gates, excluded, folds, time.monotonic() - t0)
 
 
 # --- report --------------------------------------------------------------------------------------------------------

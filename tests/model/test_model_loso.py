@@ -25,11 +25,13 @@ from sentiment.model.loso import (
     eligible_sources,
     fold_data,
     lever_rows,
+    merge_reports,
     metadata_summary,
     natural_sample,
     plot_folds,
     render_levers,
     render_markdown,
+    report_from_folds,
     run_loso,
     tune_bias,
 )
@@ -116,6 +118,20 @@ def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path:
     rows = lever_rows({"tiny": report})
     assert [r["variant"] for r in rows] == list(report.summary)
     assert render_levers(rows).count("| tiny |") == len(report.summary)
+
+
+@pytest.mark.slow  # needs the trained report fixture
+def test_folds_run_apart_merge_into_the_same_report(report: LosoReport) -> None:
+    cfg = LosoConfig.model_validate(report.config)
+    gates = GateSettings(confidence_gate=report.gate)
+    parts = [report_from_folds(cfg, gates, report.excluded, [f], f.seconds) for f in report.folds]
+    merged = merge_reports(parts)
+    assert merged.summary == report.summary and merged.targets == report.targets
+    other = report_from_folds(cfg.model_copy(update={"test_cap": 7}), gates, report.excluded, report.folds[:1], 1.0)
+    with pytest.raises(ValueError, match="differ"):
+        merge_reports([other, parts[1]])
+    with pytest.raises(ValueError, match="twice"):
+        merge_reports([parts[0], parts[0]])
 
 
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
