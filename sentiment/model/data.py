@@ -229,6 +229,8 @@ def describe(rows: Sequence[Review]) -> dict[str, object]:
 
 
 def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) -> Dataset:
+    if cfg.neutral_noise != "keep":  # the keyword rules sit a layer above; only the LOSO runner passes them in
+        raise ValueError(f"neutral_noise={cfg.neutral_noise!r} is a LOSO lever (scripts.evaluate_loso) only")
     rng = random.Random(cfg.seed)
     stats = LoadStats()
     files = [Path(p) for p in cfg.data] or default_files(shared_data_dir)

@@ -117,3 +117,9 @@ def test_label_noise_drops_only_three_star_reviews_that_read_clearly_polar() -> 
             _review("positive", text=polar)]
     assert rules.reads_polar(polar) and not rules.reads_polar(mixed) and not rules.reads_polar("Great.")
     assert [r.text for r in drop_polar_neutral(rows, rules.reads_polar)] == [mixed, "It is okay.", polar]
+
+
+def test_the_training_pipeline_refuses_the_loso_only_label_noise_lever() -> None:
+    cfg = small_config("unused", neutral_noise="drop_rules_polar")
+    with pytest.raises(ValueError, match="LOSO lever"):
+        build_dataset(cfg, GateSettings(), SHARED)
