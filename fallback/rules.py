@@ -133,3 +133,10 @@ class KeywordRules:
         else:
             detail = f"keyword rules: tie {hits} on {matched}"
         return RuleVerdict(label=winner, hits=hits, matched=matched, detail=detail)
+
+    def reads_polar(self, text: str, min_hits: int = 2) -> bool:
+        """Clearly positive or negative: at least ``min_hits`` hits of one polar class and none of the others
+        (the label-noise filter for 3-star training reviews, ``TrainConfig.neutral_noise``)."""
+        v = self.match(text)
+        return (v.label in (Label.positive, Label.negative) and v.hits[v.label.value] >= min_hits
+                and sum(v.hits.values()) == v.hits[v.label.value])

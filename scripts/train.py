@@ -38,6 +38,7 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
     p.add_argument("--output-dir", type=Path,
@@ -63,7 +64,7 @@ def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConf
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads")}
+                                                "num_threads", "star_soft")}
     uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
     overrides |= {"data": args.data, "name": args.name or settings.model.name,
                   "binary_eval": [uci] if uci.exists() else []}

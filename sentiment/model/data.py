@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -41,6 +41,7 @@ class Review(BaseModel):
     label: Label
     source: str
     day: date | None = None
+    stars: int | None = None  # 1-5 where the source has them (human-queue labels have none)
 
     @property
     def y(self) -> int:
@@ -110,7 +111,8 @@ def load_reviews(files: Sequence[Path], gates: GateSettings, stats: LoadStats) -
                 continue
             seen.add(key)
             source = str(rec.get("source") or path.name.split(".")[0])
-            out.append(Review(text=v.text, label=label, source=source, day=_day(rec.get("timestamp"))))
+            out.append(Review(text=v.text, label=label, source=source, day=_day(rec.get("timestamp")),
+                              stars=int(rec["rating"])))
         stats.unreadable_lines += read.skipped
     return out
 
@@ -181,6 +183,12 @@ def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random) -> list[Rev
     return out
 
 
+def drop_polar_neutral(rows: Sequence[Review], reads_polar: Callable[[str], bool]) -> list[Review]:
+    """Label noise: many 3-star reviews read as plainly positive or negative; training on them as "neutral" teaches
+    the model that praise can be neutral. Drops the 3-star rows ``reads_polar`` flags (training only)."""
+    return [r for r in rows if r.label.value != "neutral" or not reads_polar(r.text)]
+
+
 def cap_per_source(rows: Sequence[Review], n: int, rng: random.Random) -> list[Review]:
     by_source: dict[str, list[Review]] = defaultdict(list)
     for r in rows:
@@ -221,6 +229,8 @@ def describe(rows: Sequence[Review]) -> dict[str, object]:
 
 
 def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) -> Dataset:
+    if cfg.neutral_noise != "keep":  # the keyword rules sit a layer above; only the LOSO runner passes them in
+        raise ValueError(f"neutral_noise={cfg.neutral_noise!r} is a LOSO lever (scripts.evaluate_loso) only")
     rng = random.Random(cfg.seed)
     stats = LoadStats()
     files = [Path(p) for p in cfg.data] or default_files(shared_data_dir)

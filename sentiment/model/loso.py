@@ -36,6 +36,7 @@ from sentiment.model.data import (
     Review,
     balanced_cap,
     cap_source_share,
+    drop_polar_neutral,
     split_stratified,
 )
 from sentiment.model.inference import SentimentModel, softmax
@@ -156,14 +157,20 @@ class EnglishGate:
         return [r for r in rows if self.seen[r.text]]
 
 
-def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: int
-              ) -> dict[str, list[Review]]:
-    """train / val / in_domain from every other source; test = the held-out source at its natural mix."""
+def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: int,
+              reads_polar: Callable[[str], bool] | None = None) -> dict[str, list[Review]]:
+    """train / val / in_domain from every other source; test = the held-out source at its natural mix.
+    ``reads_polar`` (required by ``neutral_noise="drop_rules_polar"``) filters the training side's 3-star rows."""
     rng = random.Random(f"{seed}-{held_out}")
     t = cfg.train
     others = [r for r in reviews if r.source != held_out]
     parts = split_stratified(others, t.model_copy(update={"test_frac": cfg.in_domain_frac}), rng)
-    train = cap_source_share(parts["train"], t.max_source_share, rng)
+    train = parts["train"]
+    if t.neutral_noise == "drop_rules_polar":
+        if reads_polar is None:
+            raise ValueError("neutral_noise='drop_rules_polar' needs the keyword rules' reads_polar")
+        train = drop_polar_neutral(train, reads_polar)
+    train = cap_source_share(train, t.max_source_share, rng)
     if t.max_train and len(train) > t.max_train:
         train = balanced_cap(train, t.max_train, rng)
     val = cap_source_share(parts["val"], t.max_source_share, rng)
@@ -315,8 +322,36 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
     return fold
 
 
+def report_from_folds(cfg: LosoConfig, gates: GateSettings, excluded: dict[str, str], folds: Sequence[FoldResult],
+                      seconds: float) -> LosoReport:
+    """Fold averages, intervals and targets over the given folds."""
+    summary, per_fold = {}, {}
+    for variant in folds[0].variants:
+        summary[variant], per_fold[variant] = summarise(folds, variant, cfg.bootstrap, cfg.train.seed)
+    return LosoReport(
+        config=cfg.model_dump(mode="json"), gate=gates.confidence_gate, excluded=excluded, folds=list(folds),
+        summary=summary, per_fold=per_fold,
+        in_domain={k: float(np.mean([f.in_domain[k] for f in folds])) for k in folds[0].in_domain},
+        targets={v: targets_met(s) for v, s in summary.items()}, seconds=round(seconds, 1),
+    )
+
+
+def merge_reports(reports: Sequence[LosoReport]) -> LosoReport:
+    """One report over the folds of several runs of the same settings (folds run as separate processes)."""
+    first = reports[0]
+    for r in reports[1:]:
+        if {**r.config, "folds": []} != {**first.config, "folds": []} or r.gate != first.gate:
+            raise ValueError("runs differ in more than their folds: not one experiment")
+    folds = [f for r in reports for f in r.folds]
+    if len({f.source for f in folds}) != len(folds):
+        raise ValueError("a fold appears twice")
+    cfg = LosoConfig.model_validate({**first.config, "folds": [f.source for f in folds]})
+    gates = GateSettings(confidence_gate=first.gate)
+    return report_from_folds(cfg, gates, first.excluded, folds, sum(r.seconds for r in reports))
+
+
 def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, decide: DecideFn,
-             log: Callable[[str], object] = print) -> LosoReport:
+             log: Callable[[str], object] = print, reads_polar: Callable[[str], bool] | None = None) -> LosoReport:
     t0 = time.monotonic()
     eligible, excluded = eligible_sources(reviews, cfg.min_test_neutral)
     unknown = set(cfg.folds) - set(eligible)
@@ -325,19 +360,11 @@ def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, de
     english = EnglishGate(gates)
     folds = []
     for source in cfg.folds or eligible:
-        data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed).items()}
+        data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed, reads_polar).items()}
         log(f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
             f"{len(data['in_domain'])}, test {len(data['test'])}")
         folds.append(run_fold(cfg, data, source, gates, decide, log))
-    summary, per_fold = {}, {}
-    for variant in folds[0].variants:
-        summary[variant], per_fold[variant] = summarise(folds, variant, cfg.bootstrap, cfg.train.seed)
-    return LosoReport(
-        config=cfg.model_dump(mode="json"), gate=gates.confidence_gate, excluded=excluded, folds=folds,
-        summary=summary, per_fold=per_fold,
-        in_domain={k: float(np.mean([f.in_domain[k] for f in folds])) for k in folds[0].in_domain},
-        targets={v: targets_met(s) for v, s in summary.items()}, seconds=round(time.monotonic() - t0, 1),
-    )
+    return report_from_folds(cfg, gates, excluded, folds, time.monotonic() - t0)
 
 
 # --- report --------------------------------------------------------------------------------------------------------
@@ -466,3 +493,24 @@ def metadata_summary(r: LosoReport, variant: str = "served") -> dict[str, object
         "targets_met": r.targets[variant],
         "in_domain_macro_f1": round(r.in_domain["macro_f1"], 4),
     }
+
+
+def render_metadata_summary(m: dict[str, Any]) -> list[str]:
+    """The LOSO section of a trained model's ``summary.md`` (from :func:`metadata_summary`)."""
+    figures, met = m["figures"], m["targets_met"]
+    budget = ", ".join(f"{k} {v}" for k, v in m["per_fold_budget"].items())
+    lines = [
+        f"Leave-one-source-out, `{m['variant']}` decisions at gate {m['gate']:.2f}, {len(m['folds'])} folds "
+        f"({', '.join(m['folds'])}); per fold {budget}. Fold averages with bootstrap 95% intervals; the folds' "
+        f"models are trained with this profile, not this model's weights. In-domain macro-F1 "
+        f"{m['in_domain_macro_f1']:.3f}.",
+        "",
+        "| figure | target | LOSO | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for k in FIGURES_SHOWN:
+        iv = figures[k]
+        target = f"{TARGETS[k][0]} {TARGETS[k][1]:.2f}" if k in TARGETS else ""
+        mark = ("yes" if met[k] else "no") if k in met else ""
+        lines.append(f"| {k} | {target} | {iv['mean']:.3f} [{iv['lo']:.3f}, {iv['hi']:.3f}] | {mark} |")
+    return lines

@@ -36,6 +36,7 @@ from sentiment.model.evaluate import (
     risk_coverage,
 )
 from sentiment.model.inference import SentimentModel, softmax
+from sentiment.model.loso import render_metadata_summary
 from sentiment.model.registry import ModelMetadata, save_to_store
 from sentiment.model.train import TrainResult, fine_tune
 from sentiment.oov import build_vocab
@@ -67,6 +68,7 @@ class Report(BaseModel):
     risk_coverage: list[GatePoint]
     seconds: dict[str, float]
     plots: list[str]
+    loso: dict[str, Any] | None = None  # the profile's LOSO summary (``--loso-report``), also stored as metrics.loso
 
 
 def _summary_metrics(r: Report) -> dict[str, Any]:
@@ -135,6 +137,7 @@ def render_markdown(r: Report) -> str:
         f"{r.training.best_val_macro_f1:.3f} at step {r.training.best_step}; class weights "
         f"{r.training.class_weights}. Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r.seconds.items()) + ".",
         "",
+        *(["### Unseen domains (leave-one-source-out)", "", *render_metadata_summary(r.loso), ""] if r.loso else []),
         *(f"![{name}]({name})" for name in r.plots),
     ]
     return "\n".join(lines) + "\n"
@@ -211,7 +214,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
             test=test_metrics, test_binary=binary_accuracy(test_y, probs), per_source=sources,
             binary_sets=binary_sets, chain=chain_view(test_texts, test_y, outputs, settings.gates),
             requirement_gate=req, risk_coverage=points, seconds=seconds,
-            plots=[p.name for p in plots],
+            plots=[p.name for p in plots], loso=(extra_metrics or {}).get("loso"),
         )
         if register:
             meta = meta.model_copy(update={"metrics": _summary_metrics(report) | (extra_metrics or {})})

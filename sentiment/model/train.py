@@ -64,6 +64,19 @@ def class_weights(labels: Sequence[int], n_classes: int = len(LABELS)) -> list[f
     return weights
 
 
+def star_targets(train: Sequence[Review], star_soft: float) -> list[list[float]]:
+    """Training targets from the star scale: 2 and 4 stars lean towards neutral by ``star_soft`` (an ordinal
+    prior: a 4-star review is less surely positive than a 5-star one); reviews without stars keep their label."""
+    out = []
+    for r in train:
+        t = [0.0] * len(LABELS)
+        t[r.y] = 1.0
+        if r.stars in (2, 4) and star_soft > 0:
+            t[r.y], t[LABELS.index("neutral")] = 1.0 - star_soft, star_soft
+        out.append(t)
+    return out
+
+
 def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
     """Shuffle, sort by length inside pools of ``pool`` batches, cut, then shuffle the batch order."""
     idx = list(range(len(lengths)))
@@ -124,8 +137,8 @@ def macro_f1(y_true: Sequence[int], logits: Floats) -> float:
     return float(f1_score(y_true, logits.argmax(1), average="macro", labels=list(range(len(LABELS))), zero_division=0))
 
 
-def _padded_batches(encoded: list[list[int]], labels: list[int], cfg: TrainConfig, rng: random.Random,
-                     pad_id: int) -> Iterator[tuple[float, dict[str, list[list[int]]], list[int]]]:
+def _padded_batches(encoded: list[list[int]], labels: Sequence[Any], cfg: TrainConfig, rng: random.Random,
+                     pad_id: int) -> Iterator[tuple[float, dict[str, list[list[int]]], list[Any]]]:
     lengths = [len(e) for e in encoded]
     for epoch in range(cfg.epochs):
         batches = length_batches(lengths, cfg.batch_size, rng)
@@ -148,6 +161,8 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
     tokenizer, model = load_base(cfg.base_model, cfg.device)
     texts = [r.text for r in train]
     labels = [r.y for r in train]
+    # Class ids (the flat labels) or, learning from stars, class probabilities; the loss takes either.
+    targets: Sequence[Any] = star_targets(train, cfg.star_soft) if cfg.star_soft else labels
     encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     weights = class_weights(labels)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=cfg.device))
@@ -163,7 +178,7 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
     bad_checks, running, seen, step, stopped = 0, 0.0, 0, 0, "completed"
     start = time.monotonic()
     bar = tqdm(total=total, desc=f"fine-tune {Path(cfg.base_model).name}", unit=" step")
-    for epoch_pos, batch, y in _padded_batches(encoded, labels, cfg, rng, tokenizer.pad_token_id or 0):
+    for epoch_pos, batch, y in _padded_batches(encoded, targets, cfg, rng, tokenizer.pad_token_id or 0):
         model.train()
         enc = {k: torch.tensor(v, device=cfg.device) for k, v in batch.items()}
         loss = loss_fn(model(**enc).logits, torch.tensor(y, device=cfg.device))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fallback.rules import KeywordRules
 from sentiment.contract import Label
 from sentiment.model.data import (
     LoadStats,
@@ -17,10 +18,12 @@ from sentiment.model.data import (
     balanced_cap,
     build_dataset,
     cap_source_share,
+    drop_polar_neutral,
     fingerprint,
     load_reviews,
     split_time,
 )
+from sentiment.model.train import star_targets
 from sentiment.settings import GateSettings
 from tests.support.models import BLITZER, MUSIC, SHARED, small_config
 
@@ -97,3 +100,26 @@ def test_build_dataset_on_real_reviews_is_reproducible() -> None:
     # Blitzer ends in 2006: it can only train. Neutral is balanced in, not left at its natural ~7%.
     assert {r.source for r in first.test} == {"amazon2014_musical_instruments_5core"}
     assert sum(r.label is Label.neutral for r in first.train) >= 50
+
+
+def test_star_targets_lean_2_and_4_stars_towards_neutral() -> None:
+    rows = [Review(text="x", label=Label(lab), source="s", stars=st)
+            for lab, st in (("negative", 1), ("negative", 2), ("neutral", 3), ("positive", 4), ("positive", 5))]
+    rows.append(_review("positive"))  # a human label: no stars, stays pure
+    assert star_targets(rows, 0.25) == [[1, 0, 0], [0.75, 0.25, 0], [0, 1, 0], [0, 0.25, 0.75], [0, 0, 1], [0, 0, 1]]
+
+
+def test_label_noise_drops_only_three_star_reviews_that_read_clearly_polar() -> None:
+    rules = KeywordRules()
+    polar = "Great sound, I love it, works great."
+    mixed = "Great sound but the case broke after a week."
+    rows = [_review("neutral", text=polar), _review("neutral", text=mixed), _review("neutral", text="It is okay."),
+            _review("positive", text=polar)]
+    assert rules.reads_polar(polar) and not rules.reads_polar(mixed) and not rules.reads_polar("Great.")
+    assert [r.text for r in drop_polar_neutral(rows, rules.reads_polar)] == [mixed, "It is okay.", polar]
+
+
+def test_the_training_pipeline_refuses_the_loso_only_label_noise_lever() -> None:
+    cfg = small_config("unused", neutral_noise="drop_rules_polar")
+    with pytest.raises(ValueError, match="LOSO lever"):
+        build_dataset(cfg, GateSettings(), SHARED)

@@ -11,28 +11,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fallback.evaluate import chain_decisions, chain_view
+from fallback.evaluate import chain_decisions
+from runners.schemas import ModelCard, ModelInfo
+from scripts.train import main as train_main
 from sentiment.contract import LABELS
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import LoadStats, Review, load_reviews
+from sentiment.model.inference import SentimentModel
 from sentiment.model.loso import (
+    TARGETS,
     LosoConfig,
     LosoReport,
     eligible_sources,
     fold_data,
     lever_rows,
+    merge_reports,
     metadata_summary,
     natural_sample,
     plot_folds,
     render_levers,
     render_markdown,
+    report_from_folds,
     run_loso,
     tune_bias,
 )
-from sentiment.model.pipeline import run
-from sentiment.model.registry import resolve
-from sentiment.settings import GateSettings, PathSettings, Settings
-from tests.support.models import MUSIC, SHARED, small_config
+from sentiment.settings import GateSettings
+from tests.support.models import MUSIC, SHARED
 
 FILES = [SHARED / f for f in ("amazon2018_fashion_5core.jsonl", "amazon_reviews_us_gift_card_sample.jsonl",
                               "amazon_reviews_pds_sample_us.jsonl")]
@@ -116,14 +120,40 @@ def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path:
     assert render_levers(rows).count("| tiny |") == len(report.summary)
 
 
+@pytest.mark.slow  # needs the trained report fixture
+def test_folds_run_apart_merge_into_the_same_report(report: LosoReport) -> None:
+    cfg = LosoConfig.model_validate(report.config)
+    gates = GateSettings(confidence_gate=report.gate)
+    parts = [report_from_folds(cfg, gates, report.excluded, [f], f.seconds) for f in report.folds]
+    merged = merge_reports(parts)
+    assert merged.summary == report.summary and merged.targets == report.targets
+    other = report_from_folds(cfg.model_copy(update={"test_cap": 7}), gates, report.excluded, report.folds[:1], 1.0)
+    with pytest.raises(ValueError, match="differ"):
+        merge_reports([other, parts[1]])
+    with pytest.raises(ValueError, match="twice"):
+        merge_reports([parts[0], parts[0]])
+
+
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
-def test_the_loso_summary_is_stored_with_a_registered_model(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
-                                                            model_store: Path, tmp_path: Path) -> None:  # noqa: F811
-    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
-    settings = Settings(paths=PathSettings(data_dir=tmp_path / "var"))
+def test_train_loso_report_reaches_the_model_info_card(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
+                                                        model_store: Path, tmp_path: Path,  # noqa: F811
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scripts/train.py --loso-report`` -> store metadata -> what ``GET /model/info`` serialises."""
+    loso_json = tmp_path / "loso.json"
+    loso_json.write_text(report.model_dump_json())
+    monkeypatch.setenv("SENTIMENT_PATHS__DATA_DIR", str(tmp_path / "var"))
+    assert train_main(["--base-model", str(tiny_checkpoint), "--data", str(MUSIC), "--max-train", "96",
+                       "--max-val", "32", "--max-test-per-source", "8", "--max-length", "32", "--eval-every", "3",
+                       "--threads", "2", "--train-budget-s", "0", "--name", "loso-card", "--output-dir",
+                       str(tmp_path / "reports"), "--loso-report", str(loso_json)]) == 0
+    model = SentimentModel.from_store("loso-card:latest")
+    info = ModelInfo(loaded=True, tag=model.tag, metadata=model.metadata, backend=model.backend)
+    card = ModelCard.from_metadata(str(info.tag), model.metadata, info.backend).model_dump(mode="json")
     loso = metadata_summary(report)
-    trained = run(cfg, tmp_path / "report", settings, chain_view, log=lambda *_: None, extra_metrics={"loso": loso})
-    stored = resolve(str(trained.tag))[1].metrics
-    assert stored["loso"]["figures"]["macro_f1"] == loso["figures"]["macro_f1"]  # type: ignore[index]
-    assert stored["loso"]["folds"] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
-    assert "test_macro_f1" in stored  # its own test figures are kept next to it
+    assert card["metrics"]["loso"]["figures"]["macro_f1"] == loso["figures"]["macro_f1"]
+    assert card["metrics"]["loso"]["folds"] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
+    assert set(card["metrics"]["loso"]["targets_met"]) == set(TARGETS)
+    assert "test_macro_f1" in card["metrics"]  # its own test figures are kept next to it
+    summary = (tmp_path / "reports" / "quick" / "summary.md").read_text()
+    assert "leave-one-source-out" in summary and "| ok_negative_precision | >= 0.75 |" in summary
+    assert (tmp_path / "reports" / "quick" / "class_risk_coverage.png").stat().st_size > 0
