@@ -124,6 +124,10 @@ def table(report: dict[str, Any]) -> str:
     """The README's table (Markdown)."""
     m, cpu, gpu = report["measured"], report["cpu"], report["gpu_projected"]
     rate, util = report["rate_reviews_per_s"], report["utilisation"]
+    side = gpu["pod_cpu_side_reviews_per_s"]
+    # None when the transformer's measured CPU per request is at or below the model's own cost per text (e.g. a
+    # steady phase where some answers were `overload` and never reached the model): no CPU-side bound is measured.
+    side_text = f"{side:,} reviews/s" if side is not None else "no CPU-side bound measured"
     lines = [
         f"Load: {rate:,.1f} reviews/s (seed 004: 50,000/min), one request per review, every replica at "
         f"{util:.0%} CPU. Measured inputs: `{m['benchmark']}` ({m['benchmark_when']}, model `{m['model_tag']}`, "
@@ -151,7 +155,7 @@ def table(report: dict[str, Any]) -> str:
         "reviews/s (assumed rate) |",
         f"| the pod's CPU besides the model: transformer CPU minus the model's own (both measured) | "
         f"{gpu['pod_cpu_ms_per_request_besides_model']} ms per request, {gpu['assumptions']['workers_per_pod']} "
-        f"workers = {gpu['pod_cpu_side_reviews_per_s']:,} reviews/s |",
+        f"workers = {side_text} |",
         f"| one pod at {util:.0%}, bound by {gpu['bound']} | {gpu['pod_reviews_per_s_at_utilisation']:,} "
         "reviews/s |",
         f"| **GPU transformer pods** | **{gpu['transformer_gpu_pods']}** of {gpu['assumptions']['workers_per_pod']} "

@@ -51,3 +51,15 @@ def test_the_committed_benchmark_gives_a_table() -> None:
     text = capacity.table(report)
     assert "transformer runner" in text and "GPU transformer pods" in text
     assert report["gpu_projected"]["transformer_gpu_pods"] >= 1
+
+
+def test_a_transformer_cheaper_than_the_model_alone_gives_no_cpu_bound_but_still_a_table(tmp_path: Path) -> None:
+    # A steady phase where some answers were `overload` never reached the model: the transformer's CPU per request
+    # can then fall below the model's own cost per text, and the pod's CPU side is not measured.
+    ms = {"review-sentiment": 4.0, "language": 2.0, "rules": 0.1, "transformer": 5.0}
+    assert capacity.main([*_inputs(tmp_path, ms, model_ms=8.0), "--rate", "100"]) == 0
+    report = json.loads((tmp_path / "capacity.json").read_text())
+    gpu = report["gpu_projected"]
+    assert (gpu["pod_cpu_ms_per_request_besides_model"], gpu["pod_cpu_side_reviews_per_s"]) == (0.0, None)
+    assert gpu["bound"] == "GPU"
+    assert "no CPU-side bound measured" in capacity.table(report)
