@@ -59,6 +59,16 @@ def test_tail_is_the_newest_over_all_replicas(tmp_path: Path) -> None:
     assert tail_merged(logs, 0) == []
 
 
+def test_tail_is_in_time_order_when_two_workers_appended_neighbours_out_of_order(tmp_path: Path) -> None:
+    # Two workers of one server share a file: a record stamped first can be appended second.
+    a, b = tmp_path / "pod-a" / "predictions.jsonl", tmp_path / "pod-b" / "predictions.jsonl"
+    append_records(a, [_rec(1, "a1"), _rec(4, "a4"), _rec(3, "a3"), _rec(6, "a6")])
+    append_records(b, [_rec(2, "b2"), _rec(5, "b5")])
+    logs = replica_logs(tmp_path / "predictions.jsonl", replicas=True)
+    assert [r["request_id"] for r in tail_merged(logs, 100)] == ["a1", "b2", "a3", "a4", "b5", "a6"]
+    assert [r["request_id"] for r in tail_merged(logs, 3)] == ["a4", "b5", "a6"]
+
+
 def test_a_gone_pods_folder_is_not_read_once_newer_records_fill_the_tail(tmp_path: Path) -> None:
     """After many rollouts most folders belong to pods long gone: the tail must not read them all."""
     _volume(tmp_path)
