@@ -204,6 +204,13 @@ class Server:
         self._log.close()
 
 
+def bento_server(env: dict[str, str], port: int, log: Path) -> Server:
+    """This repo's BentoML service on loopback, ready when ``/ready`` says so."""
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    return Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
+                  env, port, "/ready", log)
+
+
 async def _until(server: Server, check: Any, what: str, limit_s: float = 180.0) -> dict[str, Any]:
     """Poll /model/info until ``check`` holds for it."""
     import httpx
@@ -333,10 +340,8 @@ def service_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
 async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict[str, Any]:
     port = free_port()
     env = service_env(tmp / "var", args.env)
-    bentoml = str(Path(sys.executable).parent / "bentoml")
     console.print(f"[bold]BentoML service[/] ({' '.join(f'{k}={v}' for k, v in args.env.items()) or 'defaults'})")
-    server = Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
-                    env, port, "/ready", tmp / "service.log")
+    server = bento_server(env, port, tmp / "service.log")
     try:
         startup = server.wait_ready()
         url = server.url + "/predict"
@@ -440,10 +445,8 @@ async def run_gpu(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict
         "SENTIMENT_SERVICE__COALESCE_GATHER_MS": "2", "SENTIMENT_MODEL__INFERENCE_BATCH_SIZE": "256",
         **args.env,
     })
-    bentoml = str(Path(sys.executable).parent / "bentoml")
     console.print(f"[bold]BentoML service, transformer on the GPU[/] ({args.gpu_api_workers} API workers)")
-    server = Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
-                    env, port, "/ready", tmp / "service-gpu.log")
+    server = bento_server(env, port, tmp / "service-gpu.log")
     try:
         startup = server.wait_ready()
         await open_loop(server.url + "/predict", texts, 50, 5, "warm-up")
