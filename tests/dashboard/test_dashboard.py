@@ -186,16 +186,18 @@ def test_unreadable_log_is_a_warning_not_a_traceback(settings: Settings) -> None
 def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     """A million-line log: the page aggregates the last N records and still renders in seconds."""
     line = (
-        '{{"ts":"2026-11-{d:02d}T{h:02d}:{m:02d}:00.000Z","request_id":"r{i}","text_len":100,"label":"{lab}",'
+        '{{"ts":"2026-11-{d:02d}T{h:02d}:{m:02d}:{s:02d}.000Z","request_id":"r{i}","text_len":100,"label":"{lab}",'
         '"confidence":0.{c:02d},"status":"ok","reason":"","tier":"model","oov_rate":0.0{o},"latency_ms":{lat}}}\n'
     )
 
     def block(start: int, n: int) -> str:
+        # one record every 2 s, so the log is in time order like a real one (the tail is sorted by time)
         return "".join(
             line.format(
-                d=1 + i // 40_000,
-                h=i // 1667 % 24,
-                m=i % 60,
+                d=1 + 2 * i // 86_400,
+                h=2 * i // 3_600 % 24,
+                m=2 * i // 60 % 60,
+                s=2 * i % 60,
                 i=i,
                 lab=LABELS[i % 3],
                 c=i % 100,
