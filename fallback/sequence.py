@@ -99,7 +99,14 @@ class TierSequence:
     ) -> None:
         texts = [v.text for _, v in admitted]
         if self.overlap:
-            langs, outputs = await asyncio.gather(self._languages(texts), self._model(texts, deadline))
+            refused = await self._refusal(len(texts), deadline)
+            if refused is None:
+                langs, outputs = await asyncio.gather(self._languages(texts), self._call_model(texts, deadline))
+            else:  # an overloaded request is already late: the language check too takes the quickest way
+                outputs = refused
+                first = refused[0]
+                late = isinstance(first, Failure) and first.code == Reason.overload
+                langs = await self._languages(texts, late)
         else:
             langs = await self._languages(texts)
         open_: list[int] = []  # positions in `admitted` still without an answer
@@ -128,26 +135,36 @@ class TierSequence:
         """Tier 1 or the reason it gave no answer; never raises."""
         if not texts:
             return []
+        return await self._refusal(len(texts), deadline) or await self._call_model(texts, deadline)
+
+    async def _refusal(self, n: int, deadline: float | None) -> list[ModelOutput | Failure] | None:
+        """Why tier 1 is not asked at all (no model, resource pressure, a queue longer than the budget), or None."""
         try:
             missing = await self.tiers.model_unavailable()
         except Exception as exc:
             missing = f"model state unknown ({type(exc).__name__})"
         if missing:
-            return failed(len(texts), Reason.model_unavailable, missing)
+            return failed(n, Reason.model_unavailable, missing)
         try:
             pressure = self.pressure()
         except Exception as exc:  # a broken sensor must not take the chain down
             log.warning("resource guard failed: %s", exc)
             pressure = None
         if pressure:
-            return failed(len(texts), Reason.resource_pressure, pressure)
+            return failed(n, Reason.resource_pressure, pressure)
+        if deadline is not None:
+            left = deadline - asyncio.get_running_loop().time()
+            expected = self.tiers.expected_wait_s(n)
+            if expected > left:
+                return failed(n, Reason.overload,
+                              f"tier 1 expected to answer in {expected:.2f}s, {max(left, 0.0):.2f}s of the budget left")
+        return None
+
+    async def _call_model(self, texts: list[str], deadline: float | None) -> list[ModelOutput | Failure]:
+        """Ask tier 1, within its own time limit or what is left of the budget, whichever is shorter."""
         limit, by_budget = self.gates.model_timeout_s, False
         if deadline is not None:
             left = deadline - asyncio.get_running_loop().time()
-            expected = self.tiers.expected_wait_s(len(texts))
-            if expected > left:
-                return failed(len(texts), Reason.overload,
-                              f"tier 1 expected to answer in {expected:.2f}s, {max(left, 0.0):.2f}s of the budget left")
             if left < limit:
                 limit, by_budget = max(left, 0.0), True
         try:
@@ -161,9 +178,9 @@ class TierSequence:
             return failed(len(texts), Reason.model_error, f"model raised {type(exc).__name__}: {exc}")
         return check_rows(list(rows), len(texts))
 
-    async def _languages(self, texts: list[str]) -> list[LanguageResult]:
+    async def _languages(self, texts: list[str], urgent: bool = False) -> list[LanguageResult]:
         """The gate cannot be skipped: a failure here raises and the batch gets ``internal_error`` answers."""
-        rows = list(await self.tiers.languages(texts))
+        rows = list(await self.tiers.languages(texts, urgent))
         if len(rows) != len(texts):
             raise ValueError(f"language tier returned {len(rows)} rows for {len(texts)}")
         return [LanguageResult.model_validate(r) if isinstance(r, dict) else r for r in rows]

@@ -33,7 +33,10 @@ class Tiers(Protocol):
         deadline go to the rules at once instead of queueing for an answer it cannot wait for."""
         ...
 
-    async def languages(self, texts: list[str]) -> Sequence[LanguageResult]: ...
+    async def languages(self, texts: list[str], urgent: bool = False) -> Sequence[LanguageResult]:
+        """The language gate. ``urgent``: tier 1 is overloaded, so answer the quickest way (the same check, in
+        this process where the tiers have the choice)."""
+        ...
 
     async def rules(self, texts: list[str], urgent: bool = False) -> Sequence[RuleVerdict]:
         """Tier 2. ``urgent``: tier 1 was overloaded, so the request is already late: answer the quickest way (the
@@ -71,7 +74,7 @@ class LocalTiers:
         rows = await asyncio.get_running_loop().run_in_executor(self._pool, predict, texts)
         return list(rows)
 
-    async def languages(self, texts: list[str]) -> list[LanguageResult]:
+    async def languages(self, texts: list[str], urgent: bool = False) -> list[LanguageResult]:
         return [detect_language(t, self.gates) for t in texts]
 
     async def rules(self, texts: list[str], urgent: bool = False) -> list[RuleVerdict]:

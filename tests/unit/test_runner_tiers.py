@@ -21,6 +21,7 @@ from runners.monitoring import Monitor
 from runners.pipeline import Pipeline
 from runners.schemas import ModelInfo
 from runners.tiers import RunnerTiers
+from sentiment.language import detect_language
 from sentiment.settings import Settings, load_settings
 
 
@@ -236,6 +237,22 @@ def test_load_shedder_holds_what_it_answers_within_the_budget() -> None:
     assert shedder.limit(101.5) == 8  # a second later they have aged out
     shedder._answered.extend(101.0 + i * 0.0001 for i in range(5000))
     assert shedder.limit(101.5) == 1000  # never past the hard cap
+
+
+def test_urgent_language_check_runs_in_process_without_the_hop(fast_settings: Settings) -> None:
+    """Under overload the language gate too is checked inline: same verdicts, the language runner not called."""
+
+    class Unreachable:
+        @property
+        def to_async(self) -> Any:
+            raise AssertionError("the language runner was called for an urgent request")
+
+    tiers = RunnerTiers(fast_settings, FakeTransformer(), Unreachable(), None,
+                        Monitor(fast_settings.paths.predictions_log, 100))
+    texts = ["Terrible, it broke after a day.", "Ce produit est vraiment excellent, je le recommande."]
+    langs = asyncio.run(tiers.languages(texts, urgent=True))
+    assert langs == [detect_language(t, fast_settings.gates) for t in texts]
+    assert [r.accepted for r in langs] == [True, False]
 
 
 def test_urgent_rules_answer_in_process_without_the_hop(fast_settings: Settings) -> None:

@@ -37,6 +37,7 @@ class FakeTiers:
         self.loaded: str | None = None
         self.calls: dict[str, list[list[str]]] = {"predict": [], "languages": [], "rules": []}
         self.urgent: list[bool] = []  # per rules call: was tier 1 overloaded for it
+        self.urgent_languages: list[bool] = []  # the same, per language call
         self.keyword_rules = KeywordRules()
 
     async def model_unavailable(self) -> str | None:
@@ -51,8 +52,9 @@ class FakeTiers:
         self.calls["predict"].append(texts)
         return [ModelOutput(probs=self.table.get(t, CONFIDENT), unk_rate=0.0, oov_rate=0.0) for t in texts]
 
-    async def languages(self, texts: list[str]) -> Sequence[LanguageResult]:
+    async def languages(self, texts: list[str], urgent: bool = False) -> Sequence[LanguageResult]:
         self.calls["languages"].append(texts)
+        self.urgent_languages.append(urgent)
         return [detect_language(t, self.gates) for t in texts]
 
     async def rules(self, texts: list[str], urgent: bool = False) -> Sequence[RuleVerdict]:
@@ -189,7 +191,7 @@ def test_failing_rules_escalate_to_a_human(gates: GateSettings) -> None:
 @pytest.mark.parametrize("bad", [[], ["garbage"]])
 def test_a_broken_language_tier_is_an_internal_error_for_every_text(gates: GateSettings, bad: list[object]) -> None:
     class BadLanguage(FakeTiers):
-        async def languages(self, texts: list[str]) -> Sequence[LanguageResult]:
+        async def languages(self, texts: list[str], urgent: bool = False) -> Sequence[LanguageResult]:
             return bad  # type: ignore[return-value]
 
     preds = contract(run(BadLanguage(gates), gates, [POSITIVE, NEGATIVE, None]), 3)
@@ -270,12 +272,23 @@ def test_a_queue_predicted_too_long_goes_to_the_rules_without_calling_the_model(
     assert "expected to answer in 2.00s" in pred.reason
     assert tiers.calls["predict"] == []
     assert tiers.urgent == [True]  # an overloaded request asks for the rules' quickest way
+    assert tiers.urgent_languages == [True]  # and for the language check's
+
+
+def test_a_request_with_the_model_unavailable_is_not_urgent(gates: GateSettings) -> None:
+    """Only overload is urgent: without a model the answer is the rules' as ever, through the runners."""
+    tiers = FakeTiers(gates)
+    tiers.loaded = "no model loaded"
+    (pred,) = contract(run(tiers, gates, [POSITIVE], budget_s=1.0), 1)
+    assert pred.reason_code is Reason.model_unavailable
+    assert tiers.urgent == [False] and tiers.urgent_languages == [False]
 
 
 def test_rules_are_asked_urgently_only_for_overload(gates: GateSettings) -> None:
     tiers = FakeTiers(gates, {BLAND: UNSURE})
     (pred,) = contract(run(tiers, gates, [BLAND], budget_s=1.0), 1)
     assert pred.reason_code is Reason.human_review and tiers.urgent == [False]
+    assert tiers.urgent_languages == [False]
 
 
 def test_a_generous_budget_changes_nothing(gates: GateSettings) -> None:
