@@ -91,6 +91,9 @@ class FoldResult(BaseModel):
     calibration: Calibration
     y: list[int]
     probs: list[list[float]]  # calibrated test probabilities
+    # Validation labels and calibrated probabilities, so decision rules can be compared again without training.
+    val_y: list[int] = []
+    val_probs: list[list[float]] = []
     variants: dict[str, VariantResult]
     in_domain: dict[str, float]
     seconds: float
@@ -312,6 +315,7 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
         source=held_out, train_sources=dict(sorted(Counter(r.source for r in data["train"]).items())),
         val_n=len(data["val"]), test_labels=dict(sorted(Counter(r.label.value for r in data["test"]).items())),
         training=training, calibration=cal, y=y.tolist(), probs=np.round(probs, 6).tolist(), variants=variants,
+        val_y=val_y.tolist(), val_probs=np.round(val_probs, 6).tolist(),
         in_domain={k: dom[k] for k in ("macro_f1", "accuracy", "binary_accuracy", "ece")},
         seconds=round(time.monotonic() - t0, 1),
     )

@@ -102,6 +102,7 @@ def test_loso_end_to_end_with_confidence_intervals(report: LosoReport, tmp_path:
     for fold in report.folds:
         assert fold.source not in fold.train_sources and "amazon_reviews_pds_sample_us" in fold.train_sources
         assert len(fold.y) == sum(fold.test_labels.values()) and set(fold.variants) == {"served", "band", "tuned_bias"}
+        assert len(fold.val_y) == len(fold.val_probs) == fold.val_n  # decision rules can be re-run offline
         served = fold.variants["served"]
         # the chain's model tier answers exactly the reviews at or above the gate
         assert [a >= 0 for a in served.answer] == [max(p) >= report.gate for p in fold.probs]
