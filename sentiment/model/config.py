@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
     # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
     neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
+    # Decisions: add a per-class bias chosen on validation for macro-F1 (sentiment.model.decision) to the
+    # calibrated class bias, keeping at least this share of validation reviews above the confidence gate.
+    decision_bias: bool = False
+    decision_min_coverage: float = 0.80
     head_lr_mult: float = 10.0  # the new classification head learns this many times faster than the encoder
     weight_decay: float = 0.01
     warmup_frac: float = 0.1
@@ -74,6 +78,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         patience=2,
         num_threads=2,
         train_budget_s=480.0,
+        decision_bias=True,
     ),
     "full": dict(
         max_train=None,
@@ -85,6 +90,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         lr=3e-5,
         eval_every=0,
         patience=2,
+        decision_bias=True,
     ),
 }
 

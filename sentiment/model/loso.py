@@ -39,7 +39,8 @@ from sentiment.model.data import (
     drop_polar_neutral,
     split_stratified,
 )
-from sentiment.model.inference import SentimentModel, softmax
+from sentiment.model.decision import GRID, macro_f1, prf, shift, tune_bias
+from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.model.train import TrainResult, fine_tune
 from sentiment.outputs import ModelOutput
@@ -71,7 +72,7 @@ class LosoConfig(BaseModel):
     in_domain_cap: int = 1000
     neutral_band: float = 0.75  # the spec's band, for the ``band`` variant
     min_coverage: float = 0.80  # the ``tuned_bias`` search keeps at least this share above the gate on validation
-    bias_grid: list[float] = np.round(np.arange(-2.0, 2.01, 0.1), 2).tolist()
+    bias_grid: list[float] = list(GRID)
     bootstrap: int = 1000
 
 
@@ -187,54 +188,20 @@ def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: i
 # --- decisions and figures -----------------------------------------------------------------------------------------
 
 
-def shift(probs: np.ndarray, bias: Sequence[float]) -> np.ndarray:
-    """softmax(log p + bias): an extra class bias on top of calibration."""
-    return softmax(np.log(np.clip(probs, 1e-12, None)) + np.asarray(bias))
-
-
-def tune_bias(probs: np.ndarray, y: np.ndarray, gate: float, min_coverage: float, grid: Sequence[float]
-              ) -> list[float]:
-    """Negative and neutral bias (positive pinned to 0) maximising validation macro-F1, coverage kept (none if no
-    point of the grid keeps it)."""
-    logp = np.log(np.clip(probs, 1e-12, None))
-    best, best_bias = -1.0, [0.0, 0.0, 0.0]
-    for bn in grid:
-        for bu in grid:
-            p = softmax(logp + np.array([bn, bu, 0.0]))
-            if (p.max(1) >= gate).mean() < min_coverage:
-                continue
-            f1 = _macro_f1(y, p.argmax(1))
-            if f1 > best + 1e-9:
-                best, best_bias = f1, [float(bn), float(bu), 0.0]
-    return best_bias
-
-
-def _prf(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = len(LABELS)
-    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k) if len(y) else np.zeros((k, k), int)
-    tp = np.diag(cm).astype(float)
-    return tp / np.maximum(cm.sum(0), 1), tp / np.maximum(cm.sum(1), 1)
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    p, r = _prf(y, pred)
-    return float(np.mean(np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)))
-
-
 def figures(y: np.ndarray, probs: np.ndarray, pred: np.ndarray, answer: np.ndarray) -> dict[str, float]:
     """One fold's figures: all reviews (macro-F1, per class, neg-vs-pos, ECE) and the tier-1 answers."""
-    p, r = _prf(y, pred)
+    p, r = prf(y, pred)
     polar = (y == NEG) | (y == POS)
     m = answer >= 0
-    op, orc = _prf(y[m], answer[m])
-    out = {"macro_f1": _macro_f1(y, pred), "accuracy": float((pred == y).mean())}
+    op, orc = prf(y[m], answer[m])
+    out = {"macro_f1": macro_f1(y, pred), "accuracy": float((pred == y).mean())}
     out |= {f"{name}_precision": float(p[i]) for i, name in enumerate(LABELS)}
     out |= {f"{name}_recall": float(r[i]) for i, name in enumerate(LABELS)}
     out |= {
         "binary_accuracy": float((np.where(probs[polar, POS] >= probs[polar, NEG], POS, NEG) == y[polar]).mean()),
         "ece": reliability(probs, y)[0],
         "coverage": float(m.mean()),
-        "ok_macro_f1": _macro_f1(y[m], answer[m]),
+        "ok_macro_f1": macro_f1(y[m], answer[m]),
         "ok_negative_precision": float(op[NEG]),
         "ok_negative_recall": float(orc[NEG]),
         "ok_neutral_precision": float(op[NEU]),
@@ -296,8 +263,11 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
     probs = np.array([o.probs for o in outputs])
     y = np.array([r.y for r in data["test"]])
     tuned = tune_bias(val_probs, val_y, gates.confidence_gate, cfg.min_coverage, cfg.bias_grid)
+    # What the profile serves: its own decision bias (sentiment.model.decision) when it tunes one, else none.
+    served = (tune_bias(val_probs, val_y, gates.confidence_gate, t.decision_min_coverage)
+              if t.decision_bias else [0.0, 0.0, 0.0])
     variants = {}
-    for name, bias, band in (("served", [0.0, 0.0, 0.0], None), ("band", [0.0, 0.0, 0.0], cfg.neutral_band),
+    for name, bias, band in (("served", served, None), ("band", [0.0, 0.0, 0.0], cfg.neutral_band),
                              ("tuned_bias", tuned, None)):
         p = shift(probs, bias)
         vg = gates.model_copy(update={"neutral_band": band})

@@ -20,6 +20,7 @@ from sentiment.contract import LABELS
 from sentiment.model.calibrate import Calibration, calibrate, plot_reliability, reliability
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import Dataset, build_dataset, load_binary
+from sentiment.model.decision import tune_bias
 from sentiment.model.evaluate import (
     ChainView,
     GatePoint,
@@ -35,7 +36,7 @@ from sentiment.model.evaluate import (
     requirement_gate,
     risk_coverage,
 )
-from sentiment.model.inference import SentimentModel, softmax
+from sentiment.model.inference import SentimentModel, calibrated_probs, softmax
 from sentiment.model.loso import render_metadata_summary
 from sentiment.model.registry import ModelMetadata, save_to_store
 from sentiment.model.train import TrainResult, fine_tune
@@ -58,6 +59,7 @@ class Report(BaseModel):
     data: dict[str, Any]
     training: TrainResult
     calibration: Calibration
+    decision_bias: list[float] = [0.0, 0.0, 0.0]  # added to the calibrated class bias (sentiment.model.decision)
     test_ece: dict[str, float]
     test: Metrics
     test_binary: dict[str, float]
@@ -132,7 +134,9 @@ def render_markdown(r: Report) -> str:
         + (f"{polar.gate:.2f} (coverage {polar.coverage:.1%}, accuracy {polar.accuracy:.3f})." if polar else "none."),
         f"Calibration: T = {r.calibration.temperature:.3f}, class bias {r.calibration.class_bias}; "
         f"ECE validation {r.calibration.ece_before:.3f} -> {r.calibration.ece_after:.3f}, "
-        f"test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}.",
+        f"test {r.test_ece['before']:.3f} -> {r.test_ece['after']:.3f}"
+        + (f"; decision bias {r.decision_bias} on top (chosen on validation for macro-F1)" if any(r.decision_bias)
+           else "") + ".",
         f"Training: {r.training.steps} steps, stopped by {r.training.stopped}, best validation macro-F1 "
         f"{r.training.best_val_macro_f1:.3f} at step {r.training.best_step}; class weights "
         f"{r.training.class_weights}. Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r.seconds.items()) + ".",
@@ -174,11 +178,16 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
         val_logits, _ = model.logits([r.text for r in ds.val])
         val_y = np.array([r.y for r in ds.val])
         cal = calibrate(val_logits, val_y)
-        model.metadata = meta = meta.model_copy(
-            update={"temperature": cal.temperature, "class_bias": cal.class_bias}
-        )
+        decision = [0.0] * len(LABELS)
+        if cfg.decision_bias:
+            val_probs = calibrated_probs(val_logits, cal.temperature, np.array(cal.class_bias))
+            decision = tune_bias(val_probs, val_y, settings.gates.confidence_gate, cfg.decision_min_coverage)
+        model.metadata = meta = meta.model_copy(update={
+            "temperature": cal.temperature, "decision_bias": decision,
+            "class_bias": [c + d for c, d in zip(cal.class_bias, decision, strict=True)],
+        })
         log(f"temperature {cal.temperature:.3f}, class bias {cal.class_bias}: "
-            f"val ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}")
+            f"val ECE {cal.ece_before:.4f} -> {cal.ece_after:.4f}; decision bias {decision}")
         test_texts = [r.text for r in ds.test]
         test_y = np.array([r.y for r in ds.test])
         test_logits, unk = model.logits(test_texts)
@@ -209,7 +218,7 @@ def run(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: Chai
         report = Report(
             tag=None, profile=cfg.profile, base_model=cfg.base_model, config=cfg.model_dump(mode="json"),
             data={"fingerprint": ds.fingerprint, "load": ds.stats.model_dump(), "splits": ds.split_info},
-            training=training, calibration=cal,
+            training=training, calibration=cal, decision_bias=decision,
             test_ece={"before": reliability(softmax(test_logits), test_y)[0], "after": reliability(probs, test_y)[0]},
             test=test_metrics, test_binary=binary_accuracy(test_y, probs), per_source=sources,
             binary_sets=binary_sets, chain=chain_view(test_texts, test_y, outputs, settings.gates),

@@ -26,6 +26,8 @@ class ModelMetadata(BaseModel):
     temperature: float = 1.0
     # Prior correction added to logits / temperature (see sentiment.model.calibrate); zeros = none.
     class_bias: list[float] = Field(default_factory=lambda: [0.0] * len(LABELS))
+    # The part of class_bias that is a decision bias (sentiment.model.decision), not calibration; zeros = none.
+    decision_bias: list[float] = Field(default_factory=lambda: [0.0] * len(LABELS))
     max_length: int = 128
     data_fingerprint: str = ""
     splits: dict[str, Any] = Field(default_factory=dict)

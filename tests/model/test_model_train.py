@@ -48,6 +48,9 @@ def test_real_training_learns_polarity_and_round_trips_the_store(minilm_run: Rep
     meta = model.metadata
     assert meta.base_model == default_base_model() and meta.labels == list(LABELS)
     assert meta.temperature == pytest.approx(minilm_run.calibration.temperature) and meta.temperature > 0
+    # the served class bias is calibration plus the decision bias chosen on validation, both recorded
+    assert meta.decision_bias == minilm_run.decision_bias and meta.decision_bias[2] == 0.0
+    assert meta.class_bias == pytest.approx(np.add(minilm_run.calibration.class_bias, meta.decision_bias).tolist())
     assert meta.data_fingerprint == minilm_run.data["fingerprint"] and len(meta.data_fingerprint) == 16
     assert meta.splits["method"] == "time" and meta.splits["test_from"] == "2014-01-01"
     assert meta.metrics["test_macro_f1"] == pytest.approx(minilm_run.test.macro_f1, abs=1e-4)
