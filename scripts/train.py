@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
     p.add_argument("--loso-report", type=Path,
                    help="loso.json of this profile (scripts.evaluate_loso): its summary is stored as metrics.loso")
+    p.add_argument("--loso-variant", default="served",
+                   help="which decision variant of --loso-report this model serves (served | band | tuned_bias)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
     return p.parse_args(argv)
 
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.loso_report:
         from sentiment.model.loso import LosoReport, metadata_summary
 
-        extra["loso"] = metadata_summary(LosoReport.model_validate_json(args.loso_report.read_text()))
+        loso = LosoReport.model_validate_json(args.loso_report.read_text())
+        extra["loso"] = metadata_summary(loso, args.loso_variant)
     report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print,
                  extra_metrics=extra)
 

@@ -133,11 +133,13 @@ def test_train_loso_report_reaches_the_model_info_card(report: LosoReport, tiny_
     assert train_main(["--base-model", str(tiny_checkpoint), "--data", str(MUSIC), "--max-train", "96",
                        "--max-val", "32", "--max-test-per-source", "8", "--max-length", "32", "--eval-every", "3",
                        "--threads", "2", "--train-budget-s", "0", "--name", "loso-card", "--output-dir",
-                       str(tmp_path / "reports"), "--loso-report", str(loso_json)]) == 0
+                       str(tmp_path / "reports"), "--loso-report", str(loso_json),
+                       "--loso-variant", "tuned_bias"]) == 0
     model = SentimentModel.from_store("loso-card:latest")
     info = ModelInfo(loaded=True, tag=model.tag, metadata=model.metadata, backend=model.backend)
     card = ModelCard.from_metadata(str(info.tag), model.metadata, info.backend).model_dump(mode="json")
-    loso = metadata_summary(report)
+    loso = metadata_summary(report, "tuned_bias")  # the quick profile serves its validation-tuned decision bias
+    assert card["metrics"]["loso"]["variant"] == "tuned_bias"
     assert card["metrics"]["loso"]["figures"]["macro_f1"] == loso["figures"]["macro_f1"]
     assert card["metrics"]["loso"]["folds"] == ["amazon2018_fashion_5core", "amazon_reviews_us_gift_card"]
     assert set(card["metrics"]["loso"]["targets_met"]) == set(TARGETS)
