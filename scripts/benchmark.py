@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -269,18 +270,33 @@ async def swap_under_load(server: Server, url: str, texts: list[str], other: str
             "records_by_version": {str(k): v for k, v in tags.items()}}
 
 
+def server_processes(server: Any) -> list[tuple[str, Any]]:
+    """Each live process of the server with its name: its BentoML service, or ``arbiter`` for the root (the whole
+    naive endpoint)."""
+    import psutil
+
+    root = psutil.Process(server.proc.pid)
+    out = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        out.append((cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd
+                    else "api" if proc != root else "arbiter", proc))
+    return out
+
+
 def cpu_seconds(server: Server) -> dict[str, float]:
     """CPU time so far of each process of the server (named by its BentoML service) and of this load generator."""
     import psutil
 
     out: dict[str, float] = {}
-    root = psutil.Process(server.proc.pid)
-    for proc in [root, *root.children(recursive=True)]:
+    for name, proc in server_processes(server):
         try:
-            cmd, times = proc.cmdline(), proc.cpu_times()
+            times = proc.cpu_times()
         except psutil.Error:
             continue
-        name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "api" if proc != root else "arbiter"
         out[name] = out.get(name, 0.0) + times.user + times.system
     me = psutil.Process().cpu_times()
     out["load generator"] = me.user + me.system
@@ -292,6 +308,49 @@ def cpu_per_request(before: dict[str, float], after: dict[str, float], answered:
     rows = {k: round((after[k] - before.get(k, 0.0)) * 1000.0 / max(answered, 1), 2) for k in after}
     rows["total"] = round(sum(rows.values()), 2)
     return rows
+
+
+def pin_threads(proc: Any, cpus: set[int]) -> None:
+    """Every thread of ``proc`` onto ``cpus``: sched_setaffinity on a pid moves only its main thread, and threads the
+    others start later inherit their creator's set."""
+    for t in proc.threads():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(t.id, cpus)
+
+
+def pin(server: Any, layout: dict[str, set[int]]) -> dict[str, list[int]]:
+    """Apply a taskset layout: ``client`` is this load generator, ``server`` every process of the server under test,
+    any other key the processes of that name (``transformer``, ``language``, ...; names as in the CPU table), which
+    win over ``server``. Returns each process's CPUs as read back."""
+    import psutil
+
+    if "client" in layout:
+        pin_threads(psutil.Process(), layout["client"])
+    seen: dict[str, list[int]] = {}
+    for name, proc in server_processes(server):
+        cpus = layout.get(name, layout.get("server"))
+        if cpus is not None:
+            pin_threads(proc, cpus)
+        seen[name] = sorted(proc.cpu_affinity())
+    unknown = set(layout) - {"client", "server", *seen}
+    if unknown:
+        raise SystemExit(f"--pin: no process named {sorted(unknown)}; names: {sorted(seen)}")
+    return seen
+
+
+def parse_layout(specs: list[str]) -> dict[str, set[int]]:
+    """``NAME=CPUS`` pairs, CPUS as taskset writes them (``0``, ``0,1``, ``0-1``)."""
+    layout: dict[str, set[int]] = {}
+    for spec in specs:
+        name, _, cpus = spec.partition("=")
+        chosen: set[int] = set()
+        for part in cpus.split(","):
+            lo, _, hi = part.partition("-")
+            chosen |= set(range(int(lo), int(hi or lo) + 1))
+        if not name or not chosen <= os.sched_getaffinity(0):
+            raise SystemExit(f"--pin {spec}: want NAME=CPUS with CPUS among {sorted(os.sched_getaffinity(0))}")
+        layout[name] = chosen
+    return layout
 
 
 async def settle(url: str, quiet_ms: float = 300.0, limit_s: float = 120.0) -> None:
@@ -345,8 +404,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
     try:
         startup = server.wait_ready()
         url = server.url + "/predict"
+        pinned = pin(server, args.pin)
         await open_loop(url, texts, 20, 5 if args.quick else 10, "warm-up")
         out: dict[str, Any] = {"startup_s": round(startup, 1), "config": args.env}
+        if args.pin:
+            out["cpus"] = pinned
         if not args.ladder_only and not args.bursts_only:
             before = cpu_seconds(server)
             steady = await open_loop(url, texts, args.steady_rps, 20 if args.quick else 60,
@@ -387,13 +449,16 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path, ba
     try:
         startup = server.wait_ready()
         url = server.url + "/predict"
+        # The naive endpoint is one process: it gets the CPUs of the whole service (``server``), not a service's.
+        pinned = pin(server, {k: v for k, v in args.pin.items() if k in ("client", "server")})
         await open_loop(url, texts, 10, 5 if args.quick else 10, "warm-up")
         before = cpu_seconds(server)
         steps, cap = await ladder(url, texts, args.step_s, f"baseline {backend}")
         cpu = cpu_per_request(before, cpu_seconds(server), sum(p.ok for p in steps))
         console.print(f"  CPU ms per request over the ladder: {cpu}")
         return {"backend": backend, "startup_s": round(startup, 1), "ladder": [p.model_dump() for p in steps],
-                "capacity_rps_at_p95_200ms": cap, "ladder_cpu_ms_per_request": cpu}
+                "capacity_rps_at_p95_200ms": cap, "ladder_cpu_ms_per_request": cpu,
+                **({"cpus": pinned} if args.pin else {})}
     finally:
         server.stop()
 
@@ -543,12 +608,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="only the steady phase: latency and CPU ms per request by process (one lever at a time)")
     p.add_argument("--steady-rps", type=float, default=50.0, help="rate of the steady phase")
     p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
+    p.add_argument("--pin", nargs="*", default=[], metavar="NAME=CPUS",
+                   help="taskset layout: client=0 server=1 (every server process; the naive endpoints get the same), "
+                        "or per service: transformer=1 review-sentiment=0 language=0 rules=0 arbiter=0")
+    p.add_argument("--baselines", nargs="*", choices=["torch", "like"], default=["torch", "like"],
+                   help="which naive endpoints the baseline phase runs")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: only the GPU section (model ceiling, then the service with its transformer on the GPU)")
     p.add_argument("--gpu-api-workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 2)))
     p.add_argument("--gpu-batch", type=int, default=64, help="texts per /predict_batch request in the GPU section")
     args = p.parse_args(argv)
     args.env = dict(kv.split("=", 1) for kv in args.env)
+    args.pin = parse_layout(args.pin)
     settings = load_settings()
     if args.device == "cuda":
         return gpu_main(args, settings)
@@ -557,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client, service and baseline on loopback"},
+        **({"layout": {k: sorted(v) for k, v in args.pin.items()}} if args.pin else {}),
         "model_tag": require_serving_tag(settings.model),
         "texts": {"n": len(texts), "sources": list(ENGLISH_SOURCES), "median_chars": statistics.median(lengths),
                   "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))]},
@@ -575,8 +647,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "baseline"):
         # Two baselines in the same run: the tutorial one (PyTorch) and the like-for-like one (the service's own
         # backend), so that the ratio that matters compares the same model on the same runtime.
-        report["baseline"] = asyncio.run(run_baseline(args, texts, work, "torch"))
-        if settings.service.backend != "torch":
+        if "torch" in args.baselines:
+            report["baseline"] = asyncio.run(run_baseline(args, texts, work, "torch"))
+        if settings.service.backend != "torch" and "like" in args.baselines:
             report["baseline_like"] = asyncio.run(run_baseline(args, texts, work, settings.service.backend))
     for key, ratio in (("baseline_like", "like_for_like_ratio"), ("baseline", "throughput_ratio")):
         if "service" in report and key in report and report[key]["capacity_rps_at_p95_200ms"]:
