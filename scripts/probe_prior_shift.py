@@ -6,7 +6,8 @@ same prior, so many of its "negative" answers are 4-5 star reviews. EM on the un
 Latinne and Decaestecker 2002) estimates the stream's mix and re-weights each probability by new prior / old
 prior. This replays it on every fold's stored calibrated test probabilities, under the fold's stored decision bias
 and the confidence gate, with the prior estimated from the whole held-out sample and from a 300-review window (what
-a live replica would have seen), and from half-way between (geometric mean of the two priors). No training.
+a live replica would have seen), and from half-way between (geometric mean of the two priors). For comparison it
+also replays a stricter confidence gate for negative answers alone. No training.
 
 Decisions here are argmax plus the gate; the stored variant's own chain decisions are compared with them first,
 and the share that agrees is reported (the chain also sends a few reviews to the rules or the human queue for
@@ -49,9 +50,11 @@ def reweight(probs: np.ndarray, prior: np.ndarray, new_prior: np.ndarray) -> np.
     return q / q.sum(1, keepdims=True)
 
 
-def gated(probs: np.ndarray, gate: float) -> tuple[np.ndarray, np.ndarray]:
+def gated(probs: np.ndarray, gate: float, negative_gate: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """argmax, answered where confident enough; ``negative_gate``: a stricter gate for negative answers only."""
     pred = probs.argmax(1)
-    return pred, np.where(probs.max(1) >= gate, pred, -1)
+    gates = np.where(pred == LABELS.index("negative"), negative_gate or gate, gate)
+    return pred, np.where(probs.max(1) >= gates, pred, -1)
 
 
 def fold_prior(fold: FoldResult, fallback: np.ndarray) -> np.ndarray:
@@ -61,11 +64,12 @@ def fold_prior(fold: FoldResult, fallback: np.ndarray) -> np.ndarray:
     return np.bincount(np.array(fold.val_y), minlength=len(LABELS)) / len(fold.val_y)
 
 
-def probe(report: LosoReport, variant: str, window: int, seed: int) -> dict[str, Any]:
+def probe(report: LosoReport, variant: str, window: int, seed: int, negative_gates: list[float]) -> dict[str, Any]:
     mixes = [np.bincount(np.array(f.val_y), minlength=len(LABELS)) / len(f.val_y) for f in report.folds if f.val_y]
     fallback = np.mean(mixes, axis=0)
     rows: dict[str, list[dict[str, float]]] = {k: [] for k in ("stored", "em_sample", f"em_window_{window}",
                                                                "em_half")}
+    rows |= {f"negative_gate_{g}": [] for g in negative_gates}
     priors: dict[str, dict[str, list[float]]] = {}
     agree = []
     rng = np.random.default_rng(seed)
@@ -82,6 +86,9 @@ def probe(report: LosoReport, variant: str, window: int, seed: int) -> dict[str,
         for name, new in (("em_sample", est), (f"em_window_{window}", win), ("em_half", half)):
             q = shift(reweight(probs, prior, new), v.bias)
             rows[name].append(figures(y, q, *gated(q, report.gate)))
+        for g in negative_gates:
+            q = shift(probs, v.bias)
+            rows[f"negative_gate_{g}"].append(figures(y, q, *gated(q, report.gate, g)))
         priors[f.source] = {"calibration": prior.round(3).tolist(), "true": (np.bincount(y, minlength=3) / len(y))
                             .round(3).tolist(), "em_sample": est.round(3).tolist(), "em_window": win.round(3).tolist()}
     means = {k: {m: round(float(np.mean([r[m] for r in rs])), 3) for m in SHOWN} for k, rs in rows.items()}
@@ -98,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default="tuned_bias", help="whose decision bias the replay keeps")
     p.add_argument("--window", type=int, default=300, help="reviews a live replica would estimate the mix from")
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--negative-gates", type=float, nargs="*", default=[0.7, 0.8, 0.9],
+                   help="also replay a stricter confidence gate for negative answers only (no prior shift)")
     p.add_argument("--out", type=Path, help="default: prior_shift_probe.json beside the report")
     args = p.parse_args(argv)
-    out = probe(LosoReport.model_validate_json(args.report.read_text()), args.variant, args.window, args.seed)
+    out = probe(LosoReport.model_validate_json(args.report.read_text()), args.variant, args.window, args.seed,
+                args.negative_gates)
     path = args.out or args.report.parent / "prior_shift_probe.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"argmax + gate agree with the stored chain decisions on {out['decisions_agree_with_stored']:.2%}")
