@@ -39,6 +39,11 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--student-of", metavar="TAG_OR_PATH",
+                   help="distil a student from this stored version or checkpoint: it is both the base (its layers "
+                        "--keep-layers) and the teacher whose softened predictions are the training targets")
+    p.add_argument("--keep-layers", type=int, nargs="+", help="encoder layers the student keeps, e.g. 0 2 4")
+    p.add_argument("--distill-temperature", type=float, help="softening of the teacher's predictions (default 2)")
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
     p.add_argument("--output-dir", type=Path,
@@ -63,10 +68,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConfig:
     """Profile defaults, then the flags given."""
     from sentiment.model.config import make_config
+    from sentiment.model.registry import resolve
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads", "star_soft")}
+                                                "num_threads", "star_soft", "keep_layers",
+                                                "distill_temperature")}
+    if args.student_of:
+        teacher = args.student_of if Path(args.student_of).exists() else str(resolve(args.student_of)[0])
+        overrides |= {"base_model": args.base_model or teacher, "teacher": teacher}
     uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
     overrides |= {"data": args.data, "name": args.name or settings.model.name,
                   "binary_eval": [uci] if uci.exists() else []}

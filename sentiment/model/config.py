@@ -48,6 +48,13 @@ class TrainConfig(BaseModel):
     # calibrated class bias, keeping at least this share of validation reviews above the confidence gate.
     decision_bias: bool = False
     decision_min_coverage: float = 0.80
+    # A student: keep only these encoder layers of ``base_model`` (e.g. 0 2 4 of the 6-layer quick model, which is
+    # then also the teacher); empty = all of them.
+    keep_layers: list[int] = Field(default_factory=list)
+    # Knowledge distillation: train on this HF checkpoint's predictions softened by ``distill_temperature`` instead
+    # of the labels (calibration on validation fits the student's own temperature afterwards).
+    teacher: str | None = None
+    distill_temperature: float = 2.0
     head_lr_mult: float = 10.0  # the new classification head learns this many times faster than the encoder
     weight_decay: float = 0.01
     warmup_frac: float = 0.1

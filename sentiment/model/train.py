@@ -90,8 +90,9 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
     return batches
 
 
-def load_base(base_model: str, device: str = "cpu") -> tuple[Any, Any]:
-    """Tokenizer and a fresh 3-label head on any HF checkpoint (local path or hub name)."""
+def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = ()) -> tuple[Any, Any]:
+    """Tokenizer and a 3-label head on any HF checkpoint (local path or hub name): a fresh head on an encoder, the
+    trained one on a sentiment checkpoint; ``keep_layers`` makes a shallower student of it."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_model)
@@ -102,7 +103,37 @@ def load_base(base_model: str, device: str = "cpu") -> tuple[Any, Any]:
         label2id={lab: i for i, lab in enumerate(LABELS)},
         ignore_mismatched_sizes=True,
     )
+    if keep_layers:
+        keep_encoder_layers(model, keep_layers)
     return tokenizer, model.to(device)
+
+
+def keep_encoder_layers(model: Any, keep: Sequence[int]) -> None:
+    """Drop all transformer blocks but ``keep`` (in that order), in place, and say so in the config so the saved
+    checkpoint reloads as the smaller model. BERT-like (``num_hidden_layers``) and DistilBERT (``n_layers``)."""
+    import torch
+
+    attr = "num_hidden_layers" if hasattr(model.config, "num_hidden_layers") else "n_layers"
+    depth = getattr(model.config, attr)
+    blocks = next((m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == depth), None)
+    if blocks is None or not keep or not all(0 <= i < depth for i in keep):
+        raise ValueError(f"keep_layers {list(keep)}: the model has {depth} layers")
+    kept = [blocks[i] for i in keep]
+    del blocks[len(kept):]
+    for i, block in enumerate(kept):
+        blocks[i] = block
+    setattr(model.config, attr, len(kept))
+
+
+def teacher_targets(cfg: TrainConfig, texts: Sequence[str]) -> list[list[float]]:
+    """The teacher's class probabilities at ``distill_temperature``: the student's training targets."""
+    from sentiment.model.inference import softmax
+
+    assert cfg.teacher is not None
+    tokenizer, teacher = load_base(cfg.teacher, cfg.device)
+    logits = predict_logits(teacher, tokenizer, texts, cfg.max_length, device=cfg.device, desc="teacher")
+    targets: list[list[float]] = softmax(logits / cfg.distill_temperature).tolist()
+    return targets
 
 
 def param_groups(model: Any, lr: float, head_lr_mult: float) -> list[dict[str, Any]]:
@@ -158,11 +189,12 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
         torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
     rng = random.Random(cfg.seed)
-    tokenizer, model = load_base(cfg.base_model, cfg.device)
+    tokenizer, model = load_base(cfg.base_model, cfg.device, cfg.keep_layers)
     texts = [r.text for r in train]
     labels = [r.y for r in train]
-    # Class ids (the flat labels) or, learning from stars, class probabilities; the loss takes either.
-    targets: Sequence[Any] = star_targets(train, cfg.star_soft) if cfg.star_soft else labels
+    # Class ids (the flat labels) or class probabilities (a teacher's, or from the stars); the loss takes either.
+    targets: Sequence[Any] = (teacher_targets(cfg, texts) if cfg.teacher
+                              else star_targets(train, cfg.star_soft) if cfg.star_soft else labels)
     encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     weights = class_weights(labels)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=cfg.device))
