@@ -28,6 +28,7 @@ from runners.security import AccessGuard
 from runners.tiers import RunnerTiers
 from runners.transformer import transformer_service
 from sentiment.contract import Prediction, redact_paths
+from sentiment.heap import freeze_heap
 from sentiment.language import warm_up
 from sentiment.settings import load_settings
 
@@ -38,6 +39,11 @@ PREDICTION_PATHS = frozenset({"/predict", "/predict_batch"})
 TransformerRunner = transformer_service(SETTINGS)
 LanguageRunner = language_service(SETTINGS.gates)
 ops = FastAPI(title="operations")
+
+
+def _warm_up_then_freeze() -> None:
+    warm_up()
+    freeze_heap()  # the start-up heap stays out of every later full collection (sentiment.heap)
 
 
 @bentoml.asgi_app(ops, path="/")
@@ -63,7 +69,7 @@ class SentimentService:
         # When the language runner is slow (a burst, a loaded box) this process checks the language itself: load
         # fastText and langdetect's profiles now, off the event loop, not in the middle of the first such request
         # (measured under load: about a second of this process's CPU, every request waiting behind it).
-        threading.Thread(target=warm_up, name="language-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up_then_freeze, name="language-warm-up", daemon=True).start()
 
     @bentoml.api(route="/predict")
     async def predict(self, text: ReviewText, ctx: bentoml.Context) -> Prediction:

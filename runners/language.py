@@ -7,6 +7,7 @@ from typing import Any
 import bentoml
 
 from runners.patches import apply_patches
+from sentiment.heap import freeze_heap
 from sentiment.language import LanguageResult, detect_language, warm_up
 from sentiment.settings import GateSettings
 
@@ -22,6 +23,7 @@ def language_service(gates: GateSettings) -> bentoml.Service[Any]:
             # fastText, langdetect's profiles and every word list load on first use (0.1-0.6 s each, and each one
             # a stall for every request queued behind it): pay for all of them here, before the first request.
             warm_up()
+            freeze_heap()
 
         @bentoml.api
         async def detect(self, texts: list[str]) -> list[LanguageResult]:

@@ -6,6 +6,7 @@ import bentoml
 
 from fallback.rules import KeywordRules, RuleVerdict
 from runners.patches import apply_patches
+from sentiment.heap import freeze_heap
 
 
 @bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
@@ -15,6 +16,7 @@ class RulesRunner:
     def __init__(self) -> None:
         apply_patches()
         self.rules = KeywordRules()
+        freeze_heap()
 
     @bentoml.api
     async def match(self, texts: list[str]) -> list[RuleVerdict]:

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sentiment.heap import freeze_heap
 from sentiment.model.aliases import AliasRegistry, serving_tag
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import resolve
@@ -84,7 +85,8 @@ class ServingModels:
         """Refresh until ``stop`` is set (a serving process's background thread)."""
         while True:
             try:
-                self.refresh()
+                if self.refresh():
+                    freeze_heap()  # the new model's objects stay out of every later full collection
             except Exception:  # a torn history line or a store hiccup must not end the watch
                 log.exception("model refresh failed")
             if stop.wait(every_s):

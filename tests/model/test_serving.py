@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,26 @@ def test_an_empty_store_is_reported_not_left_loading(tmp_path: Path) -> None:
         models = ServingModels(load_settings(paths={"data_dir": tmp_path / "var"}))
         models.refresh()
         assert models.champion is None and "is not in the model store" in models.error
+
+
+def test_the_watch_freezes_the_heap_after_a_load_so_full_collections_skip_the_model(
+        store: tuple[Settings, list[str]]) -> None:
+    import gc
+    import threading
+
+    settings, (first, _) = store
+    models = ServingModels(settings)
+    stop = threading.Event()
+    gc.unfreeze()
+    try:
+        watch = threading.Thread(target=models.watch, args=(0.05, stop))
+        watch.start()
+        deadline = time.monotonic() + 30
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        watch.join()
+        assert models.champion is not None and models.champion.tag == first
+        assert gc.get_freeze_count() > 10_000  # the libraries and the model, frozen once the version loaded
+    finally:
+        gc.unfreeze()
