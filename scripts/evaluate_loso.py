@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
     p.add_argument("--neutral-noise", choices=["keep", "drop_rules_polar"],
                    help="drop 3-star training reviews the keyword rules read as clearly polar")
+    p.add_argument("--keep-layers", type=int, nargs="+",
+                   help="train a shallower model: only these encoder layers of the base (e.g. 0 2 4)")
     p.add_argument("--threads", type=int, dest="num_threads")
     p.add_argument("--test-cap", type=int, default=1500, help="held-out reviews per fold (natural mix)")
     p.add_argument("--in-domain-cap", type=int, default=1000, help="in-domain test reviews per fold")
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
                                                 "eval_every", "lr", "seed", "num_threads", "star_soft",
-                                                "neutral_noise")}
+                                                "neutral_noise", "keep_layers")}
     train = make_config(args.profile, **overrides)
     if args.train_budget_s == 0:
         train.train_budget_s = None
