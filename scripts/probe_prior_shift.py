@@ -28,7 +28,7 @@ import numpy as np
 
 from sentiment.contract import LABELS
 from sentiment.model.decision import shift
-from sentiment.model.loso import FoldResult, LosoReport, figures
+from sentiment.model.loso import LosoReport, figures
 
 SHOWN = ("macro_f1", "coverage", "ok_negative_precision", "ok_negative_recall", "ok_neutral_precision",
          "ok_neutral_recall", "binary_accuracy", "ece")
@@ -57,16 +57,14 @@ def gated(probs: np.ndarray, gate: float, negative_gate: float | None = None) ->
     return pred, np.where(probs.max(1) >= gates, pred, -1)
 
 
-def fold_prior(fold: FoldResult, fallback: np.ndarray) -> np.ndarray:
-    """The mix calibration was fitted at: the fold's validation labels (older runs did not store them)."""
-    if not fold.val_y:
-        return fallback
-    return np.bincount(np.array(fold.val_y), minlength=len(LABELS)) / len(fold.val_y)
+def class_mix(y: list[int]) -> np.ndarray:
+    return np.bincount(np.array(y), minlength=len(LABELS)) / len(y)
 
 
 def probe(report: LosoReport, variant: str, window: int, seed: int, negative_gates: list[float]) -> dict[str, Any]:
-    mixes = [np.bincount(np.array(f.val_y), minlength=len(LABELS)) / len(f.val_y) for f in report.folds if f.val_y]
-    fallback = np.mean(mixes, axis=0)
+    # The mix calibration was fitted at: each fold's validation labels; older runs did not store them, and their
+    # folds get the average of the others.
+    fallback = np.mean([class_mix(f.val_y) for f in report.folds if f.val_y], axis=0)
     rows: dict[str, list[dict[str, float]]] = {k: [] for k in ("stored", "em_sample", f"em_window_{window}",
                                                                "em_half")}
     rows |= {f"negative_gate_{g}": [] for g in negative_gates}
@@ -76,21 +74,21 @@ def probe(report: LosoReport, variant: str, window: int, seed: int, negative_gat
     for f in report.folds:
         y, probs = np.array(f.y), np.array(f.probs)
         v = f.variants[variant]
-        prior = fold_prior(f, fallback)
-        pred, answer = gated(shift(probs, v.bias), report.gate)
+        prior = class_mix(f.val_y) if f.val_y else fallback
+        biased = shift(probs, v.bias)
+        pred, answer = gated(biased, report.gate)
         agree.append(float((answer == np.array(v.answer)).mean()))
         est = em_prior(probs, prior)
         win = em_prior(probs[rng.choice(len(y), min(window, len(y)), replace=False)], prior)
         half = np.sqrt(est * prior) / np.sqrt(est * prior).sum()
-        rows["stored"].append(figures(y, shift(probs, v.bias), pred, answer))
+        rows["stored"].append(figures(y, biased, pred, answer))
         for name, new in (("em_sample", est), (f"em_window_{window}", win), ("em_half", half)):
             q = shift(reweight(probs, prior, new), v.bias)
             rows[name].append(figures(y, q, *gated(q, report.gate)))
         for g in negative_gates:
-            q = shift(probs, v.bias)
-            rows[f"negative_gate_{g}"].append(figures(y, q, *gated(q, report.gate, g)))
-        priors[f.source] = {"calibration": prior.round(3).tolist(), "true": (np.bincount(y, minlength=3) / len(y))
-                            .round(3).tolist(), "em_sample": est.round(3).tolist(), "em_window": win.round(3).tolist()}
+            rows[f"negative_gate_{g}"].append(figures(y, biased, *gated(biased, report.gate, g)))
+        priors[f.source] = {"calibration": prior.round(3).tolist(), "true": class_mix(f.y).round(3).tolist(),
+                            "em_sample": est.round(3).tolist(), "em_window": win.round(3).tolist()}
     means = {k: {m: round(float(np.mean([r[m] for r in rs])), 3) for m in SHOWN} for k, rs in rows.items()}
     return {"variant": variant, "gate": report.gate, "window": window, "decisions_agree_with_stored":
             round(float(np.mean(agree)), 4), "fold_average": means, "priors": priors,

@@ -116,8 +116,8 @@ def keep_encoder_layers(model: Any, keep: Sequence[int]) -> None:
     attr = "num_hidden_layers" if hasattr(model.config, "num_hidden_layers") else "n_layers"
     depth = getattr(model.config, attr)
     blocks = next((m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == depth), None)
-    if blocks is None or not keep or not all(0 <= i < depth for i in keep):
-        raise ValueError(f"keep_layers {list(keep)}: the model has {depth} layers")
+    if blocks is None or not keep or not all(0 <= i < depth for i in keep) or len(set(keep)) < len(keep):
+        raise ValueError(f"keep_layers {list(keep)}: want distinct layers of the model's {depth}")
     kept = [blocks[i] for i in keep]
     del blocks[len(kept):]
     for i, block in enumerate(kept):

@@ -49,9 +49,11 @@ def test_a_student_keeps_the_chosen_blocks_in_order_and_reloads_as_the_smaller_m
         assert not torch.allclose(student(input_ids=ids).logits, teacher(input_ids=ids).logits)
 
 
-def test_layers_the_model_does_not_have_are_refused() -> None:
-    with pytest.raises(ValueError, match="has 3 layers"):
+def test_layers_the_model_does_not_have_or_twice_are_refused() -> None:
+    with pytest.raises(ValueError, match="distinct layers of the model's 3"):
         keep_encoder_layers(tiny_bert(3), [0, 3])
+    with pytest.raises(ValueError, match="distinct layers"):  # one block twice would share its weights silently
+        keep_encoder_layers(tiny_bert(3), [1, 1])
 
 
 def test_distilbert_students_too(tiny_checkpoint: Path) -> None:
