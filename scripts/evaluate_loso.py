@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--head", choices=["classes", "stars"],
+                   help="stars: a 5-star head trained on the ratings, served as the three classes")
     p.add_argument("--neutral-noise", choices=["keep", "drop_rules_polar"],
                    help="drop 3-star training reviews the keyword rules read as clearly polar")
     p.add_argument("--keep-layers", type=int, nargs="+",
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         write_report(merged, out)
         return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
-                                                "eval_every", "lr", "seed", "num_threads", "star_soft",
+                                                "eval_every", "lr", "seed", "num_threads", "star_soft", "head",
                                                 "neutral_noise", "keep_layers")}
     train = make_config(args.profile, **overrides)
     if args.train_budget_s == 0:

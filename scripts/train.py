@@ -39,6 +39,8 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--head", choices=["classes", "stars"],
+                   help="stars: a 5-star head trained on the ratings, served as the three classes")
     p.add_argument("--student-of", metavar="TAG_OR_PATH",
                    help="distil a student from this stored version or checkpoint: it is both the base (its layers "
                         "--keep-layers) and the teacher whose softened predictions are the training targets")
@@ -72,7 +74,7 @@ def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConf
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads", "star_soft", "keep_layers",
+                                                "num_threads", "star_soft", "head", "keep_layers",
                                                 "distill_temperature")}
     if args.student_of:
         teacher = args.student_of if Path(args.student_of).exists() else str(resolve(args.student_of)[0])

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from sentiment.settings import ModelSettings, default_base_model
 
@@ -41,6 +41,9 @@ class TrainConfig(BaseModel):
     # Learning from the star scale: a 2- or 4-star review's target puts this share on neutral (1 and 5 stars stay
     # pure, 3 stays neutral). 0 = the three flat classes.
     star_soft: float = 0.0
+    # The head: "classes" = three logits trained on the flat labels; "stars" = five logits trained on the star rating,
+    # served as three classes (sentiment.model.stars: p(negative) = p(1) + p(2), ...).
+    head: Literal["classes", "stars"] = "classes"
     # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
     # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
     neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
@@ -66,6 +69,13 @@ class TrainConfig(BaseModel):
     # Safety net for the quick profile on a shared CPU: stop training (logged) when the budget is spent.
     train_budget_s: float | None = None
     name: str = Field(default_factory=lambda: ModelSettings().name)  # the one default, in the settings
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TrainConfig:
+        """A star head learns the stars themselves: softened 3-class targets (stars or a teacher's) do not fit it."""
+        if self.head == "stars" and (self.star_soft or self.teacher):
+            raise ValueError("head='stars' trains on the star ratings: drop star_soft and teacher")
+        return self
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from sentiment.model.export import open_onnx
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve
 from sentiment.model.runtime import OnnxForward, forward_kwargs
+from sentiment.model.stars import class_logits
 from sentiment.model.tokens import Tokenizer
 from sentiment.oov import unk_rate, word_oov_rate
 from sentiment.outputs import ModelOutput
@@ -28,7 +29,7 @@ Floats = NDArray[np.floating[Any]]  # logits and probabilities, (N, labels)
 
 
 class SentimentModel:
-    """Any HF sequence-classification checkpoint with 3 labels, plus its calibration temperature.
+    """Any HF sequence-classification checkpoint with 3 labels (or 5 stars, served as 3), plus its calibration.
 
     On ``onnx``/``onnx-int8`` it serves the ONNX files stored with the version (:mod:`sentiment.model.export`)
     and imports neither torch nor transformers. A version registered before exports were stored is exported into
@@ -107,14 +108,15 @@ class SentimentModel:
         return out, unk
 
     def _forward(self, enc: dict[str, Any]) -> Floats:
+        """Class logits: a star head's five are grouped into the three here, on either runtime."""
         if self.onnx is not None:
-            return self.onnx(enc)
+            return class_logits(self.onnx(enc))
         import torch
 
         batch = {k: torch.from_numpy(v).to(self.device) for k, v in forward_kwargs(self.model, enc).items()}
         with torch.inference_mode():
             logits: Floats = self.model(**batch).logits.float().cpu().numpy()
-        return logits
+        return class_logits(logits)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> Floats:
         """Calibrated class probabilities (N, 3), label order as in ``metadata.labels``."""

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from sentiment.contract import LABELS
 from sentiment.model.config import TrainConfig
 from sentiment.model.data import Review
+from sentiment.model.stars import STAR_CLASS, STAR_NAMES, class_logits, star_head_targets
 
 if TYPE_CHECKING:
     from sentiment.model.inference import Floats
@@ -90,17 +91,20 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
     return batches
 
 
-def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = ()) -> tuple[Any, Any]:
-    """Tokenizer and a 3-label head on any HF checkpoint (local path or hub name): a fresh head on an encoder, the
-    trained one on a sentiment checkpoint; ``keep_layers`` makes a shallower student of it."""
+def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = (),
+              head: str = "classes") -> tuple[Any, Any]:
+    """Tokenizer and a 3-label (or, ``head="stars"``, 5-star) head on any HF checkpoint (local path or hub name): a
+    fresh head on an encoder, the trained one on a sentiment checkpoint of that head; ``keep_layers`` makes a
+    shallower student of it."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    names = STAR_NAMES if head == "stars" else LABELS
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     model = AutoModelForSequenceClassification.from_pretrained(
         base_model,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={lab: i for i, lab in enumerate(LABELS)},
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={lab: i for i, lab in enumerate(names)},
         ignore_mismatched_sizes=True,
     )
     if keep_layers:
@@ -149,11 +153,12 @@ def param_groups(model: Any, lr: float, head_lr_mult: float) -> list[dict[str, A
 
 def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 64,
                    device: str = "cpu", desc: str | None = None) -> Floats:
-    """Logits in input order; length-sorted batches so short reviews are not padded to long ones."""
+    """Class logits (N, 3) in input order (a star head's grouped, :mod:`sentiment.model.stars`); length-sorted
+    batches so short reviews are not padded to long ones."""
     import torch
 
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
     with torch.inference_mode():
         for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=desc is None, leave=False):
@@ -161,7 +166,7 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
             enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                             return_tensors="pt").to(device)
             out[idx] = model(**enc).logits.float().cpu().numpy()
-    return out
+    return class_logits(out)
 
 
 def macro_f1(y_true: Sequence[int], logits: Floats) -> float:
@@ -189,14 +194,17 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
         torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
     rng = random.Random(cfg.seed)
-    tokenizer, model = load_base(cfg.base_model, cfg.device, cfg.keep_layers)
+    tokenizer, model = load_base(cfg.base_model, cfg.device, cfg.keep_layers, cfg.head)
     texts = [r.text for r in train]
     labels = [r.y for r in train]
-    # Class ids (the flat labels) or class probabilities (a teacher's, or from the stars); the loss takes either.
+    # Class ids (the flat labels) or probabilities (a teacher's, from the stars, or over a star head's five).
     targets: Sequence[Any] = (teacher_targets(cfg, texts) if cfg.teacher
+                              else star_head_targets([r.stars for r in train], labels) if cfg.head == "stars"
                               else star_targets(train, cfg.star_soft) if cfg.star_soft else labels)
     encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     weights = class_weights(labels)
+    if cfg.head == "stars":  # each star weighs what its class does: the classes keep the flat head's balance
+        weights = [weights[c] for c in STAR_CLASS]
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=cfg.device))
     steps_per_epoch = -(-len(train) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
