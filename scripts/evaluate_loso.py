@@ -35,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--balance-sources", action="store_true", default=None,
+                   help="cap the training set with sources as equal as the data allows within each class")
+    p.add_argument("--balance-val-sources", action="store_true", default=None,
+                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
     p.add_argument("--head", choices=["classes", "stars"],
                    help="stars: a 5-star head trained on the ratings, served as the three classes")
     p.add_argument("--neutral-noise", choices=["keep", "drop_rules_polar"],
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
                                                 "eval_every", "lr", "seed", "num_threads", "star_soft", "head",
-                                                "neutral_noise", "keep_layers")}
+                                                "balance_sources", "balance_val_sources", "neutral_noise",
+                                                "keep_layers")}
     train = make_config(args.profile, **overrides)
     if args.train_budget_s == 0:
         train.train_budget_s = None

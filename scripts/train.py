@@ -39,6 +39,10 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--balance-sources", action="store_true", default=None,
+                   help="cap the training set with sources as equal as the data allows within each class")
+    p.add_argument("--balance-val-sources", action="store_true", default=None,
+                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
     p.add_argument("--head", choices=["classes", "stars"],
                    help="stars: a 5-star head trained on the ratings, served as the three classes")
     p.add_argument("--student-of", metavar="TAG_OR_PATH",
@@ -74,8 +78,8 @@ def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConf
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads", "star_soft", "head", "keep_layers",
-                                                "distill_temperature")}
+                                                "num_threads", "star_soft", "head", "balance_sources",
+                                                "balance_val_sources", "keep_layers", "distill_temperature")}
     if args.student_of:
         teacher = args.student_of if Path(args.student_of).exists() else str(resolve(args.student_of)[0])
         overrides |= {"base_model": args.base_model or teacher, "teacher": teacher}

@@ -32,6 +32,10 @@ class TrainConfig(BaseModel):
     # No single source may exceed this share of the training and validation sets (Flipkart alone has 5x the rest).
     max_source_share: float = 0.5
     max_train: int | None = None
+    # The capped training set: classes as equal as the data allows, and (True) within each class sources as equal too.
+    balance_sources: bool = False
+    # The capped validation set: sources as equal as the data allows (True), each at its natural class mix.
+    balance_val_sources: bool = False
     max_val: int | None = None
     max_test_per_source: int | None = None
     max_length: int = 128

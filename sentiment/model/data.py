@@ -165,20 +165,47 @@ def cap_source_share(rows: Sequence[Review], max_share: float, rng: random.Rando
     return out
 
 
-def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random) -> list[Review]:
-    """At most ``n`` rows with classes as equal as the data allows: a class short of its quota hands the rest on.
-
-    Capping throws data away anyway, so we keep every scarce neutral review and drop surplus positives.
-    """
-    by_label: dict[str, list[Review]] = defaultdict(list)
-    for r in rows:
-        by_label[r.label.value].append(r)
+def fill_quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
+    """Split ``n`` as evenly as the groups allow: a group short of its share takes all it has and hands the rest on."""
     take: dict[str, int] = {}
-    remaining, labels = n, sorted(by_label, key=lambda k: len(by_label[k]))
-    for i, lab in enumerate(labels):
-        take[lab] = min(len(by_label[lab]), remaining // (len(labels) - i))
-        remaining -= take[lab]
-    out = [r for lab in sorted(by_label) for r in rng.sample(by_label[lab], take[lab])]
+    remaining, keys = n, sorted(sizes, key=lambda k: sizes[k])
+    for i, key in enumerate(keys):
+        take[key] = min(sizes[key], remaining // (len(keys) - i))
+        remaining -= take[key]
+    return take
+
+
+def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random, by_source: bool = False) -> list[Review]:
+    """At most ``n`` rows with classes as equal as the data allows (:func:`fill_quotas`); ``by_source``: within each
+    class, sources as equal as the data allows too.
+
+    Capping throws data away anyway, so we keep every scarce neutral review and drop surplus positives. Sources: one
+    big source (Flipkart's short, informal reviews) otherwise fills half the budget, and a model meant for unseen
+    domains learns more from the same number of reviews spread over more of them.
+    """
+    groups: dict[str, dict[str, list[Review]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[r.label.value][r.source if by_source else ""].append(r)
+    per_class = fill_quotas({lab: sum(map(len, g.values())) for lab, g in groups.items()}, n)
+    out: list[Review] = []
+    for lab in sorted(groups):
+        quotas = fill_quotas({src: len(g) for src, g in groups[lab].items()}, per_class[lab])
+        out.extend(r for src in sorted(quotas) for r in rng.sample(groups[lab][src], quotas[src]))
+    rng.shuffle(out)
+    return out
+
+
+def cap_val(rows: Sequence[Review], n: int, rng: random.Random, by_source: bool = False) -> list[Review]:
+    """``n`` validation rows at random, or (``by_source``) sources as equal as the data allows, each at its own class
+    mix. Why: validation picks the checkpoint, the calibration and the decision bias, so it should stand for the
+    streams the model will meet, not for whichever source is largest."""
+    if not by_source:
+        return rng.sample(list(rows), n)
+    by_src: dict[str, list[Review]] = defaultdict(list)
+    for r in rows:
+        by_src[r.source].append(r)
+    quotas = fill_quotas({src: len(g) for src, g in by_src.items()}, n)
+    out = [r for src in sorted(quotas) for r in rng.sample(by_src[src], quotas[src])]
     rng.shuffle(out)
     return out
 
@@ -239,9 +266,9 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) 
     parts["train"] = cap_source_share(parts["train"], cfg.max_source_share, rng)
     parts["val"] = cap_source_share(parts["val"], cfg.max_source_share, rng)
     if cfg.max_train and len(parts["train"]) > cfg.max_train:
-        parts["train"] = balanced_cap(parts["train"], cfg.max_train, rng)
+        parts["train"] = balanced_cap(parts["train"], cfg.max_train, rng, cfg.balance_sources)
     if cfg.max_val and len(parts["val"]) > cfg.max_val:
-        parts["val"] = rng.sample(parts["val"], cfg.max_val)
+        parts["val"] = cap_val(parts["val"], cfg.max_val, rng, cfg.balance_val_sources)
     if cfg.max_test_per_source:
         parts["test"] = cap_per_source(parts["test"], cfg.max_test_per_source, rng)
     parts = {name: keep_english(parts[name], gates, stats, name) for name in SPLITS}

@@ -36,6 +36,7 @@ from sentiment.model.data import (
     Review,
     balanced_cap,
     cap_source_share,
+    cap_val,
     drop_polar_neutral,
     split_stratified,
 )
@@ -176,10 +177,10 @@ def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: i
         train = drop_polar_neutral(train, reads_polar)
     train = cap_source_share(train, t.max_source_share, rng)
     if t.max_train and len(train) > t.max_train:
-        train = balanced_cap(train, t.max_train, rng)
+        train = balanced_cap(train, t.max_train, rng, t.balance_sources)
     val = cap_source_share(parts["val"], t.max_source_share, rng)
     if t.max_val and len(val) > t.max_val:
-        val = rng.sample(val, t.max_val)
+        val = cap_val(val, t.max_val, rng, t.balance_val_sources)
     in_domain = natural_sample(cap_source_share(parts["test"], t.max_source_share, rng), cfg.in_domain_cap)
     test = natural_sample([r for r in reviews if r.source == held_out], cfg.test_cap)
     return {"train": train, "val": val, "in_domain": in_domain, "test": test}

@@ -18,6 +18,7 @@ from sentiment.model.data import (
     balanced_cap,
     build_dataset,
     cap_source_share,
+    cap_val,
     drop_polar_neutral,
     fingerprint,
     load_reviews,
@@ -75,6 +76,31 @@ def test_balanced_cap_keeps_scarce_class_and_hands_on_quota() -> None:
     rows = [_review("positive")] * 900 + [_review("negative")] * 300 + [_review("neutral")] * 40
     out = balanced_cap(rows, 600, random.Random(1))
     assert Counter(r.label.value for r in out) == {"neutral": 40, "negative": 280, "positive": 280}
+
+
+def test_balancing_sources_spreads_each_class_over_its_sources_and_hands_on_what_a_small_one_lacks() -> None:
+    rows = [_review("positive", source="big", text=f"pb{i}") for i in range(900)]
+    rows += [_review("positive", source="small", text=f"ps{i}") for i in range(30)]
+    rows += [_review("negative", source="big", text=f"nb{i}") for i in range(300)]
+    rows += [_review("negative", source="small", text=f"ns{i}") for i in range(300)]
+    rows += [_review("neutral", source="big", text=f"ub{i}") for i in range(40)]
+    out = balanced_cap(rows, 600, random.Random(1), by_source=True)
+    assert len({r.text for r in out}) == len(out)
+    assert Counter((r.label.value, r.source) for r in out) == {
+        ("neutral", "big"): 40, ("negative", "big"): 140, ("negative", "small"): 140,
+        ("positive", "small"): 30, ("positive", "big"): 250}
+    plain = Counter(r.source for r in balanced_cap(rows, 600, random.Random(1)) if r.label.value == "positive")
+    assert plain["big"] > 250  # without it, the big source takes the class's quota in proportion to its size
+
+
+def test_a_source_balanced_validation_set_keeps_each_sources_own_class_mix() -> None:
+    rows = [_review("positive" if i % 10 else "negative", source="big", text=f"b{i}") for i in range(1000)]
+    rows += [_review("neutral" if i % 2 else "negative", source="small", text=f"s{i}") for i in range(100)]
+    rows += [_review("positive", source="tiny", text=f"t{i}") for i in range(20)]
+    out = cap_val(rows, 300, random.Random(3), by_source=True)
+    assert Counter(r.source for r in out) == {"tiny": 20, "small": 100, "big": 180}
+    assert Counter(r.label.value for r in out if r.source == "small") == {"neutral": 50, "negative": 50}
+    assert cap_val(rows, 300, random.Random(3)) == random.Random(3).sample(rows, 300)  # the plain cap, unchanged
 
 
 def test_source_share_cap() -> None:
