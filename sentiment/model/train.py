@@ -92,21 +92,24 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
 
 
 def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = (),
-              head: str = "classes") -> tuple[Any, Any]:
+              head: str | None = "classes") -> tuple[Any, Any]:
     """Tokenizer and a 3-label (or, ``head="stars"``, 5-star) head on any HF checkpoint (local path or hub name): a
-    fresh head on an encoder, the trained one on a sentiment checkpoint of that head; ``keep_layers`` makes a
-    shallower student of it."""
+    fresh head on an encoder, the trained one on a sentiment checkpoint of that head; ``head=None`` keeps whatever
+    head the checkpoint has (a trained model, as it is); ``keep_layers`` makes a shallower student of it."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    names = STAR_NAMES if head == "stars" else LABELS
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_model,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={lab: i for i, lab in enumerate(names)},
-        ignore_mismatched_sizes=True,
-    )
+    if head is None:
+        model = AutoModelForSequenceClassification.from_pretrained(base_model)
+    else:
+        names = STAR_NAMES if head == "stars" else LABELS
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_model,
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={lab: i for i, lab in enumerate(names)},
+            ignore_mismatched_sizes=True,
+        )
     if keep_layers:
         keep_encoder_layers(model, keep_layers)
     return tokenizer, model.to(device)
@@ -134,7 +137,7 @@ def teacher_targets(cfg: TrainConfig, texts: Sequence[str]) -> list[list[float]]
     from sentiment.model.inference import softmax
 
     assert cfg.teacher is not None
-    tokenizer, teacher = load_base(cfg.teacher, cfg.device)
+    tokenizer, teacher = load_base(cfg.teacher, cfg.device, head=None)  # its own head: a star teacher keeps its five
     logits = predict_logits(teacher, tokenizer, texts, cfg.max_length, device=cfg.device, desc="teacher")
     targets: list[list[float]] = softmax(logits / cfg.distill_temperature).tolist()
     return targets

@@ -17,6 +17,7 @@ from sentiment.model.pipeline import run
 from sentiment.model.registry import resolve
 from sentiment.model.stars import STAR_CLASS, class_logits, star_head_targets
 from sentiment.model.tokens import Tokenizer
+from sentiment.model.train import teacher_targets
 from sentiment.settings import PathSettings, Settings
 from tests.support.models import isolated_store, small_config
 
@@ -83,3 +84,6 @@ def test_a_star_head_model_trains_registers_and_serves_three_classes_on_every_ru
     assert len(report.decision_bias) == 3 and len(report.test.per_class) == 3
     weights = report.training.class_weights  # per star, each its class's weight
     assert len(weights) == 5 and weights[0] == weights[1] and weights[3] == weights[4]
+    # As a teacher it keeps its own five-star head (a fresh 3-label head would give random targets).
+    targets = teacher_targets(small_config(str(path), teacher=str(path), distill_temperature=2.0), texts)
+    np.testing.assert_allclose(targets, softmax(class_logits(raw).astype(np.float64) / 2.0), atol=1e-4)
