@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from sentiment.model.config import add_lever_arguments
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", choices=["quick", "full"], default="quick")
     p.add_argument("--run-name", default="baseline", help="sub-folder of the output folder (one per lever)")
@@ -34,13 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
-    p.add_argument("--balance-sources", action="store_true", default=None,
-                   help="cap the training set with sources as equal as the data allows within each class")
-    p.add_argument("--balance-val-sources", action="store_true", default=None,
-                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
-    p.add_argument("--head", choices=["classes", "stars"],
-                   help="stars: a 5-star head trained on the ratings, served as the three classes")
+    add_lever_arguments(p)
     p.add_argument("--neutral-noise", choices=["keep", "drop_rules_polar"],
                    help="drop 3-star training reviews the keyword rules read as clearly polar")
     p.add_argument("--keep-layers", type=int, nargs="+",
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from fallback.evaluate import chain_decisions
     from fallback.rules import KeywordRules
-    from sentiment.model.config import make_config
+    from sentiment.model.config import LEVER_FIELDS, make_config
     from sentiment.model.data import LoadStats, default_files, load_reviews
     from sentiment.model.loso import (
         LosoConfig,
@@ -90,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report(merged, out)
         return 0
     overrides = {k: getattr(args, k) for k in ("max_train", "max_val", "train_budget_s", "max_length", "batch_size",
-                                                "eval_every", "lr", "seed", "num_threads", "star_soft", "head",
-                                                "balance_sources", "balance_val_sources", "neutral_noise",
-                                                "keep_layers")}
+                                                "eval_every", "lr", "seed", "num_threads", "neutral_noise",
+                                                "keep_layers", *LEVER_FIELDS)}
     train = make_config(args.profile, **overrides)
     if args.train_budget_s == 0:
         train.train_budget_s = None

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 def training_arguments() -> argparse.ArgumentParser:
     """The flags that make a training config (shared with ``scripts/retrain.py``)."""
+    from sentiment.model.config import add_lever_arguments
+
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--profile", choices=["quick", "full"], default="quick")
     p.add_argument("--data", type=Path, nargs="+", help="review JSONL(.gz) files (default: ../shared/data)")
@@ -38,13 +40,7 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
-    p.add_argument("--balance-sources", action="store_true", default=None,
-                   help="cap the training set with sources as equal as the data allows within each class")
-    p.add_argument("--balance-val-sources", action="store_true", default=None,
-                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
-    p.add_argument("--head", choices=["classes", "stars"],
-                   help="stars: a 5-star head trained on the ratings, served as the three classes")
+    add_lever_arguments(p)
     p.add_argument("--student-of", metavar="TAG_OR_PATH",
                    help="distil a student from this stored version or checkpoint: it is both the base (its layers "
                         "--keep-layers) and the teacher whose softened predictions are the training targets")
@@ -73,13 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConfig:
     """Profile defaults, then the flags given."""
-    from sentiment.model.config import make_config
+    from sentiment.model.config import LEVER_FIELDS, make_config
     from sentiment.model.registry import resolve
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads", "star_soft", "head", "balance_sources",
-                                                "balance_val_sources", "keep_layers", "distill_temperature")}
+                                                "num_threads", "keep_layers", "distill_temperature", *LEVER_FIELDS)}
     if args.student_of:
         teacher = args.student_of if Path(args.student_of).exists() else str(resolve(args.student_of)[0])
         overrides |= {"base_model": args.base_model or teacher, "teacher": teacher}
