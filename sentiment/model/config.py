@@ -123,7 +123,7 @@ def make_config(profile: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(profile=profile, **values)
 
 
-# The training levers both entry points take (``scripts/train.py``, ``scripts/evaluate_loso.py``): TrainConfig fields.
+# Training levers that sentiment-train (and retrain, which shares its flags) and evaluate_loso both take.
 LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head")
 
 
