@@ -175,22 +175,29 @@ def fill_quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
     return take
 
 
+def even_sample(rows: Sequence[Review], n: int, rng: random.Random, key: Callable[[Review], str]) -> list[Review]:
+    """``n`` rows spread as evenly over the groups ``key`` makes as the data allows (:func:`fill_quotas`)."""
+    groups: dict[str, list[Review]] = defaultdict(list)
+    for r in rows:
+        groups[key(r)].append(r)
+    quotas = fill_quotas({k: len(g) for k, g in groups.items()}, n)
+    return [r for k in sorted(quotas) for r in rng.sample(groups[k], quotas[k])]
+
+
 def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random, by_source: bool = False) -> list[Review]:
-    """At most ``n`` rows with classes as equal as the data allows (:func:`fill_quotas`); ``by_source``: within each
-    class, sources as equal as the data allows too.
+    """At most ``n`` rows with classes as equal as the data allows; ``by_source``: within each class, sources as
+    equal as the data allows too.
 
     Capping throws data away anyway, so we keep every scarce neutral review and drop surplus positives. Sources: one
     big source (Flipkart's short, informal reviews) otherwise fills half the budget, and a model meant for unseen
-    domains learns more from the same number of reviews spread over more of them.
+    domains might learn more from the same number of reviews spread over more of them (measured: it did not, README).
     """
-    groups: dict[str, dict[str, list[Review]]] = defaultdict(lambda: defaultdict(list))
+    by_label: dict[str, list[Review]] = defaultdict(list)
     for r in rows:
-        groups[r.label.value][r.source if by_source else ""].append(r)
-    per_class = fill_quotas({lab: sum(map(len, g.values())) for lab, g in groups.items()}, n)
-    out: list[Review] = []
-    for lab in sorted(groups):
-        quotas = fill_quotas({src: len(g) for src, g in groups[lab].items()}, per_class[lab])
-        out.extend(r for src in sorted(quotas) for r in rng.sample(groups[lab][src], quotas[src]))
+        by_label[r.label.value].append(r)
+    per_class = fill_quotas({lab: len(g) for lab, g in by_label.items()}, n)
+    within: Callable[[Review], str] = (lambda r: r.source) if by_source else (lambda r: "")
+    out = [r for lab in sorted(by_label) for r in even_sample(by_label[lab], per_class[lab], rng, within)]
     rng.shuffle(out)
     return out
 
@@ -201,11 +208,7 @@ def cap_val(rows: Sequence[Review], n: int, rng: random.Random, by_source: bool 
     streams the model will meet, not for whichever source is largest."""
     if not by_source:
         return rng.sample(list(rows), n)
-    by_src: dict[str, list[Review]] = defaultdict(list)
-    for r in rows:
-        by_src[r.source].append(r)
-    quotas = fill_quotas({src: len(g) for src, g in by_src.items()}, n)
-    out = [r for src in sorted(quotas) for r in rng.sample(by_src[src], quotas[src])]
+    out = even_sample(rows, n, rng, lambda r: r.source)
     rng.shuffle(out)
     return out
 

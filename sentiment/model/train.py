@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
@@ -92,7 +92,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
 
 
 def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = (),
-              head: str | None = "classes") -> tuple[Any, Any]:
+              head: Literal["classes", "stars"] | None = "classes") -> tuple[Any, Any]:
     """Tokenizer and a 3-label (or, ``head="stars"``, 5-star) head on any HF checkpoint (local path or hub name): a
     fresh head on an encoder, the trained one on a sentiment checkpoint of that head; ``head=None`` keeps whatever
     head the checkpoint has (a trained model, as it is); ``keep_layers`` makes a shallower student of it."""
