@@ -15,21 +15,21 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from api.http import BodyGuard, LoadShedder
+from api.monitoring import Monitor, Stats
+from api.openapi import TruthfulOpenAPI
+from api.request import Pipeline
+from api.runner_tiers import RunnerTiers
+from api.schemas import BatchResult, Health, ModelCard, ReviewText
+from api.security import AccessGuard
 from fallback.guard import ResourceGuard
-from runners.http import BodyGuard, LoadShedder
 from runners.language import language_service
-from runners.monitoring import Monitor, Stats
-from runners.openapi import TruthfulOpenAPI
-from runners.patches import apply_patches
-from runners.pipeline import Pipeline
 from runners.rules import RulesRunner
-from runners.schemas import BatchResult, Health, ModelCard, ReviewText
-from runners.security import AccessGuard
-from runners.tiers import RunnerTiers
 from runners.transformer import transformer_service
+from sentiment.bentoml_patches import apply_patches
 from sentiment.contract import Prediction, redact_paths
 from sentiment.heap import freeze_heap
-from sentiment.language import warm_up
+from sentiment.language_id import warm_up
 from sentiment.settings import load_settings
 
 SETTINGS = load_settings()

@@ -72,7 +72,7 @@ def gate_codes(texts: Sequence[str], settings: Settings, progress: bool = False)
     """Run the service's own input gates on each text: validation, then the language gate."""
     from tqdm import tqdm
 
-    from sentiment.language import detect_language
+    from sentiment.language_id import detect_language
     from sentiment.validation import Validated, validate
 
     g = settings.gates

@@ -1,1 +1,1 @@
-"""The fallback chain: gates between tiers, keyword rules (tier 2) and the human review queue (tier 3)."""
+"""The fallback chain: input checks, the confidence gate, keyword rules (tier 2) and the human queue (tier 3)."""

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
+from fallback.keywords import KeywordRules
 from fallback.queue import HumanQueue
-from fallback.rules import KeywordRules
 from fallback.sequence import TierSequence
 from fallback.tiers import LocalTiers, Tier1Model
 from sentiment.contract import Prediction

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from fallback.rules import RuleVerdict
+from fallback.keywords import RuleVerdict
 from sentiment.contract import LABELS, Label, Prediction, Reason
-from sentiment.language import LanguageResult
+from sentiment.language_id import LanguageResult
 from sentiment.outputs import ModelOutput
 from sentiment.records import PredictionRecord, QueueRecord, TierOpinion
 from sentiment.settings import GateSettings

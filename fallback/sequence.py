@@ -25,10 +25,10 @@ from fallback.decide import (
     language_gate,
     resolve,
 )
-from fallback.rules import RuleVerdict
+from fallback.keywords import RuleVerdict
 from fallback.tiers import Tiers
 from sentiment.contract import Reason
-from sentiment.language import LanguageResult
+from sentiment.language_id import LanguageResult
 from sentiment.outputs import ModelOutput
 from sentiment.settings import GateSettings
 from sentiment.validation import Validated

@@ -1,6 +1,6 @@
 """What the tier sequence needs from the world, and the in-process way to provide it.
 
-The BentoML service provides the same interface over its runners (``runners.tiers``); a batch scorer can provide
+The BentoML service provides the same interface over its runners (``api.runner_tiers``); a batch scorer can provide
 it over whatever holds the model. The sequence (:mod:`fallback.sequence`) is the only code that decides in which
 order tiers run, so every caller reaches the same answer for the same text.
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from fallback.rules import KeywordRules, RuleVerdict
-from sentiment.language import LanguageResult, detect_language
+from fallback.keywords import KeywordRules, RuleVerdict
+from sentiment.language_id import LanguageResult, detect_language
 from sentiment.settings import GateSettings
 
 

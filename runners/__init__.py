@@ -1,4 +1,5 @@
-"""BentoML runner services (tier 1 transformer, language, rules) and what the API service does with them.
+"""The three BentoML runner services the API calls through ``bentoml.depends``.
 
-``service.py`` only wires these together; each module here has one job and runs without a server.
+``transformer`` (tier 1, adaptive batching), ``language`` (language identification) and ``rules`` (tier 2 keyword
+rules). Each wraps logic that lives below it and runs without a server.
 """

@@ -1,4 +1,7 @@
-"""Language detection as a CPU service (fastText, then langdetect + word frequencies; see :mod:`sentiment.language`)."""
+"""Language identification as a CPU service (fastText, then langdetect + word frequencies).
+
+The logic is :mod:`sentiment.language_id`; this module only serves it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,9 @@ from typing import Any
 
 import bentoml
 
-from runners.patches import apply_patches
+from sentiment.bentoml_patches import apply_patches
 from sentiment.heap import freeze_heap
-from sentiment.language import LanguageResult, detect_language, warm_up
+from sentiment.language_id import LanguageResult, detect_language, warm_up
 from sentiment.settings import GateSettings
 
 

@@ -1,11 +1,11 @@
-"""Tier 2 keyword rules as a CPU service (the lexicon and negation handling live in :mod:`fallback.rules`)."""
+"""Tier 2 keyword rules as a CPU service (the lexicon and negation handling live in :mod:`fallback.keywords`)."""
 
 from __future__ import annotations
 
 import bentoml
 
-from fallback.rules import KeywordRules, RuleVerdict
-from runners.patches import apply_patches
+from fallback.keywords import KeywordRules, RuleVerdict
+from sentiment.bentoml_patches import apply_patches
 from sentiment.heap import freeze_heap
 
 

@@ -17,10 +17,9 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from bentoml.models import BentoModel
 
-from runners.patches import apply_patches
-from runners.schemas import ModelInfo
+from sentiment.bentoml_patches import apply_patches
 from sentiment.model.aliases import serving_tag
-from sentiment.model.serving import ServingModels
+from sentiment.model.serving import ModelInfo, ServingModels
 from sentiment.outputs import ModelOutput
 from sentiment.settings import Settings
 

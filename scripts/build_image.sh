@@ -10,7 +10,7 @@
 #   STEPS="base" scripts/build_image.sh  # only the base image (e.g. ahead of time, in the background)
 #   VARIANT=torch scripts/build_image.sh # the image with PyTorch (backend=torch, versions without a stored export)
 #   STEPS="pod drill" BENTO_TAG=review-sentiment-service:TAG scripts/build_image.sh
-#                                        # deploy/run_like_pod.py: the image run as the all-in-one Deployment says,
+#                                        # tools/run_like_pod.py: the image run as the all-in-one Deployment says,
 #                                        # probed as the kubelet would; then the worker-kill and SIGSTOP drills
 #
 # The model: the default store's champion, copied into a private store ($WORK/bentoml) and, if it was registered
@@ -216,7 +216,7 @@ probe() {
   docker logs "$CONTAINER" 2>&1 | tail -5
   [[ "$code" == 200 ]]
   # The same answers as the chain in this process, with the same model, for real English reviews.
-  python -m scripts.image_check --url "http://127.0.0.1:$PORT" --n "$CHECK_N" --output "$WORK/image_check.json"
+  python -m tools.image_check --url "http://127.0.0.1:$PORT" --n "$CHECK_N" --output "$WORK/image_check.json"
 }
 
 start_dockerd
@@ -227,6 +227,6 @@ BENTO_TAG="${BENTO_TAG:-}"
 has_step bento && build_bento
 has_step container && build_container
 has_step probe && probe
-has_step pod && python deploy/run_like_pod.py --image "$BENTO_TAG" --output "$WORK/run_like_pod.json"
-has_step drill && python deploy/run_like_pod.py --image "$BENTO_TAG" --drill --output "$WORK/drill.json"
+has_step pod && python tools/run_like_pod.py --image "$BENTO_TAG" --output "$WORK/run_like_pod.json"
+has_step drill && python tools/run_like_pod.py --image "$BENTO_TAG" --drill --output "$WORK/drill.json"
 log "done"

@@ -26,17 +26,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO))
+from pydantic import BaseModel
 
-from pydantic import BaseModel  # noqa: E402
-
-from sentiment.model.aliases import AliasError, AliasRegistry  # noqa: E402
-from sentiment.model.gate import GateError, GateReport, render_markdown, run_gate  # noqa: E402
-from sentiment.model.registry import StoredVersion, list_versions, store_export  # noqa: E402
-from sentiment.records import AliasChange  # noqa: E402
-from sentiment.settings import load_settings  # noqa: E402
+from sentiment.model.aliases import AliasError, AliasRegistry
+from sentiment.model.registry import StoredVersion, list_versions, store_export
+from sentiment.records import AliasChange
+from sentiment.settings import load_settings
+from training.promotion import GateError, GateReport, render_markdown, run_gate
 
 
 class VersionRow(StoredVersion):

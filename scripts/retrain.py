@@ -15,14 +15,10 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO))
+from pydantic import BaseModel, ValidationError
 
-from pydantic import BaseModel, ValidationError  # noqa: E402
-
-from drift.report import DriftReport  # noqa: E402
-from scripts.train import make_train_config, training_arguments  # noqa: E402
+from drift.report import DriftReport
+from scripts.train import make_train_config, training_arguments
 
 
 class DriftDecision(BaseModel):
@@ -74,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         drift = {"drift": decision.model_dump(mode="json")}
 
-    from fallback.evaluate import chain_view
-    from sentiment.model.retrain import retrain
     from sentiment.settings import load_settings
+    from training.chain_view import chain_view
+    from training.retrain import retrain
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     settings = load_settings()

@@ -19,13 +19,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO))
-
-from sentiment.settings import load_settings  # noqa: E402
+from sentiment.settings import load_settings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -49,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        from runners.batch import ray_session, resolve_model, run_job
+        from batch.job import ray_session, resolve_model, run_job
     except ImportError as exc:  # ray is an optional dependency
         print(f"sentiment-score needs Ray Data: pip install 'review-sentiment[batch]' ({exc})", file=sys.stderr)
         return 2

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO))
-
 if TYPE_CHECKING:
-    from sentiment.model.config import TrainConfig
     from sentiment.settings import Settings
+    from training.config import TrainConfig
 
 
 def training_arguments() -> argparse.ArgumentParser:
     """The flags that make a training config (shared with ``scripts/retrain.py``)."""
-    from sentiment.model.config import add_lever_arguments
+    from training.config import add_lever_arguments
 
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--profile", choices=["quick", "full"], default="quick")
@@ -60,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 parents=[training_arguments()])
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
     p.add_argument("--loso-report", type=Path,
-                   help="loso.json of this profile (scripts.evaluate_loso): its summary is stored as metrics.loso")
+                   help="loso.json of this profile (experiments.evaluate_loso): its summary is stored as metrics.loso")
     p.add_argument("--loso-variant", default="served",
                    help="which decision variant of --loso-report this model serves (served | band | tuned_bias)")
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
@@ -69,8 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConfig:
     """Profile defaults, then the flags given."""
-    from sentiment.model.config import LEVER_FIELDS, make_config
     from sentiment.model.registry import resolve
+    from training.config import LEVER_FIELDS, make_config
 
     overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
                                                 "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
@@ -103,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from fallback.evaluate import chain_view
-    from sentiment.model.pipeline import run
     from sentiment.settings import load_settings
+    from training.chain_view import chain_view
+    from training.pipeline import run
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     console = Console()
@@ -119,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"[bold]profile {cfg.profile}[/]: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
     extra = {}
     if args.loso_report:
-        from sentiment.model.loso import LosoReport, metadata_summary
+        from training.loso import LosoReport, metadata_summary
 
         loso = LosoReport.model_validate_json(args.loso_report.read_text())
         extra["loso"] = metadata_summary(loso, args.loso_variant)

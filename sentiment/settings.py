@@ -39,7 +39,7 @@ class GateSettings(BaseModel):
     overlong: Literal["reject", "truncate"] = "reject"
     max_bad_char_ratio: float = 0.05
     language: str = "en"
-    # Below this many words langdetect is unreliable; word frequencies decide instead (see sentiment.language).
+    # Below this many words langdetect is unreliable; word frequencies decide instead (see sentiment.language_id).
     lang_min_english_zipf: float = 2.0
     lang_max_chars: int = 300  # langdetect reads this much; its verdict settles within a few sentences
     # fastText's probability for the target language at which Latin-script text is accepted without langdetect
@@ -61,7 +61,7 @@ class GateSettings(BaseModel):
 
 class ModelSettings(BaseModel):
     """Tier 1 as stored and run: which model, and how a stored version scores texts. How a version is trained
-    (base model, max length, batch size, threads) is sentiment.model.config.TrainConfig's, stored with it."""
+    (base model, max length, batch size, threads) is training.config.TrainConfig's, stored with it."""
 
     name: str = "review-sentiment"
     # An exact version to serve; None (the default) serves the version the `champion` alias names
@@ -97,7 +97,7 @@ class ServiceSettings(BaseModel):
     # (measured, ladder --quick: 1 worker held 50 req/s at p95 38 ms, 2 workers broke p95 200 ms at 40).
     transformer_workers: int = 1
     # Calls to the transformer (and the language runner) each API worker keeps open; further requests wait and
-    # join the next call (runners.coalesce). 0: no joining, one call per request.
+    # join the next call (api.coalesce). 0: no joining, one call per request.
     coalesce_in_flight: int = 2
     # Forward pass of the transformer runner (sentiment.model.runtime). "onnx": ONNX Runtime, the PyTorch logits to
     # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per
@@ -125,7 +125,7 @@ class ServiceSettings(BaseModel):
     rules_reserve_s: float = 0.05
     # Most requests one API worker holds at once. Below it, the worker holds as many as it answered in the last
     # latency budget (at least 64): past that even the rules' answers would come late, so it sheds with 503 +
-    # Retry-After (runners.http.LoadShedder).
+    # Retry-After (api.http.LoadShedder).
     max_in_flight_requests: int = 1000
     # How often a serving process looks for a moved champion or challenger alias (hot swap without a restart).
     alias_poll_s: float = 2.0
@@ -134,12 +134,12 @@ class ServiceSettings(BaseModel):
     # Largest number of texts one coalesced runner call carries: a call must finish well inside the budget.
     coalesce_max_texts: int = 64
     # While a call to a runner is already out, the next one waits up to this long for more requests to join it
-    # (runners.coalesce): requests share calls at moderate load too. A lone request never waits. 0: off. Measured
+    # (api.coalesce): requests share calls at moderate load too. A lone request never waits. 0: off. Measured
     # (--steady-only, back to back, loaded box): at 50 req/s the language service's CPU per request 1.64 -> 1.27 ms
     # and the transformer's per text it was asked for 9.8 -> 8.8 ms; at 25 req/s no difference beyond noise.
     coalesce_gather_ms: float = 5.0
     # Where the transformer runner computes. "cuda": PyTorch on the GPU with padded batches (the ONNX backends here are
-    # CPU builds), and the runner asks BentoML for one GPU. See the GPU section of scripts/benchmark.py.
+    # CPU builds), and the runner asks BentoML for one GPU. See the GPU section of experiments/benchmark.py.
     device: Literal["cpu", "cuda"] = "cpu"
 
     @model_validator(mode="after")
@@ -236,7 +236,7 @@ class RotationSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    """Who may call the service, and how often (``runners.security``). Off until keys or a rate are given."""
+    """Who may call the service, and how often (``api.security``). Off until keys or a rate are given."""
 
     # API keys, as given to clients or as "sha256:<hex digest>"; held only as digests, compared in constant time.
     api_keys: list[str] = []
@@ -262,7 +262,7 @@ class PrivacySettings(BaseModel):
 
 
 class LifecycleSettings(BaseModel):
-    """Retraining on human labels and the champion/challenger promotion gate (``sentiment.model.gate``)."""
+    """Retraining on human labels and the champion/challenger promotion gate (``training.promotion``)."""
 
     # Share of human-labelled reviews kept out of training for the gate, chosen by a hash of the normalised text,
     # so a review stays on its side of the split however many labels arrive later.

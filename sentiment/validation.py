@@ -1,6 +1,6 @@
 """Input gates that run before any model: type, emptiness, encoding, length. Shared by training and serving.
 
-Language is checked separately (:mod:`sentiment.language`) because the service runs it in its own runner.
+Language is checked separately (:mod:`sentiment.language_id`) because the service runs it in its own runner.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from dashboard.panels.common import empty_state
 from dashboard.sources import Sources
 from sentiment.jsonl import tail_records
 from sentiment.model.aliases import AliasRegistry
-from sentiment.model.gate import GateReport, last_report
 from sentiment.model.registry import list_versions
 from sentiment.settings import Settings
-from sentiment.shadow import ShadowSummary, summarize
+from sentiment.shadow_log import ShadowSummary, summarize
+from training.promotion import GateReport, last_report
 
 TITLE = TITLES["models"]
 

@@ -24,9 +24,9 @@ class ModelMetadata(BaseModel):
     base_model: str
     labels: list[str] = Field(default_factory=lambda: list(LABELS))
     temperature: float = 1.0
-    # Prior correction added to logits / temperature (see sentiment.model.calibrate); zeros = none.
+    # Prior correction added to logits / temperature (see training.calibrate); zeros = none.
     class_bias: list[float] = Field(default_factory=lambda: [0.0] * len(LABELS))
-    # The part of class_bias that is a decision bias (sentiment.model.decision), not calibration; zeros = none.
+    # The part of class_bias that is a decision bias (training.decision), not calibration; zeros = none.
     decision_bias: list[float] = Field(default_factory=lambda: [0.0] * len(LABELS))
     max_length: int = 128
     data_fingerprint: str = ""

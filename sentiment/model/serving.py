@@ -13,14 +13,27 @@ import logging
 import threading
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from sentiment.heap import freeze_heap
 from sentiment.model.aliases import AliasRegistry, serving_tag
 from sentiment.model.inference import SentimentModel
-from sentiment.model.registry import resolve
+from sentiment.model.registry import ModelMetadata, resolve
 from sentiment.settings import Settings
 
 log = logging.getLogger(__name__)
 Loader = Callable[[str], SentimentModel]
+
+
+class ModelInfo(BaseModel):
+    """What the transformer runner knows about its model; ``loaded`` is the readiness signal."""
+
+    loaded: bool
+    tag: str | None = None
+    metadata: ModelMetadata | None = None
+    backend: str = ""  # what actually runs: an export that failed its check leaves "torch"
+    challenger: str | None = None  # the version shadow calls score, when one is set
+    error: str = ""
 
 
 def store_loader(settings: Settings) -> Loader:

@@ -22,11 +22,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from api.monitoring import rolling_stats
 from dashboard import aggregate, data, demo
 from dashboard.drift_report import fmt_value, parse_report
 from dashboard.service import ServiceStats, fetch_stats
 from dashboard.sources import sources_for
-from runners.monitoring import rolling_stats
 from sentiment.contract import LABELS, Prediction, Reason
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
@@ -552,7 +552,7 @@ def test_bucket_for_grows_with_the_span() -> None:
 def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settings, tmp_path: Path) -> None:
     from sentiment.jsonl import append_records
     from sentiment.model.aliases import AliasRegistry
-    from sentiment.shadow import ShadowRecord
+    from sentiment.shadow_log import ShadowRecord
     from tests.support.models import isolated_store
     from tests.support.tiny_model import register_tiny_model
 

@@ -5,7 +5,7 @@ Screenshots go to the test's temporary folder, so a test run never changes the c
 README shows (``reports/dashboard/{overview-demo,queue-demo,drift,overview-real}.png``), run from the repository
 root: ``SENTIMENT_TEST_SCREENSHOTS=reports/dashboard python -m pytest tests/dashboard/test_dashboard_browser.py``.
 
-Chromium is driven over the DevTools protocol by :mod:`dashboard.screenshot`.
+Chromium is driven over the DevTools protocol by :mod:`tools.dashboard_screenshot`.
 Skipped, with the reason, where Chromium is not installed (``apt-get install chromium``).
 """
 
@@ -28,8 +28,8 @@ from dashboard.sources import sources_for
 from sentiment.settings import load_settings
 
 pytest.importorskip("websockets.sync.client", reason="websockets is needed to drive Chromium")
-from dashboard.screenshot import chromium, find_chromium  # noqa: E402 - needs websockets
 from sentiment.procs import stop_group  # noqa: E402
+from tools.dashboard_screenshot import chromium, find_chromium  # noqa: E402 - needs websockets
 
 CHROMIUM = os.environ.get("CHROMIUM") or find_chromium()
 pytestmark = [

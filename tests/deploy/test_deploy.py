@@ -28,7 +28,7 @@ DEPLOY = REPO / "deploy"
 OVERLAYS = ["all-in-one", "split", "request-rate"]
 K8S_VERSION = "1.33.0"  # the schema every object must satisfy (strict: unknown fields are errors)
 PORT = 3000
-RULES_TIMEOUT_S = 5.0  # runners/pipeline.py: a CPU runner call's limit; the rules run after tier 1 gave up
+RULES_TIMEOUT_S = 5.0  # api/request.py: a CPU runner call's limit; the rules run after tier 1 gave up
 
 
 def kubectl() -> str:

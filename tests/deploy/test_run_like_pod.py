@@ -1,25 +1,14 @@
-"""deploy/run_like_pod.py turns the rendered all-in-one Deployment into exactly its `docker run` (the image run and
+"""tools/run_like_pod.py turns the rendered all-in-one Deployment into exactly its `docker run` (the image run and
 the drills themselves need docker and run in scripts/build_image.sh, not in CI)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
-from tests.support import REPO
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_like_pod", REPO / "deploy" / "run_like_pod.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tools import run_like_pod as rlp
 
 
 def test_the_docker_run_carries_the_deployments_settings(tmp_path: Path) -> None:
-    rlp = load()
     deployment = rlp.api_deployment(rlp.render("all-in-one"))
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     pod = rlp.Pod(deployment, "IMAGE:TAG", 3300, tmp_path, {})

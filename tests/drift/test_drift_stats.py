@@ -13,10 +13,10 @@ import pytest
 
 from drift.detector import DetectOptions, signal_inputs
 from drift.embedding import embed
-from drift.experiments import shifts
 from drift.features import gate_codes, load_vocab
 from drift.signals import SignalInputs, embedding_signal, evaluate
 from drift.windows import window_from_records
+from experiments.evaluate_drift import shifts
 from sentiment.jsonl import iter_records
 from sentiment.settings import Settings, load_settings
 
@@ -126,7 +126,7 @@ def test_control_half_is_quiet(halves, settings, vocab):
 
 @pytest.fixture(scope="module")
 def shift_table(settings):
-    """The very shifts ``python -m drift.experiments`` reports on, by name."""
+    """The very shifts ``python -m experiments.evaluate_drift`` reports on, by name."""
     return {shift.name: (shift, apply) for shift, apply in shifts(settings)}
 
 

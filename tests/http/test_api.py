@@ -175,7 +175,7 @@ def test_batch_answers_every_text_in_order(api: Server) -> None:
 
 
 def test_concurrent_requests_get_the_answers_they_get_alone(api: Server) -> None:
-    """Concurrent requests share runner calls (runners/coalesce.py) and int8 batches: neither may change an answer."""
+    """Concurrent requests share runner calls (api/coalesce.py) and int8 batches: neither may change an answer."""
     texts = [f"{ENGLISH[i % len(ENGLISH)]} (order {i})" for i in range(24)] + REJECTED
     alone = [_predict(api, t) for t in texts]
     with concurrent.futures.ThreadPoolExecutor(12) as pool:

@@ -1,5 +1,5 @@
 """Batch scoring gives every review the answer ``POST /predict`` gives it: a real `bentoml serve` with a tiny
-registered model, and ``runners.batch`` on a local Ray (2 CPUs) with the same store, gates and backend, over a few
+registered model, and ``batch.job`` on a local Ray (2 CPUs) with the same store, gates and backend, over a few
 hundred real reviews (English from three sources, French and Chinese for the language gate).
 
 The server's latency budgets are set far above what the tiny model needs, so no answer becomes ``overload``: the
@@ -70,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, f
 def test_batch_answers_every_real_review_exactly_as_post_predict(
     served: tuple[Server, float], tmp_path: Path
 ) -> None:
-    from runners.batch import ray_session, resolve_model, run_job
+    from batch.job import ray_session, resolve_model, run_job
     from sentiment.settings import load_settings
 
     server, gate = served

@@ -36,7 +36,7 @@ def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
     assert packaged == [registered]
     assert sorted(s["name"] for s in info["services"]) == ["language", "review-sentiment", "rules", "transformer"]
     src = bento / "src"
-    for path in ("service.py", "runners/pipeline.py", "fallback/chain.py", "sentiment/contract.py"):
+    for path in ("service.py", "api/request.py", "fallback/chain.py", "sentiment/contract.py"):
         assert (src / path).is_file(), path
     assert not (src / "tests").exists() and not (src / "var").exists() and not (src / "dashboard").exists()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()

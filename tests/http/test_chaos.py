@@ -1,4 +1,4 @@
-"""Fault drills against a real server under load (``scripts/chaos.py``, short settings): kill -9 the transformer
+"""Fault drills against a real server under load (``tools/chaos.py``, short settings): kill -9 the transformer
 and the rules worker, then make the predictions log unwritable for a few seconds.
 
 The script is run as a program (nothing imports ``scripts/``) and its JSON report is checked.
@@ -16,7 +16,7 @@ from tests.support import REPO
 
 def test_drills_answer_every_request_and_lose_no_record(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "scripts.chaos", "--drills", "a,c,f", "--rate", "10", "--pre-s", "1.5",
+        [sys.executable, "-m", "tools.chaos", "--drills", "a,c,f", "--rate", "10", "--pre-s", "1.5",
          "--settle-s", "1", "--hang-s", "3", "--recover-s", "45", "--output-dir", str(tmp_path)],
         cwd=REPO, check=True, timeout=240, capture_output=True,
     )

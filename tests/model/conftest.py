@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fallback.evaluate import chain_view
-from sentiment.model.pipeline import run
 from sentiment.model.registry import resolve
 from sentiment.settings import PathSettings, Settings, default_base_model
 from tests.support.models import TrainedModel, isolated_store, small_config
 from tests.support.tiny_model import build_tiny_checkpoint
+from training.chain_view import chain_view
+from training.pipeline import run
 
 
 @pytest.fixture(scope="module")

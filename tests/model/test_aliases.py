@@ -18,14 +18,14 @@ from pathlib import Path
 import bentoml
 import pytest
 
-from fallback.evaluate import chain_view
 from sentiment.model.aliases import AliasError, AliasRegistry, champion_lineage, history_path, resolve_serving_tag
-from sentiment.model.pipeline import run
 from sentiment.model.registry import ModelMetadata, list_versions, save_to_store
 from sentiment.records import AliasChange
 from sentiment.settings import load_settings
 from tests.support import REPO
 from tests.support.models import MUSIC, isolated_store, small_config
+from training.chain_view import chain_view
+from training.pipeline import run
 
 NAME = "review-sentiment"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sentiment.model.decision import macro_f1, shift, tune_bias
 from sentiment.model.inference import softmax
+from training.decision import macro_f1, shift, tune_bias
 
 
 def _calibrated_rare_neutral(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

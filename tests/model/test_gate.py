@@ -16,8 +16,12 @@ import pytest
 from sentiment.contract import Label
 from sentiment.jsonl import append_records
 from sentiment.model.aliases import AliasRegistry
-from sentiment.model.evalset import in_holdout, text_key
-from sentiment.model.gate import (
+from sentiment.model.registry import ModelMetadata, read_vocab, save_to_store
+from sentiment.records import HumanLabel
+from sentiment.settings import LifecycleSettings, PathSettings, Settings
+from tests.support.models import TrainedModel, isolated_store
+from training.evalset import in_holdout, text_key
+from training.promotion import (
     Bootstrap,
     ModelScore,
     PartScore,
@@ -27,10 +31,6 @@ from sentiment.model.gate import (
     paired_bootstrap,
     run_gate,
 )
-from sentiment.model.registry import ModelMetadata, read_vocab, save_to_store
-from sentiment.records import HumanLabel
-from sentiment.settings import LifecycleSettings, PathSettings, Settings
-from tests.support.models import TrainedModel, isolated_store
 
 NAME = "gate-sentiment"
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fallback.evaluate import chain_view
 from sentiment.contract import LABELS
-from sentiment.model.calibrate import calibrate, fit, fit_temperature, plot_reliability, reliability
-from sentiment.model.evaluate import (
+from sentiment.model.inference import softmax
+from sentiment.outputs import ModelOutput
+from training.calibrate import calibrate, fit, fit_temperature, plot_reliability, reliability
+from training.chain_view import chain_view
+from training.evaluate import (
     binary_accuracy,
     metrics,
     plot_confusion,
@@ -18,8 +20,6 @@ from sentiment.model.evaluate import (
     requirement_gate,
     risk_coverage,
 )
-from sentiment.model.inference import softmax
-from sentiment.outputs import ModelOutput
 
 
 def _overconfident(n: int = 4000, t_true: float = 2.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fallback.rules import KeywordRules
+from fallback.keywords import KeywordRules
 from sentiment.contract import Label
-from sentiment.model.data import (
+from sentiment.settings import GateSettings
+from tests.support.models import BLITZER, MUSIC, SHARED, small_config
+from training.data import (
     LoadStats,
     Review,
     balanced_cap,
@@ -24,9 +26,7 @@ from sentiment.model.data import (
     load_reviews,
     split_time,
 )
-from sentiment.model.train import star_targets
-from sentiment.settings import GateSettings
-from tests.support.models import BLITZER, MUSIC, SHARED, small_config
+from training.fine_tune import star_targets
 
 
 def _write(path: Path, rows: list[dict]) -> Path:

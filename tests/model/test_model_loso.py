@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from fallback.evaluate import chain_decisions
-from runners.schemas import ModelCard, ModelInfo
+from api.schemas import ModelCard
 from scripts.train import main as train_main
 from sentiment.contract import LABELS
-from sentiment.model.config import TrainConfig
-from sentiment.model.data import LoadStats, Review, load_reviews
 from sentiment.model.inference import SentimentModel
-from sentiment.model.loso import (
+from sentiment.model.serving import ModelInfo
+from sentiment.settings import GateSettings
+from tests.support.models import MUSIC, SHARED
+from training.chain_view import chain_decisions
+from training.config import TrainConfig
+from training.data import LoadStats, Review, load_reviews
+from training.loso import (
     TARGETS,
     LosoConfig,
     LosoReport,
@@ -33,8 +36,6 @@ from sentiment.model.loso import (
     report_from_folds,
     run_loso,
 )
-from sentiment.settings import GateSettings
-from tests.support.models import MUSIC, SHARED
 
 FILES = [SHARED / f for f in ("amazon2018_fashion_5core.jsonl", "amazon_reviews_us_gift_card_sample.jsonl",
                               "amazon_reviews_pds_sample_us.jsonl")]

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from sentiment.contract import LABELS
-from sentiment.model.data import build_dataset
 from sentiment.model.inference import SentimentModel
-from sentiment.model.pipeline import Report
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve, save_to_store
-from sentiment.model.train import class_weights, fine_tune, length_batches
 from sentiment.settings import GateSettings, default_base_model
 from tests.support.models import MUSIC, SHARED, TrainedModel, small_config
+from training.data import build_dataset
+from training.fine_tune import class_weights, fine_tune, length_batches
+from training.pipeline import Report
 
 POSITIVE = ["Excellent guitar strings, they sound great and I love them. Highly recommended!",
             "Perfect, works exactly as described. Very happy with this purchase."]

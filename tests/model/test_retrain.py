@@ -16,14 +16,14 @@ from drift.report import DriftReport, SignalResult, WindowInfo
 from scripts.retrain import drift_decision, main
 from sentiment.contract import Label
 from sentiment.jsonl import append_records
-from sentiment.model.data import build_dataset
-from sentiment.model.evalset import EvalSpec, data_config, in_holdout, load_human_labels, text_key
-from sentiment.model.retrain import retrain_dataset
 from sentiment.records import HumanLabel
 from sentiment.rotation import rotated_files
 from sentiment.settings import GateSettings, PathSettings, RotationSettings, Settings, default_base_model
 from tests.support import REPO
 from tests.support.models import FLIPKART, MUSIC, small_config
+from training.data import build_dataset
+from training.evalset import EvalSpec, data_config, in_holdout, load_human_labels, text_key
+from training.retrain import retrain_dataset
 
 
 def label(request_id: str, text: str, lab: str, ts: str) -> HumanLabel:

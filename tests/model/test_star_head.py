@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from fallback.evaluate import chain_view
-from sentiment.model.config import TrainConfig
 from sentiment.model.inference import SentimentModel, softmax
-from sentiment.model.pipeline import run
 from sentiment.model.registry import resolve
 from sentiment.model.stars import STAR_CLASS, class_logits, star_head_targets
 from sentiment.model.tokens import Tokenizer
-from sentiment.model.train import teacher_targets
 from sentiment.settings import PathSettings, Settings
 from tests.support.models import isolated_store, small_config
+from training.chain_view import chain_view
+from training.config import TrainConfig
+from training.fine_tune import teacher_targets
+from training.pipeline import run
 
 
 def test_grouping_is_exact_the_class_probability_is_the_sum_of_its_stars() -> None:

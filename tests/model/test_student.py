@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from sentiment.contract import LABELS
-from sentiment.model.data import build_dataset
 from sentiment.model.inference import softmax
-from sentiment.model.train import fine_tune, keep_encoder_layers, load_base, predict_logits, teacher_targets
 from sentiment.settings import GateSettings
 from tests.support.models import MUSIC, SHARED, small_config
+from training.data import build_dataset
+from training.fine_tune import fine_tune, keep_encoder_layers, load_base, predict_logits, teacher_targets
 
 
 def tiny_bert(layers: int = 3) -> Any:

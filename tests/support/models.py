@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from sentiment.model.config import TrainConfig
-from sentiment.model.pipeline import Report
 from sentiment.model.registry import ModelMetadata
 from sentiment.settings import PathSettings
+from training.config import TrainConfig
+from training.pipeline import Report
 
 SHARED = PathSettings().shared_data_dir
 MUSIC = SHARED / "amazon2014_musical_instruments_5core.jsonl"

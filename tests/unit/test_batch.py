@@ -1,4 +1,4 @@
-"""Batch scoring (runners/batch.py) with a tiny random model on a local Ray of 2 CPUs: formats round-trip, ids stay
+"""Batch scoring (batch/job.py) with a tiny random model on a local Ray of 2 CPUs: formats round-trip, ids stay
 with their rows, bad rows become ``rejected`` rows, a resumed job writes no row twice, escalations reach the queue,
 and every answer is the in-process chain's (which tests/http shows is the service's).
 
@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fallback.chain import Chain
-from runners.batch import (
+from batch.job import (
     OUTPUT_FIELDS,
     ModelRef,
     detect_format,
@@ -32,6 +31,7 @@ from runners.batch import (
     ray_session,
     run_job,
 )
+from fallback.chain import Chain
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata
 from sentiment.records import QueueRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.benchmark import require_cuda
+from experiments.benchmark import require_cuda
 
 
 def test_the_gpu_section_stops_with_a_clear_message_without_cuda() -> None:

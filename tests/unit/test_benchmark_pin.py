@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from scripts.benchmark import parse_layout, pin
+from experiments.benchmark import parse_layout, pin
 
 # A parent with a thread and a child that looks like a BentoML worker of the ``transformer`` service.
 CHILD = "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); time.sleep(60)"

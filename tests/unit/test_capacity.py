@@ -1,11 +1,11 @@
-"""The capacity model (scripts/capacity.py): replica counts follow the benchmark's figures, whatever they are."""
+"""The capacity model (experiments/capacity.py): replica counts follow the benchmark's figures, whatever they are."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from scripts import capacity
+from experiments import capacity
 
 
 def _inputs(tmp_path: Path, ms: dict[str, float], model_ms: float = 6.0) -> list[str]:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from runners.coalesce import Coalescer
+from api.coalesce import Coalescer
 
 
 class SlowUpper:
@@ -116,7 +116,7 @@ def test_a_caller_that_timed_out_is_skipped_and_the_rest_are_answered() -> None:
 def test_a_call_dropped_by_the_connection_is_sent_once_more_and_only_once() -> None:
     import aiohttp
 
-    from runners.tiers import resent_if_dropped
+    from api.runner_tiers import resent_if_dropped
 
     attempts: list[int] = []
 

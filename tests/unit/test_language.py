@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sentiment.language import detect_language
+from sentiment.language_id import detect_language
 from sentiment.settings import GateSettings, PathSettings
 from sentiment.validation import Validated, validate
 

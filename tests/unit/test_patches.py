@@ -1,10 +1,10 @@
-"""The BentoML 1.4.38 fixes in runners/patches.py behave as they claim, on BentoML's own classes."""
+"""The BentoML 1.4.38 fixes in sentiment/bentoml_patches.py behave as they claim, on BentoML's own classes."""
 
 from __future__ import annotations
 
 import asyncio
 
-from runners.patches import defer_session_close
+from sentiment.bentoml_patches import defer_session_close
 
 
 def test_a_replaced_client_session_stays_open_for_its_calls_then_closes() -> None:
@@ -30,7 +30,7 @@ def test_a_replaced_client_session_stays_open_for_its_calls_then_closes() -> Non
 def test_the_batchers_learned_wait_is_capped() -> None:
     from bentoml._internal.marshal.dispatcher import Optimizer
 
-    from runners.patches import cap_batch_wait
+    from sentiment.bentoml_patches import cap_batch_wait
 
     cap_batch_wait(0.02)
     cap_batch_wait(0.02)  # idempotent
@@ -43,7 +43,7 @@ def test_the_batchers_learned_wait_is_capped() -> None:
 
 
 def test_patches_are_skipped_on_an_untested_bentoml(caplog) -> None:
-    from runners.patches import apply_patches
+    from sentiment.bentoml_patches import apply_patches
 
     with caplog.at_level("WARNING"):
         assert apply_patches(0.02, installed="9.9.9") == []
@@ -55,7 +55,7 @@ def test_io_classes_answer_their_media_type_and_parse_answers_as_before_without_
     from _bentoml_sdk.io_models import IORootModel, ensure_io_descriptor
     from pydantic import TypeAdapter
 
-    from runners.patches import cache_io_schema_kind
+    from sentiment.bentoml_patches import cache_io_schema_kind
     from sentiment.outputs import ModelOutput
 
     rows = ensure_io_descriptor(list[ModelOutput])

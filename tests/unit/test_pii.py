@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from experiments.pii_sample import DECOYS, score, synthetic_sample
 from sentiment.jsonl import iter_records
 from sentiment.pii import PiiKind, PiiMasker, luhn_ok, mask, mask_counts, text_masker
-from sentiment.pii_eval import DECOYS, score, synthetic_sample
 from sentiment.settings import PrivacySettings, Settings
 
 MASKED = [

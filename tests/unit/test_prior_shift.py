@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.probe_prior_shift import em_prior, reweight
+from experiments.probe_prior_shift import em_prior, reweight
 
 
 def test_em_recovers_a_shifted_class_mix_from_exact_posteriors() -> None:

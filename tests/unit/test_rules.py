@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fallback.rules import KeywordRules
+from fallback.keywords import KeywordRules
 from sentiment.contract import Label
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from api.coalesce import Coalescer
+from api.http import LoadShedder
+from api.monitoring import Monitor
+from api.request import Pipeline
+from api.runner_tiers import RunnerTiers
 from fallback.guard import ResourceGuard
-from runners.coalesce import Coalescer
-from runners.http import LoadShedder
-from runners.monitoring import Monitor
-from runners.pipeline import Pipeline
-from runners.schemas import ModelInfo
-from runners.tiers import RunnerTiers
-from sentiment.language import detect_language
+from sentiment.language_id import detect_language
+from sentiment.model.serving import ModelInfo
 from sentiment.settings import Settings, load_settings
 
 
@@ -173,7 +173,7 @@ def test_logged_review_text_is_masked_and_the_log_rotates(tmp_path: Path) -> Non
 
 
 def test_an_estimate_inflated_by_a_hang_recovers_once_the_runner_answers_again() -> None:
-    """Drill e of scripts/chaos.py: after a 6 s hang every request went to the rules, for good."""
+    """Drill e of tools/chaos.py: after a 6 s hang every request went to the rules, for good."""
 
     async def main() -> None:
         hang = asyncio.Event()

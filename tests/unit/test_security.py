@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runners.security import AccessGuard, TokenBucket, digest, load_key_digests, presented_key
+from api.security import AccessGuard, TokenBucket, digest, load_key_digests, presented_key
 from sentiment.settings import SecuritySettings
 
 
@@ -71,7 +71,7 @@ def test_without_keys_the_rate_limit_is_per_client_address() -> None:
 
 def test_token_bucket_refills_at_its_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("runners.security.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("api.security.time.monotonic", lambda: now[0])
     bucket = TokenBucket(rate=2.0, burst=2)
     assert bucket.take() == 0 and bucket.take() == 0
     assert bucket.take() == pytest.approx(0.5)
@@ -89,7 +89,7 @@ def test_presented_key(headers: list[tuple[bytes, bytes]], key: str | None) -> N
 
 
 def test_blank_text_is_what_the_documented_pattern_excludes() -> None:
-    from runners.schemas import NOT_BLANK, _not_blank
+    from api.schemas import NOT_BLANK, _not_blank
 
     for blank in ("\x1c", "\x1f", "\x85", "\ufeff", "\xa0", "\u2028", " \t\n", "\u3000\ufeff "):
         with pytest.raises(ValueError):

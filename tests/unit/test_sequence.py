@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import pytest
 
 from fallback.decide import Traced, answered_by_model
+from fallback.keywords import KeywordRules, RuleVerdict
 from fallback.queue import HumanQueue
-from fallback.rules import KeywordRules, RuleVerdict
 from fallback.sequence import TierSequence
 from sentiment.contract import Label, Prediction, Reason, Status
-from sentiment.language import LanguageResult, detect_language
+from sentiment.language_id import LanguageResult, detect_language
 from sentiment.outputs import ModelOutput
 from sentiment.settings import GateSettings
 

@@ -6,14 +6,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from api.shadow import MAX_IN_FLIGHT, Shadow
 from fallback.decide import Trace, Traced
-from runners.schemas import ModelInfo
-from runners.shadow import MAX_IN_FLIGHT, Shadow
 from sentiment.contract import Prediction, Reason
 from sentiment.jsonl import iter_records
+from sentiment.model.serving import ModelInfo
 from sentiment.outputs import ModelOutput
 from sentiment.settings import load_settings
-from sentiment.shadow import summarize
+from sentiment.shadow_log import summarize
 
 
 def _traced(i: int, probs: list[float] | None) -> Traced:

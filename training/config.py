@@ -1,0 +1,138 @@
+"""Training configuration: one pydantic model, two named profiles, CLI flags override either.
+
+``quick`` is sized for the set-up command on a 2-core CPU (<= 10 minutes end to end, measured);
+``full`` is for a GPU (``--device cuda``) or a long CPU run. Everything that changes a result is here, so the
+config stored with a model says exactly how it was made.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from sentiment.settings import ModelSettings, default_base_model
+
+
+class TrainConfig(BaseModel):
+    profile: str = "custom"
+    base_model: str = Field(default_factory=default_base_model)
+    data: list[Path] = Field(default_factory=list, description="review JSONL files; empty = the shared data folder")
+    # Binary-labelled sets (no stars) scored for negative-vs-positive accuracy only.
+    binary_eval: list[Path] = Field(default_factory=list)
+    split: Literal["time", "stratified"] = "time"
+    # Time split: dated reviews before val_from train, [val_from, test_from) validate, test_from onwards test.
+    val_from: date = date(2013, 7, 1)
+    test_from: date = date(2014, 1, 1)
+    # Undated sources (Flipkart) and the stratified option split at random with these shares.
+    val_frac: float = 0.1
+    test_frac: float = 0.1
+    # No single source may exceed this share of the training and validation sets (Flipkart alone has 5x the rest).
+    max_source_share: float = 0.5
+    max_train: int | None = None
+    # The capped training set: classes as equal as the data allows, and (True) within each class sources as equal too.
+    balance_sources: bool = False
+    # The capped validation set: sources as equal as the data allows (True), each at its natural class mix.
+    balance_val_sources: bool = False
+    max_val: int | None = None
+    max_test_per_source: int | None = None
+    max_length: int = 128
+    batch_size: int = 32
+    epochs: int = 3
+    lr: float = 3e-5
+    # Learning from the star scale: a 2- or 4-star review's target puts this share on neutral (1 and 5 stars stay
+    # pure, 3 stays neutral). 0 = the three flat classes.
+    star_soft: float = 0.0
+    # The head: "classes" = three logits trained on the flat labels; "stars" = five logits trained on the star rating,
+    # served as three classes (sentiment.model.stars: p(negative) = p(1) + p(2), ...).
+    head: Literal["classes", "stars"] = "classes"
+    # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
+    # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
+    neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
+    # Decisions: add a per-class bias chosen on validation for macro-F1 (training.decision) to the
+    # calibrated class bias, keeping at least this share of validation reviews above the confidence gate.
+    decision_bias: bool = False
+    decision_min_coverage: float = 0.80
+    # A student: keep only these encoder layers of ``base_model`` (e.g. 0 2 4 of the 6-layer quick model, which is
+    # then also the teacher); empty = all of them.
+    keep_layers: list[int] = Field(default_factory=list)
+    # Knowledge distillation: train on this HF checkpoint's predictions softened by ``distill_temperature`` instead
+    # of the labels (calibration on validation fits the student's own temperature afterwards).
+    teacher: str | None = None
+    distill_temperature: float = 2.0
+    head_lr_mult: float = 10.0  # the new classification head learns this many times faster than the encoder
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1
+    eval_every: int = 0  # optimizer steps between validation checks; 0 = once per epoch
+    patience: int = 2  # validation checks without macro-F1 improvement before stopping
+    seed: int = 13
+    device: str = "cpu"
+    num_threads: int | None = None
+    # Safety net for the quick profile on a shared CPU: stop training (logged) when the budget is spent.
+    train_budget_s: float | None = None
+    name: str = Field(default_factory=lambda: ModelSettings().name)  # the one default, in the settings
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TrainConfig:
+        """A star head learns the stars themselves: softened 3-class targets (stars or a teacher's) do not fit it."""
+        if self.head == "stars" and (self.star_soft or self.teacher):
+            raise ValueError("head='stars' trains on the star ratings: drop star_soft and teacher")
+        return self
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # Sized to fill the 10-minute set-up budget on an idle 2-core box: the November idle run trained 188 steps
+    # (batch 16, 96 tokens, 4 validation passes) in 113 s, ~100 steps a minute, with 23 s of data and 19 s of
+    # evaluation around it. 9,600 reviews = 600 steps, ~6 minutes of training, ~7 in all. On a loaded box the
+    # budget stops training at 480 s and the best checkpoint so far is kept.
+    "quick": dict(
+        max_train=9600,
+        max_val=600,
+        max_test_per_source=500,
+        max_length=96,
+        batch_size=16,
+        epochs=1,
+        lr=6e-5,
+        eval_every=100,
+        patience=2,
+        num_threads=2,
+        train_budget_s=480.0,
+        decision_bias=True,
+    ),
+    "full": dict(
+        max_train=None,
+        max_val=3000,
+        max_test_per_source=3000,
+        max_length=256,
+        batch_size=32,
+        epochs=4,
+        lr=3e-5,
+        eval_every=0,
+        patience=2,
+        decision_bias=True,
+    ),
+}
+
+
+def make_config(profile: str, **overrides: Any) -> TrainConfig:
+    """Profile defaults, then explicit overrides (``None`` values are ignored so unset CLI flags fall through)."""
+    values = {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(profile=profile, **values)
+
+
+# Training levers that sentiment-train (and retrain, which shares its flags) and evaluate_loso both take.
+LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head")
+
+
+def add_lever_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags for ``LEVER_FIELDS``; unset flags stay ``None`` so the profile's value stands (:func:`make_config`)."""
+    p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
+    p.add_argument("--balance-sources", action="store_true", default=None,
+                   help="cap the training set with sources as equal as the data allows within each class")
+    p.add_argument("--balance-val-sources", action="store_true", default=None,
+                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
+    p.add_argument("--head", choices=["classes", "stars"],
+                   help="stars: a 5-star head trained on the ratings, served as the three classes")
