@@ -63,8 +63,9 @@ class SentimentService:
         g = SETTINGS.gates
         monitor = Monitor.from_settings(SETTINGS)
         tiers = RunnerTiers(SETTINGS, self.transformer, self.language, self.rules, monitor)
-        guard = ResourceGuard(g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds,
-                              scope=g.cpu_pressure_scope)
+        guard = ResourceGuard(
+            g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds, scope=g.cpu_pressure_scope
+        )
         self.pipeline = Pipeline(SETTINGS, tiers, guard)
         # When the language runner is slow (a burst, a loaded box) this process checks the language itself: load
         # fastText and langdetect's profiles now, off the event loop, not in the middle of the first such request
@@ -126,7 +127,9 @@ SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
 )
 SentimentService.add_asgi_middleware(AccessGuard, security=SETTINGS.security)  # type: ignore[attr-defined]
 SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]
-    LoadShedder, paths=PREDICTION_PATHS, max_in_flight=SETTINGS.service.max_in_flight_requests,
+    LoadShedder,
+    paths=PREDICTION_PATHS,
+    max_in_flight=SETTINGS.service.max_in_flight_requests,
     budget_s=SETTINGS.service.latency_budget_s,
 )
 SentimentService.add_asgi_middleware(  # type: ignore[attr-defined]

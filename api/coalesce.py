@@ -25,8 +25,9 @@ EWMA_WEIGHT = 0.2  # of the newest call in the per-text cost estimate
 class Coalescer(Generic[T]):
     """``await coalescer(texts)`` -> one result per text, in order, as if ``call(texts)`` had been made alone."""
 
-    def __init__(self, call: Callable[[list[str]], Awaitable[list[T]]], max_in_flight: int, max_texts: int,
-                 gather_s: float = 0.0) -> None:
+    def __init__(
+        self, call: Callable[[list[str]], Awaitable[list[T]]], max_in_flight: int, max_texts: int, gather_s: float = 0.0
+    ) -> None:
         self._call = call
         self._max_in_flight = max_in_flight
         self._max_texts = max_texts

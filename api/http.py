@@ -92,8 +92,15 @@ class LoadShedder:
     requests are counted in ``/metrics``.
     """
 
-    def __init__(self, app: ASGIApp, paths: frozenset[str], max_in_flight: int, budget_s: float = 1.0,
-                 min_in_flight: int = 64, retry_after_s: int = 1) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        paths: frozenset[str],
+        max_in_flight: int,
+        budget_s: float = 1.0,
+        min_in_flight: int = 64,
+        retry_after_s: int = 1,
+    ) -> None:
         self.app = app
         self.paths = paths
         self.max_in_flight = max_in_flight
@@ -115,8 +122,12 @@ class LoadShedder:
             return
         if self.in_flight >= self.limit(time.monotonic()):
             metrics().shed.inc()
-            await refuse(send, 503, f"overloaded: {self.in_flight} requests in flight, retry after "
-                                    f"{self.retry_after_s}s", [(b"retry-after", str(self.retry_after_s).encode())])
+            await refuse(
+                send,
+                503,
+                f"overloaded: {self.in_flight} requests in flight, retry after {self.retry_after_s}s",
+                [(b"retry-after", str(self.retry_after_s).encode())],
+            )
             return
         self.in_flight += 1
         try:
@@ -132,8 +143,11 @@ async def refuse(send: Send, status: int, error: str, headers: list[tuple[bytes,
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                        *(headers or [])],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

@@ -88,25 +88,30 @@ class _Metrics:
         from prometheus_client import Histogram
 
         self.predictions = PCounter(
-            TOTAL_METRIC, "Answers given, by status, label, answering tier and reason code",
+            TOTAL_METRIC,
+            "Answers given, by status, label, answering tier and reason code",
             ["status", "label", "tier", "reason_code"],
         )
-        self.confidence = Histogram(
-            "sentiment_model_confidence", "Tier 1 top-class probability", buckets=_CONF_BUCKETS
+        self.confidence = Histogram("sentiment_model_confidence", "Tier 1 top-class probability", buckets=_CONF_BUCKETS)
+        self.oov = Histogram(
+            "sentiment_oov_rate", "Word-level OOV rate of texts that reached tier 1", buckets=_RATE_BUCKETS
         )
-        self.oov = Histogram("sentiment_oov_rate", "Word-level OOV rate of texts that reached tier 1",
-                             buckets=_RATE_BUCKETS)
         self.latency = Histogram(
-            "sentiment_request_latency_seconds", "End-to-end latency by the tier that answered", ["tier"],
+            "sentiment_request_latency_seconds",
+            "End-to-end latency by the tier that answered",
+            ["tier"],
             buckets=_LATENCY_BUCKETS,
         )
         self.shed = PCounter("sentiment_shed_requests", "Requests answered 503 because the service was overloaded")
-        self.shadow = PCounter("sentiment_shadow", "Shadowed answers by champion and challenger label",
-                               ["champion", "challenger"])
+        self.shadow = PCounter(
+            "sentiment_shadow", "Shadowed answers by champion and challenger label", ["champion", "challenger"]
+        )
         self.shadow_skipped = PCounter("sentiment_shadow_skipped", "Shadow samples skipped (busy or failed)")
         self.refused = PCounter("sentiment_refused_requests", "Requests refused before classification", ["why"])
         self.runner_latency = Histogram(
-            "sentiment_runner_latency_seconds", "Time spent waiting on each runner", ["runner"],
+            "sentiment_runner_latency_seconds",
+            "Time spent waiting on each runner",
+            ["runner"],
             buckets=_LATENCY_BUCKETS,
         )
 
@@ -153,8 +158,13 @@ class Monitor:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Monitor:
-        return cls(settings.paths.predictions_log, settings.service.stats_window, settings.rotation,
-                   text_masker(settings.privacy), settings.paths.shadow_log)
+        return cls(
+            settings.paths.predictions_log,
+            settings.service.stats_window,
+            settings.rotation,
+            text_masker(settings.privacy),
+            settings.paths.shadow_log,
+        )
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
         recs = [r.model_copy(update={"text": self.mask(r.text)}) if r.text else r for r in records]

@@ -30,8 +30,10 @@ PREDICTION_ERRORS = {
     "429": "Rate limit of this key or client exceeded",
     "503": "Overloaded: more requests in flight than service.max_in_flight_requests",
 }
-READY_BODY = {"type": "object", "properties": {"status": {"type": "string"}, "model": {"type": "string"},
-                                                "reason": {"type": "string"}}}
+READY_BODY = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "model": {"type": "string"}, "reason": {"type": "string"}},
+}
 
 
 def _nullable(node: Any, schemas: dict[str, Any]) -> Any:
@@ -60,8 +62,10 @@ def _nullable(node: Any, schemas: dict[str, Any]) -> Any:
 
 
 def _error(description: str, code: str) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description,
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     if code in ("429", "503"):
         response["headers"] = RETRY_AFTER
     return response
@@ -76,8 +80,9 @@ def truthful(spec: dict[str, Any], answers: dict[str, type[BaseModel]]) -> dict[
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
         for op in spec.get("paths", {}).get(path, {}).values():
-            op["responses"]["200"]["content"] = {"application/json": {"schema": {
-                "$ref": f"#/components/schemas/{model.__name__}"}}}
+            op["responses"]["200"]["content"] = {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            }
     prediction_paths = frozenset(answers)
     doc: dict[str, Any] = _nullable(spec, schemas)
     doc.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
@@ -91,12 +96,19 @@ def truthful(spec: dict[str, Any], answers: dict[str, type[BaseModel]]) -> dict[
                     responses.pop(code, None)
                 responses.update({code: _error(text, code) for code, text in PREDICTION_ERRORS.items()})
             elif path in ("/ready", "/readyz"):
-                ok = {"description": "Ready: the model is loaded and the batcher warmed up",
-                      "content": {"application/json": {"schema": READY_BODY}}}
+                ok = {
+                    "description": "Ready: the model is loaded and the batcher warmed up",
+                    "content": {"application/json": {"schema": READY_BODY}},
+                }
                 responses["200"] = ok if path == "/ready" else responses.get("200", ok)
-                responses["503"] = {"description": "Not ready: no model, or the model runner is down or hung",
-                                    "content": {"application/json": {"schema": READY_BODY}}} if path == "/ready" \
+                responses["503"] = (
+                    {
+                        "description": "Not ready: no model, or the model runner is down or hung",
+                        "content": {"application/json": {"schema": READY_BODY}},
+                    }
+                    if path == "/ready"
                     else {"description": "Not ready"}
+                )
             elif path == "/model/info":
                 responses["503"] = _error("No model loaded", "503")
     return doc

@@ -32,8 +32,13 @@ class Pipeline:
         self.monitor = tiers.monitor
         self.queue = HumanQueue.from_settings(settings)
         self.shadow = Shadow(settings, tiers)
-        self.sequence = TierSequence(tiers, settings.gates, pressure=guard.pressure, overlap=True,
-                                     rules_reserve_s=settings.service.rules_reserve_s)
+        self.sequence = TierSequence(
+            tiers,
+            settings.gates,
+            pressure=guard.pressure,
+            overlap=True,
+            rules_reserve_s=settings.service.rules_reserve_s,
+        )
         self._warm: asyncio.Task[None] | None = None
 
     async def ready(self) -> tuple[bool, str]:

@@ -44,11 +44,15 @@ class RunnerTiers:
         gather_s = svc.coalesce_gather_ms / 1000.0
         self._predict: Coalescer[Any] = Coalescer(
             lambda texts: resent_if_dropped(lambda: self.transformer.to_async.predict(texts)),
-            svc.coalesce_in_flight, svc.coalesce_max_texts, gather_s,
+            svc.coalesce_in_flight,
+            svc.coalesce_max_texts,
+            gather_s,
         )
         self._detect: Coalescer[Any] = Coalescer(
             lambda texts: resent_if_dropped(lambda: self.language.to_async.detect(texts)),
-            svc.coalesce_in_flight, svc.coalesce_max_texts, gather_s,
+            svc.coalesce_in_flight,
+            svc.coalesce_max_texts,
+            gather_s,
         )
         self.info = ModelInfo(loaded=False, error="model runner not asked yet")
         self._asked_at: float | None = None  # when the last answer (or failure) about the model came back

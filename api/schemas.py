@@ -24,8 +24,11 @@ NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 
 ReviewText = Annotated[
     str,
-    Field(min_length=1, examples=["The strings arrived quickly and sound bright and warm. Great value."],
-          json_schema_extra={"pattern": NOT_BLANK}),
+    Field(
+        min_length=1,
+        examples=["The strings arrived quickly and sound bright and warm. Great value."],
+        json_schema_extra={"pattern": NOT_BLANK},
+    ),
     AfterValidator(_not_blank),
 ]
 

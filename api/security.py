@@ -31,7 +31,7 @@ def load_key_digests(security: SecuritySettings) -> frozenset[str]:
     if security.api_keys_file is not None:
         lines = Path(security.api_keys_file).read_text(encoding="utf-8").splitlines()
         entries += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    return frozenset(e[len(HASHED):].lower() if e.startswith(HASHED) else digest(e) for e in entries)
+    return frozenset(e[len(HASHED) :].lower() if e.startswith(HASHED) else digest(e) for e in entries)
 
 
 def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -91,8 +91,12 @@ class AccessGuard:
             client = self._known(presented_key(scope.get("headers") or []))
             if client is None:
                 metrics().refused.labels("unauthorized").inc()
-                await refuse(send, 401, "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
-                             [(b"www-authenticate", b'Bearer realm="review-sentiment"')])
+                await refuse(
+                    send,
+                    401,
+                    "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)",
+                    [(b"www-authenticate", b'Bearer realm="review-sentiment"')],
+                )
                 return
         if self.rate is not None:
             who = client or (scope.get("client") or ("unknown",))[0]
@@ -100,8 +104,12 @@ class AccessGuard:
             if wait > 0:
                 metrics().refused.labels("rate_limited").inc()
                 retry = max(1, int(wait + 0.999))
-                await refuse(send, 429, f"rate limit of {self.rate:g} requests/s exceeded; retry after {retry}s",
-                             [(b"retry-after", str(retry).encode())])
+                await refuse(
+                    send,
+                    429,
+                    f"rate limit of {self.rate:g} requests/s exceeded; retry after {retry}s",
+                    [(b"retry-after", str(retry).encode())],
+                )
                 return
         await self.app(scope, receive, send)
 

@@ -59,9 +59,16 @@ class Shadow:
             if champion is None or len(out.probs) != len(champion.probs):  # the challenger went away meanwhile
                 continue
             (label_a, conf_a), (label_b, conf_b) = top(champion), top(out)
-            records.append(ShadowRecord(request_id=t.trace.request_id, champion_tag=champion.model_tag,
-                                        champion_label=label_a, champion_confidence=conf_a,
-                                        challenger_tag=out.model_tag, challenger_label=label_b,
-                                        challenger_confidence=conf_b))
+            records.append(
+                ShadowRecord(
+                    request_id=t.trace.request_id,
+                    champion_tag=champion.model_tag,
+                    champion_label=label_a,
+                    champion_confidence=conf_a,
+                    challenger_tag=out.model_tag,
+                    challenger_label=label_b,
+                    challenger_confidence=conf_b,
+                )
+            )
             metrics().shadow.labels(label_a, label_b).inc()
         self.file.append(records)

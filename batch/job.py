@@ -60,7 +60,12 @@ log = logging.getLogger(__name__)
 Format = Literal["jsonl", "csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "parquet")
 EXTENSIONS: dict[str, Format] = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
 }
 OUTPUT_FIELDS = ("label", "confidence", "status", "reason", "model_version")
 PLAN_FILE = "_plan.json"
@@ -141,9 +146,13 @@ def _input_files(fs: pafs.FileSystem, path: str, fmt: Format) -> list[SourceFile
         infos = [info]
     else:  # a folder: every file of the format in it, in name order
         infos = sorted(
-            (i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
-             if i.type == pafs.FileType.File and EXTENSIONS.get(Path(i.path).suffix.lower()) == fmt
-             and not Path(i.path).name.startswith(("_", "."))),
+            (
+                i
+                for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
+                if i.type == pafs.FileType.File
+                and EXTENSIONS.get(Path(i.path).suffix.lower()) == fmt
+                and not Path(i.path).name.startswith(("_", "."))
+            ),
             key=lambda i: i.path,
         )
         if not infos:
@@ -218,8 +227,11 @@ def _plan_parquet(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_i
         n = meta.row_group(rg).num_rows
         for lo in range(0, n, block_rows):
             hi = min(n, lo + block_rows)
-            blocks.append(Block(index=first_index + len(blocks), path=src.path, start=lo, end=hi,
-                                first_row=row + lo, row_group=rg))
+            blocks.append(
+                Block(
+                    index=first_index + len(blocks), path=src.path, start=lo, end=hi, first_row=row + lo, row_group=rg
+                )
+            )
         row += n
     return blocks
 
@@ -255,8 +267,15 @@ def plan(input_uri: str, fmt: Format, text_column: str, block_rows: int) -> Plan
         clash = sorted(set(header) & set(OUTPUT_FIELDS))
         if clash:
             raise ValueError(f"the CSV input already has column(s) {clash}: the output would overwrite them")
-    return Plan(input=input_uri, format=fmt, text_column=text_column, block_rows=block_rows, files=files,
-                blocks=blocks, csv_header=header)
+    return Plan(
+        input=input_uri,
+        format=fmt,
+        text_column=text_column,
+        block_rows=block_rows,
+        files=files,
+        blocks=blocks,
+        csv_header=header,
+    )
 
 
 def part_name(index: int, fmt: Format) -> str:
@@ -272,8 +291,10 @@ def prepare_output(output_uri: str, new: Plan) -> tuple[Plan, set[int]]:
         with fs.open_input_stream(plan_path) as f:
             recorded = Plan.model_validate_json(f.read())
         if not recorded.same_job(new):
-            raise ValueError(f"{output_uri} holds another job's output (input, format, text column, block size or "
-                             "input files differ): choose an empty output folder")
+            raise ValueError(
+                f"{output_uri} holds another job's output (input, format, text column, block size or "
+                "input files differ): choose an empty output folder"
+            )
         current = recorded
     else:
         _write_atomic(fs, plan_path, new.model_dump_json(indent=1).encode())
@@ -337,8 +358,11 @@ def read_block(fs: pafs.FileSystem, plan_: Plan, block: Block) -> Rows:
         records = [r for r in csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape"), newline="")) if r]
         pos = header.index(col) if col in header else None
         texts = [_as_text(r[pos]) if pos is not None and pos < len(r) else _MISSING for r in records]
-        unreadable = {i: f"row has {len(r)} fields, the header {len(header)}" for i, r in enumerate(records)
-                      if len(r) != len(header)}
+        unreadable = {
+            i: f"row has {len(r)} fields, the header {len(header)}"
+            for i, r in enumerate(records)
+            if len(r) != len(header)
+        }
         return Rows(texts=texts, records=records, unreadable=unreadable)
     rows: list[Any] = []
     texts = []
@@ -443,8 +467,14 @@ def load_model(settings: Settings, model: ModelRef) -> Any:
     from sentiment.model.inference import SentimentModel
 
     svc = settings.service
-    return SentimentModel(model.path, model.metadata, model.tag, svc.inference_threads, backend=svc.backend,
-                          onnx_cache=settings.paths.data_dir / "onnx")
+    return SentimentModel(
+        model.path,
+        model.metadata,
+        model.tag,
+        svc.inference_threads,
+        backend=svc.backend,
+        onnx_cache=settings.paths.data_dir / "onnx",
+    )
 
 
 def prepare_model(settings: Settings, model: ModelRef) -> str:
@@ -468,8 +498,9 @@ class BlockScorer:
         loaded = load_model(settings, model)
         self.backend = str(loaded.backend)
         if self.backend != settings.service.backend:
-            log.warning("model on %s, not %s: answers may differ from the service's", self.backend,
-                        settings.service.backend)
+            log.warning(
+                "model on %s, not %s: answers may differ from the service's", self.backend, settings.service.backend
+            )
         self.tag = model.tag
         self.tiers = LocalTiers(_Tier1(loaded, settings.model.inference_batch_size), settings.gates)
         # No pressure and no budget: see the module docstring. overlap=False: the language gate first, then the
@@ -516,19 +547,29 @@ class BlockScorer:
 
 
 def _no_answer(request_id: str) -> Traced:  # unreachable: the sequence answers every text
-    return Traced(prediction=Prediction.fallback(Reason.internal_error, "no answer", None, 0.0),
-                  trace=Trace(request_id=request_id, tier="gate"))
+    return Traced(
+        prediction=Prediction.fallback(Reason.internal_error, "no answer", None, 0.0),
+        trace=Trace(request_id=request_id, tier="gate"),
+    )
 
 
-def _summary(block: Block, answers: Sequence[Prediction], escalated: int, start: float, backend: str,
-             skipped: bool = False) -> dict[str, Any]:
+def _summary(
+    block: Block, answers: Sequence[Prediction], escalated: int, start: float, backend: str, skipped: bool = False
+) -> dict[str, Any]:
     import psutil
 
     statuses = [a.status.value for a in answers]
     return {
-        "block": block.index, "rows": len(answers), "skipped": skipped,
-        "ok": statuses.count("ok"), "fallback": statuses.count("fallback"), "rejected": statuses.count("rejected"),
-        "escalated": escalated, "seconds": time.perf_counter() - start, "pid": os.getpid(), "backend": backend,
+        "block": block.index,
+        "rows": len(answers),
+        "skipped": skipped,
+        "ok": statuses.count("ok"),
+        "fallback": statuses.count("fallback"),
+        "rejected": statuses.count("rejected"),
+        "escalated": escalated,
+        "seconds": time.perf_counter() - start,
+        "pid": os.getpid(),
+        "backend": backend,
         "rss_mb": psutil.Process().memory_info().rss / 2**20,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -583,8 +624,12 @@ def run_job(
         ds = ray.data.from_items([{"block": i} for i in todo], override_num_blocks=len(todo))
         scored = ds.map_batches(
             BlockScorer,
-            fn_constructor_kwargs={"plan_json": job.model_dump_json(), "output_uri": output_uri,
-                                   "settings": settings, "model": model},
+            fn_constructor_kwargs={
+                "plan_json": job.model_dump_json(),
+                "output_uri": output_uri,
+                "settings": settings,
+                "model": model,
+            },
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=1,
@@ -600,11 +645,23 @@ def run_job(
             busy += float(s["seconds"])
     seconds = time.perf_counter() - start
     result = JobResult(
-        output=output_uri, format=fmt_, blocks=len(job.blocks), blocks_scored=totals["scored"],
-        blocks_skipped=len(job.blocks) - totals["scored"], rows=totals["rows"], ok=totals["ok"],
-        fallback=totals["fallback"], rejected=totals["rejected"], escalated=totals["escalated"], seconds=seconds,
-        rows_per_s=totals["rows"] / seconds if seconds > 0 else 0.0, actor_busy_s=busy, actors=pool if todo else 0,
-        model_version=model.tag, backends=sorted(backends), actor_peak_rss_mb=peaks,
+        output=output_uri,
+        format=fmt_,
+        blocks=len(job.blocks),
+        blocks_scored=totals["scored"],
+        blocks_skipped=len(job.blocks) - totals["scored"],
+        rows=totals["rows"],
+        ok=totals["ok"],
+        fallback=totals["fallback"],
+        rejected=totals["rejected"],
+        escalated=totals["escalated"],
+        seconds=seconds,
+        rows_per_s=totals["rows"] / seconds if seconds > 0 else 0.0,
+        actor_busy_s=busy,
+        actors=pool if todo else 0,
+        model_version=model.tag,
+        backends=sorted(backends),
+        actor_peak_rss_mb=peaks,
     )
     fs, out = filesystem(output_uri)
     _, done_now = prepare_output(output_uri, job)
@@ -629,8 +686,7 @@ def ray_session(num_cpus: int | None = 2, address: str | None = None) -> Iterato
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
-                 object_store_memory=256 * 2**20)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, object_store_memory=256 * 2**20)
     try:
         yield
     finally:

@@ -83,8 +83,13 @@ class Phase(BaseModel):
     def holds(self) -> bool:
         """Sustained: no errors, p95 within the bound, (almost) everything offered answered in time, and by the
         model (an overloaded service answering from the rules is fast but is not keeping up)."""
-        return self.errors == 0 and self.p95_ms is not None and self.p95_ms <= self.bound_ms \
-            and self.achieved_rps >= 0.95 * self.target_rps and (self.model_share or 0.0) >= 0.99
+        return (
+            self.errors == 0
+            and self.p95_ms is not None
+            and self.p95_ms <= self.bound_ms
+            and self.achieved_rps >= 0.95 * self.target_rps
+            and (self.model_share or 0.0) >= 0.99
+        )
 
 
 def load_texts(data_dir: Path, n: int, seed: int) -> list[str]:
@@ -105,7 +110,13 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 async def open_loop(
-    url: str, texts: list[str], rate: float, duration: float, name: str, timeout: float = 30.0, batch: int = 0,
+    url: str,
+    texts: list[str],
+    rate: float,
+    duration: float,
+    name: str,
+    timeout: float = 30.0,
+    batch: int = 0,
     bound_ms: float = P95_BOUND_MS,
 ) -> Phase:
     """``batch`` > 0: each request is a /predict_batch of that many texts (``url`` names that route)."""
@@ -121,7 +132,8 @@ async def open_loop(
     async def one(session: aiohttp.ClientSession, scheduled: float, i: int) -> None:
         nonlocal last_done
         body_json: dict[str, Any] = (
-            {"texts": [texts[(i * batch + k) % len(texts)] for k in range(batch)]} if batch
+            {"texts": [texts[(i * batch + k) % len(texts)] for k in range(batch)]}
+            if batch
             else {"text": texts[i % len(texts)]}
         )
         try:
@@ -158,17 +170,28 @@ async def open_loop(
         await asyncio.gather(*tasks)
     span = max(last_done - start, duration) if latencies else duration
     phase = Phase(
-        name=name, target_rps=rate, duration_s=duration, sent=n, ok=len(latencies), errors=sum(errors.values()),
-        error_kinds=dict(errors), achieved_rps=round(len(latencies) / span, 2),
-        p50_ms=_pct(latencies, 0.50), p95_ms=_pct(latencies, 0.95), p99_ms=_pct(latencies, 0.99),
-        max_ms=max(latencies) if latencies else None, answers=dict(answers.most_common()), bound_ms=bound_ms,
-        texts_per_request=max(batch, 1), reviews_per_s=round(len(latencies) * max(batch, 1) / span, 1),
+        name=name,
+        target_rps=rate,
+        duration_s=duration,
+        sent=n,
+        ok=len(latencies),
+        errors=sum(errors.values()),
+        error_kinds=dict(errors),
+        achieved_rps=round(len(latencies) / span, 2),
+        p50_ms=_pct(latencies, 0.50),
+        p95_ms=_pct(latencies, 0.95),
+        p99_ms=_pct(latencies, 0.99),
+        max_ms=max(latencies) if latencies else None,
+        answers=dict(answers.most_common()),
+        bound_ms=bound_ms,
+        texts_per_request=max(batch, 1),
+        reviews_per_s=round(len(latencies) * max(batch, 1) / span, 1),
     )
     fmt = lambda v: f"{v:7.1f}" if v is not None else "    n/a"  # noqa: E731
     console.print(
         f"  {name:<28} {rate:6.0f} req/s x {duration:4.0f}s  achieved {phase.achieved_rps:6.1f}/s  "
-        + (f"({phase.reviews_per_s:.0f} reviews/s)  " if batch else "") +
-        f"p50 {fmt(phase.p50_ms)}  p95 {fmt(phase.p95_ms)}  p99 {fmt(phase.p99_ms)} ms  errors {phase.errors}"
+        + (f"({phase.reviews_per_s:.0f} reviews/s)  " if batch else "")
+        + f"p50 {fmt(phase.p50_ms)}  p95 {fmt(phase.p95_ms)}  p99 {fmt(phase.p99_ms)} ms  errors {phase.errors}"
         + ("" if phase.holds else "  [bold red]x[/]")
     )
     return phase
@@ -181,8 +204,9 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.ready_path = ready_path
         self._log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 300.0) -> float:
         import httpx
@@ -207,8 +231,13 @@ class Server:
 def bento_server(env: dict[str, str], port: int, log: Path) -> Server:
     """This repo's BentoML service on loopback, ready when ``/ready`` says so."""
     bentoml = str(Path(sys.executable).parent / "bentoml")
-    return Server([bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
-                  env, port, "/ready", log)
+    return Server(
+        [bentoml, "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        port,
+        "/ready",
+        log,
+    )
 
 
 async def _until(server: Server, check: Any, what: str, limit_s: float = 180.0) -> dict[str, Any]:
@@ -258,15 +287,23 @@ async def swap_under_load(server: Server, url: str, texts: list[str], other: str
         await asyncio.sleep(5)
         registry.rollback("benchmark: hot swap measured")
         await _until(server, lambda i: i.get("tag") == before, "the rollback to serve")
-        return {"promoted_serving_after_s": round(promoted, 1), "rolled_back_serving_after_s":
-                round(time.monotonic() - t0, 1)}
+        return {
+            "promoted_serving_after_s": round(promoted, 1),
+            "rolled_back_serving_after_s": round(time.monotonic() - t0, 1),
+        }
 
     phase, when = await asyncio.gather(open_loop(url, texts, 30, 60, "30 req/s across two swaps"), swaps())
     tags = Counter(r.get("model_tag") for r in iter_records(data_dir / "predictions.jsonl"))
     non_contract = phase.ok - sum(phase.answers.values())
     console.print(f"  swap: errors {phase.errors}, non-contract {non_contract}, p99 {phase.p99_ms} ms, {when}")
-    return {**phase.model_dump(), **when, "non_contract": non_contract, "from": before, "to": other,
-            "records_by_version": {str(k): v for k, v in tags.items()}}
+    return {
+        **phase.model_dump(),
+        **when,
+        "non_contract": non_contract,
+        "from": before,
+        "to": other,
+        "records_by_version": {str(k): v for k, v in tags.items()},
+    }
 
 
 def server_processes(server: Any) -> list[tuple[str, Any]]:
@@ -281,8 +318,16 @@ def server_processes(server: Any) -> list[tuple[str, Any]]:
             cmd = proc.cmdline()
         except psutil.Error:
             continue
-        out.append((cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd
-                    else "api" if proc != root else "arbiter", proc))
+        out.append(
+            (
+                cmd[cmd.index("--service-name") + 1]
+                if "--service-name" in cmd
+                else "api"
+                if proc != root
+                else "arbiter",
+                proc,
+            )
+        )
     return out
 
 
@@ -370,8 +415,15 @@ async def settle(url: str, quiet_ms: float = 300.0, limit_s: float = 120.0) -> N
             await asyncio.sleep(1.0)
 
 
-async def ladder(url: str, texts: list[str], step_s: float, name: str, rates: tuple[float, ...] = LADDER,
-                 batch: int = 0, bound_ms: float = P95_BOUND_MS) -> tuple[list[Phase], float]:
+async def ladder(
+    url: str,
+    texts: list[str],
+    step_s: float,
+    name: str,
+    rates: tuple[float, ...] = LADDER,
+    batch: int = 0,
+    bound_ms: float = P95_BOUND_MS,
+) -> tuple[list[Phase], float]:
     """Raise the rate until the p95 bound breaks; capacity = best achieved rate among the steps that held."""
     steps: list[Phase] = []
     for rate in rates:
@@ -410,8 +462,9 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
             out["cpus"] = pinned
         if not args.ladder_only and not args.bursts_only:
             before = cpu_seconds(server)
-            steady = await open_loop(url, texts, args.steady_rps, 20 if args.quick else 60,
-                                     f"steady {args.steady_rps:.0f} req/s")
+            steady = await open_loop(
+                url, texts, args.steady_rps, 20 if args.quick else 60, f"steady {args.steady_rps:.0f} req/s"
+            )
             out["steady"] = steady.model_dump()
             out["steady_cpu_ms_per_request"] = cpu_per_request(before, cpu_seconds(server), steady.ok)
             console.print(f"  CPU ms per request: {out['steady_cpu_ms_per_request']}")
@@ -432,8 +485,11 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
                 burst = await open_loop(url, texts, rate, args.burst_s, f"burst {rate:.0f} req/s", timeout=120)
                 status_5xx = sum(n for kind, n in burst.error_kinds.items() if kind.startswith("http 5"))
                 out["bursts"].append({**burst.model_dump(), "model_share": burst.model_share, "http_5xx": status_5xx})
-                console.print(f"    answered by the model: {burst.model_share:.1%}, HTTP 5xx: {status_5xx}"
-                              if burst.model_share is not None else "    nothing answered")
+                console.print(
+                    f"    answered by the model: {burst.model_share:.1%}, HTTP 5xx: {status_5xx}"
+                    if burst.model_share is not None
+                    else "    nothing answered"
+                )
         return out
     finally:
         server.stop()
@@ -442,9 +498,13 @@ async def run_service(args: argparse.Namespace, texts: list[str], tmp: Path) -> 
 async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path, backend: str) -> dict[str, Any]:
     port = free_port()
     console.print(f"[bold]naive FastAPI baseline[/] on {backend} (one forward pass per request)")
-    server = Server([sys.executable, "-m", "experiments.naive_baseline", "--port", str(port),
-                     "--backend", backend], {"BENTOML_DO_NOT_TRACK": "true"}, port, "/docs",
-                    tmp / f"baseline-{backend}.log")
+    server = Server(
+        [sys.executable, "-m", "experiments.naive_baseline", "--port", str(port), "--backend", backend],
+        {"BENTOML_DO_NOT_TRACK": "true"},
+        port,
+        "/docs",
+        tmp / f"baseline-{backend}.log",
+    )
     try:
         startup = server.wait_ready()
         url = server.url + "/predict"
@@ -455,9 +515,14 @@ async def run_baseline(args: argparse.Namespace, texts: list[str], tmp: Path, ba
         steps, cap = await ladder(url, texts, args.step_s, f"baseline {backend}")
         cpu = cpu_per_request(before, cpu_seconds(server), sum(p.ok for p in steps))
         console.print(f"  CPU ms per request over the ladder: {cpu}")
-        return {"backend": backend, "startup_s": round(startup, 1), "ladder": [p.model_dump() for p in steps],
-                "capacity_rps_at_p95_200ms": cap, "ladder_cpu_ms_per_request": cpu,
-                **({"cpus": pinned} if args.pin else {})}
+        return {
+            "backend": backend,
+            "startup_s": round(startup, 1),
+            "ladder": [p.model_dump() for p in steps],
+            "capacity_rps_at_p95_200ms": cap,
+            "ladder_cpu_ms_per_request": cpu,
+            **({"cpus": pinned} if args.pin else {}),
+        }
     finally:
         server.stop()
 
@@ -501,39 +566,59 @@ def gpu_ceiling(texts: list[str], tag: str, batch_sizes: tuple[int, ...] = (32, 
 async def run_gpu(args: argparse.Namespace, texts: list[str], tmp: Path) -> dict[str, Any]:
     """The service with its transformer runner on the GPU: reviews/s through /predict and /predict_batch."""
     port = free_port()
-    env = service_env(tmp / "var-gpu", {
-        "SENTIMENT_SERVICE__DEVICE": "cuda", "SENTIMENT_SERVICE__BACKEND": "torch",
-        "SENTIMENT_SERVICE__WORKERS": str(args.gpu_api_workers),
-        # Calls carry many texts each and the GPU answers a padded batch at once: let batches be large.
-        "SENTIMENT_SERVICE__MAX_BATCH_SIZE": "64", "SENTIMENT_SERVICE__COALESCE_MAX_TEXTS": "256",
-        "SENTIMENT_SERVICE__COALESCE_GATHER_MS": "2", "SENTIMENT_MODEL__INFERENCE_BATCH_SIZE": "256",
-        **args.env,
-    })
+    env = service_env(
+        tmp / "var-gpu",
+        {
+            "SENTIMENT_SERVICE__DEVICE": "cuda",
+            "SENTIMENT_SERVICE__BACKEND": "torch",
+            "SENTIMENT_SERVICE__WORKERS": str(args.gpu_api_workers),
+            # Calls carry many texts each and the GPU answers a padded batch at once: let batches be large.
+            "SENTIMENT_SERVICE__MAX_BATCH_SIZE": "64",
+            "SENTIMENT_SERVICE__COALESCE_MAX_TEXTS": "256",
+            "SENTIMENT_SERVICE__COALESCE_GATHER_MS": "2",
+            "SENTIMENT_MODEL__INFERENCE_BATCH_SIZE": "256",
+            **args.env,
+        },
+    )
     console.print(f"[bold]BentoML service, transformer on the GPU[/] ({args.gpu_api_workers} API workers)")
     server = bento_server(env, port, tmp / "service-gpu.log")
     try:
         startup = server.wait_ready()
         await open_loop(server.url + "/predict", texts, 50, 5, "warm-up")
-        single, single_cap = await ladder(server.url + "/predict", texts, args.step_s, "GPU /predict",
-                                          GPU_SINGLE_LADDER)
+        single, single_cap = await ladder(
+            server.url + "/predict", texts, args.step_s, "GPU /predict", GPU_SINGLE_LADDER
+        )
         await settle(server.url + "/predict")
-        batch, batch_cap = await ladder(server.url + "/predict_batch", texts, args.step_s, "GPU /predict_batch",
-                                        GPU_BATCH_LADDER, batch=args.gpu_batch, bound_ms=GPU_BATCH_P95_MS)
+        batch, batch_cap = await ladder(
+            server.url + "/predict_batch",
+            texts,
+            args.step_s,
+            "GPU /predict_batch",
+            GPU_BATCH_LADDER,
+            batch=args.gpu_batch,
+            bound_ms=GPU_BATCH_P95_MS,
+        )
         best_batch = max((p.reviews_per_s for p in batch if p.holds), default=0.0)
-        console.print(f"  through /predict: {single_cap:.0f} reviews/s at p95 <= {P95_BOUND_MS:.0f} ms; through "
-                      f"/predict_batch ({args.gpu_batch} texts): {best_batch:.0f} reviews/s at p95 <= "
-                      f"{GPU_BATCH_P95_MS:.0f} ms (goal 10,000)")
-        return {"startup_s": round(startup, 1), "api_workers": args.gpu_api_workers,
-                "single": [p.model_dump() for p in single], "single_reviews_per_s": single_cap,
-                "batch": [p.model_dump() for p in batch], "batch_texts_per_request": args.gpu_batch,
-                "batch_reviews_per_s_at_p95_50ms": best_batch, "batch_capacity_rps": batch_cap}
+        console.print(
+            f"  through /predict: {single_cap:.0f} reviews/s at p95 <= {P95_BOUND_MS:.0f} ms; through "
+            f"/predict_batch ({args.gpu_batch} texts): {best_batch:.0f} reviews/s at p95 <= "
+            f"{GPU_BATCH_P95_MS:.0f} ms (goal 10,000)"
+        )
+        return {
+            "startup_s": round(startup, 1),
+            "api_workers": args.gpu_api_workers,
+            "single": [p.model_dump() for p in single],
+            "single_reviews_per_s": single_cap,
+            "batch": [p.model_dump() for p in batch],
+            "batch_texts_per_request": args.gpu_batch,
+            "batch_reviews_per_s_at_p95_50ms": best_batch,
+            "batch_capacity_rps": batch_cap,
+        }
     finally:
         server.stop()
 
 
-def component_costs(
-    texts: list[str], tag: str, cache: Path, gates: GateSettings, n: int = 64
-) -> list[dict[str, Any]]:
+def component_costs(texts: list[str], tag: str, cache: Path, gates: GateSettings, n: int = 64) -> list[dict[str, Any]]:
     """Milliseconds per text of each piece of work, in this process (no HTTP): what the knobs buy."""
     from sentiment.language_id import detect_language, warm_up
     from sentiment.model.inference import SentimentModel
@@ -554,8 +639,13 @@ def component_costs(
             model = SentimentModel.from_store(tag, num_threads=threads, backend=backend, onnx_cache=cache)
             model.predict_outputs(sample[:8])  # first call pays for lazy initialisation
             for bs in (1, 8, 32):
-                timed("transformer", functools.partial(model.predict_outputs, sample, batch_size=bs),
-                      backend=model.backend, threads=threads, batch_size=bs)
+                timed(
+                    "transformer",
+                    functools.partial(model.predict_outputs, sample, batch_size=bs),
+                    backend=model.backend,
+                    threads=threads,
+                    batch_size=bs,
+                )
     warm_up()  # models and word lists load on first use; the runner does this at start-up
     timed("language gate", lambda: [detect_language(t, gates) for t in sample])
     from fallback.keywords import KeywordRules
@@ -572,12 +662,19 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("service", "BentoML service (batched)"), ("baseline", "naive FastAPI, PyTorch (tutorial)"),
-                       ("baseline_like", "naive FastAPI, same backend as the service")):
+    for key, label in (
+        ("service", "BentoML service (batched)"),
+        ("baseline", "naive FastAPI, PyTorch (tutorial)"),
+        ("baseline_like", "naive FastAPI, same backend as the service"),
+    ):
         steps = report.get(key, {}).get("ladder", [])
         if steps:
-            ax.plot([s["target_rps"] for s in steps], [s["p95_ms"] or float("nan") for s in steps], marker="o",
-                    label=f"{label}: {report[key]['capacity_rps_at_p95_200ms']:.0f} req/s")
+            ax.plot(
+                [s["target_rps"] for s in steps],
+                [s["p95_ms"] or float("nan") for s in steps],
+                marker="o",
+                label=f"{label}: {report[key]['capacity_rps_at_p95_200ms']:.0f} req/s",
+            )
     ax.axhline(P95_BOUND_MS, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("offered load (req/s, open loop)")
     ax.set_ylabel("p95 latency (ms)")
@@ -603,17 +700,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bursts", type=float, nargs="*", default=[200.0, 400.0], help="burst rates (req/s)")
     p.add_argument("--burst-s", type=float, default=30.0, help="seconds per burst")
     p.add_argument("--bursts-only", action="store_true", help="only the bursts (overload behaviour)")
-    p.add_argument("--steady-only", action="store_true",
-                   help="only the steady phase: latency and CPU ms per request by process (one lever at a time)")
+    p.add_argument(
+        "--steady-only",
+        action="store_true",
+        help="only the steady phase: latency and CPU ms per request by process (one lever at a time)",
+    )
     p.add_argument("--steady-rps", type=float, default=50.0, help="rate of the steady phase")
     p.add_argument("--other-version", help="a stored version to shadow, then to promote and roll back under load")
-    p.add_argument("--pin", nargs="*", default=[], metavar="NAME=CPUS",
-                   help="taskset layout: client=0 server=1 (every server process; the naive endpoints get the same), "
-                        "or per service: transformer=1 review-sentiment=0 language=0 rules=0 arbiter=0")
-    p.add_argument("--baselines", nargs="*", choices=["torch", "like"], default=["torch", "like"],
-                   help="which naive endpoints the baseline phase runs")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                   help="cuda: only the GPU section (model ceiling, then the service with its transformer on the GPU)")
+    p.add_argument(
+        "--pin",
+        nargs="*",
+        default=[],
+        metavar="NAME=CPUS",
+        help="taskset layout: client=0 server=1 (every server process; the naive endpoints get the same), "
+        "or per service: transformer=1 review-sentiment=0 language=0 rules=0 arbiter=0",
+    )
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=["torch", "like"],
+        default=["torch", "like"],
+        help="which naive endpoints the baseline phase runs",
+    )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: only the GPU section (model ceiling, then the service with its transformer on the GPU)",
+    )
     p.add_argument("--gpu-api-workers", type=int, default=max(1, min(8, (os.cpu_count() or 2) - 2)))
     p.add_argument("--gpu-batch", type=int, default=64, help="texts per /predict_batch request in the GPU section")
     args = p.parse_args(argv)
@@ -629,8 +743,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client, service and baseline on loopback"},
         **({"layout": {k: sorted(v) for k, v in args.pin.items()}} if args.pin else {}),
         "model_tag": require_serving_tag(settings.model),
-        "texts": {"n": len(texts), "sources": list(ENGLISH_SOURCES), "median_chars": statistics.median(lengths),
-                  "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))]},
+        "texts": {
+            "n": len(texts),
+            "sources": list(ENGLISH_SOURCES),
+            "median_chars": statistics.median(lengths),
+            "p95_chars": sorted(lengths)[int(0.95 * (len(lengths) - 1))],
+        },
         "p95_bound_ms": P95_BOUND_MS,
     }
     if args.components:
@@ -670,8 +788,12 @@ def gpu_main(args: argparse.Namespace, settings: Any) -> int:
     gpu = require_cuda()
     texts = load_texts(settings.paths.shared_data_dir, max(args.texts, 10_000), args.seed)
     tag = require_serving_tag(settings.model)
-    report: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "gpu": gpu,
-                              "cpus": os.cpu_count(), "model_tag": tag}
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "gpu": gpu,
+        "cpus": os.cpu_count(),
+        "model_tag": tag,
+    }
     console.print(f"[bold]GPU section[/] on {gpu}, {os.cpu_count()} CPUs")
     report["gpu_only"] = gpu_ceiling(texts, tag)
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)

@@ -46,11 +46,17 @@ from sentiment.settings import load_settings
 REPO = Path(__file__).resolve().parent.parent
 
 ENGLISH = (
-    "amazon2014_musical_instruments_5core.jsonl", "amazon2018_fashion_5core.jsonl",
-    "amazon_reviews_us_gift_card_sample.jsonl", "amazon_reviews_pds_sample_us.jsonl",
-    "blitzer_multidomain_sentiment.jsonl", "uci_amazon_cells_labelled.jsonl",
-    "amazon2014_digital_music_5core_head.jsonl.gz", "amazon_fine_food_reviews_first5000.jsonl.gz",
-    "flipkart_product_reviews.jsonl.gz", "womens_ecommerce_clothing_reviews.jsonl.gz", "yelp_reviews_10k.jsonl.gz",
+    "amazon2014_musical_instruments_5core.jsonl",
+    "amazon2018_fashion_5core.jsonl",
+    "amazon_reviews_us_gift_card_sample.jsonl",
+    "amazon_reviews_pds_sample_us.jsonl",
+    "blitzer_multidomain_sentiment.jsonl",
+    "uci_amazon_cells_labelled.jsonl",
+    "amazon2014_digital_music_5core_head.jsonl.gz",
+    "amazon_fine_food_reviews_first5000.jsonl.gz",
+    "flipkart_product_reviews.jsonl.gz",
+    "womens_ecommerce_clothing_reviews.jsonl.gz",
+    "yelp_reviews_10k.jsonl.gz",
     "zomato_hyderabad_restaurant_reviews.jsonl.gz",
 )
 
@@ -103,9 +109,14 @@ class TreeSampler:
             now = time.monotonic()
             if self.log and self.watch and now - logged >= self.log_every_s:
                 logged = now
-                line = {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "elapsed_s": round(now - start),
-                        "rows_target": self.target, "rows_written": rows_written(self.watch),
-                        "ray_tree_rss_mb": round(total / 2**20, 1), "load_average": os.getloadavg()[0]}
+                line = {
+                    "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "elapsed_s": round(now - start),
+                    "rows_target": self.target,
+                    "rows_written": rows_written(self.watch),
+                    "ray_tree_rss_mb": round(total / 2**20, 1),
+                    "load_average": os.getloadavg()[0],
+                }
                 with self.log.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")
             self._stop.wait(self.every_s)
@@ -126,10 +137,14 @@ def http_service(report_path: Path, source: str) -> dict[str, Any]:
     burst = (svc.get("bursts") or [{}])[0]
     return {
         "source": source,
-        "when": report.get("when"), "machine": report.get("machine"), "model_tag": report.get("model_tag"),
+        "when": report.get("when"),
+        "machine": report.get("machine"),
+        "model_tag": report.get("model_tag"),
         "capacity_rps_at_p95_200ms": svc.get("capacity_rps_at_p95_200ms"),
-        "ladder": [{k: step.get(k) for k in ("target_rps", "achieved_rps", "p95_ms", "errors")}
-                   for step in svc.get("ladder") or []],
+        "ladder": [
+            {k: step.get(k) for k in ("target_rps", "achieved_rps", "p95_ms", "errors")}
+            for step in svc.get("ladder") or []
+        ],
         "burst_achieved_rps": burst.get("achieved_rps"),
         "steady_cpu_ms_per_request": (svc.get("steady_cpu_ms_per_request") or {}).get("total"),
     }
@@ -138,8 +153,18 @@ def http_service(report_path: Path, source: str) -> dict[str, Any]:
 def service_ladder(work: Path, step_s: float) -> dict[str, Any]:
     """The HTTP service's ladder, run now on the same box (a separate entry point, started as a program)."""
     out = work / "service_ladder.json"
-    cmd = [sys.executable, "-m", "experiments.benchmark", "--only", "service", "--ladder-only", "--step-s", str(step_s),
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.benchmark",
+        "--only",
+        "service",
+        "--ladder-only",
+        "--step-s",
+        str(step_s),
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, cwd=REPO, check=True)
     return http_service(out, f"measured in this run, before the batch jobs: {' '.join(cmd[1:-2])}")
 
@@ -160,12 +185,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="where inputs and outputs go (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=REPO / "reports" / "benchmark_batch.json")
     p.add_argument("--append", action="store_true", help="keep the runs already in --out (same model and CPUs)")
-    p.add_argument("--resume", action="store_true",
-                   help="with --workdir: keep its input and the parts already written, score only the rest")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --workdir: keep its input and the parts already written, score only the rest",
+    )
     p.add_argument("--progress-log", type=Path, help="append rows written and Ray tree RSS here, as JSON lines")
     p.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines")
-    p.add_argument("--service-ladder", action="store_true",
-                   help="first measure the HTTP service's capacity (experiments/benchmark.py's ladder) in this run")
+    p.add_argument(
+        "--service-ladder",
+        action="store_true",
+        help="first measure the HTTP service's capacity (experiments/benchmark.py's ladder) in this run",
+    )
     p.add_argument("--service-step-s", type=float, default=10.0, help="seconds per rung of that ladder")
     return p.parse_args(argv)
 
@@ -182,11 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     runs = []
     try:
-        service = (service_ladder(work, args.service_step_s) if args.service_ladder else
-                   http_service(REPO / "reports" / "benchmark.json",
-                                "reports/benchmark.json (quoted, not measured in this run)"))
-        with TreeSampler(log=args.progress_log, log_every_s=args.progress_every) as tree, \
-                ray_session(num_cpus=args.num_cpus):
+        service = (
+            service_ladder(work, args.service_step_s)
+            if args.service_ladder
+            else http_service(
+                REPO / "reports" / "benchmark.json", "reports/benchmark.json (quoted, not measured in this run)"
+            )
+        )
+        with (
+            TreeSampler(log=args.progress_log, log_every_s=args.progress_every) as tree,
+            ray_session(num_cpus=args.num_cpus),
+        ):
             # After ray.init, whose own SIGTERM handler aborts the driver: a stop by pid shuts the local Ray down.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             for n in args.rows:
@@ -201,19 +238,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tree.watch, tree.target = out, n
                 load_before = os.getloadavg()
                 tree.peak_mb = 0.0
-                result = run_job(str(src), str(out), settings, model, block_rows=args.block_rows,
-                                 actors=args.num_cpus)
+                result = run_job(str(src), str(out), settings, model, block_rows=args.block_rows, actors=args.num_cpus)
                 run = {
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "rows": result.rows, "rows_written_before": rows_before,
-                    "blocks_skipped": result.blocks_skipped, "distinct_reviews_available": distinct,
+                    "rows": result.rows,
+                    "rows_written_before": rows_before,
+                    "blocks_skipped": result.blocks_skipped,
+                    "distinct_reviews_available": distinct,
                     "seconds": round(result.seconds, 1),
                     "reviews_per_s": round(result.rows_per_s, 1),
                     "reviews_per_s_per_core": round(result.rows_per_s / args.num_cpus, 1),
                     # one actor on one core, model loading and Ray start-up left out
                     "reviews_per_busy_actor_s": round(result.rows / max(result.actor_busy_s, 1e-9), 1),
-                    "answers": {"ok": result.ok, "fallback": result.fallback, "rejected": result.rejected,
-                                "queued_for_humans": result.escalated},
+                    "answers": {
+                        "ok": result.ok,
+                        "fallback": result.fallback,
+                        "rejected": result.rejected,
+                        "queued_for_humans": result.escalated,
+                    },
                     "backends": result.backends,
                     "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                     "actor_peak_rss_mb": sorted(round(v, 1) for v in result.actor_peak_rss_mb.values()),
@@ -230,9 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "ray_num_cpus": args.num_cpus, "actors": args.num_cpus,
-                    "note": "shared machine; other developers' jobs ran at the same time (see load averages)"},
-        "model_version": model.tag, "backend": settings.service.backend, "block_rows": args.block_rows,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "ray_num_cpus": args.num_cpus,
+            "actors": args.num_cpus,
+            "note": "shared machine; other developers' jobs ran at the same time (see load averages)",
+        },
+        "model_version": model.tag,
+        "backend": settings.service.backend,
+        "block_rows": args.block_rows,
         "latency_budget": "none (batch waits for the model)",
         "batch": _earlier(args) + runs,
         "http_service": service,

@@ -34,8 +34,13 @@ REPO = Path(__file__).resolve().parent.parent
 # Seed 004: "50,000 posts per minute sustained".
 SEED_004_RATE = 50_000 / 60
 # The benchmark names each process by its BentoML service; the API process is the Bento's entry service.
-SERVICES = {"review-sentiment": "API (entry service)", "api": "API (entry service)", "language": "language runner",
-            "rules": "rules runner", "transformer": "transformer runner"}
+SERVICES = {
+    "review-sentiment": "API (entry service)",
+    "api": "API (entry service)",
+    "language": "language runner",
+    "rules": "rules runner",
+    "transformer": "transformer runner",
+}
 # Not counted: the circus arbiter (one per pod, idle), the load generator (the client) and the total.
 
 
@@ -54,9 +59,16 @@ def cpu_rows(ms: dict[str, float], rate: float, utilisation: float) -> list[dict
             continue
         cost = ms[proc]
         cores = rate * cost / 1000.0
-        rows.append({"service": SERVICES[proc], "process": proc, "cpu_ms_per_request": cost,
-                     "rps_per_replica": round(1000.0 / cost * utilisation, 1) if cost else None,
-                     "cores_busy": round(cores, 2), "replicas": max(1, math.ceil(cores / utilisation))})
+        rows.append(
+            {
+                "service": SERVICES[proc],
+                "process": proc,
+                "cpu_ms_per_request": cost,
+                "rps_per_replica": round(1000.0 / cost * utilisation, 1) if cost else None,
+                "cores_busy": round(cores, 2),
+                "replicas": max(1, math.ceil(cores / utilisation)),
+            }
+        )
     return rows
 
 
@@ -65,8 +77,9 @@ def model(args: argparse.Namespace) -> dict[str, Any]:
     svc = bench["service"]
     ms: dict[str, float] = svc["steady_cpu_ms_per_request"]
     backend = (svc.get("config") or {}).get("SENTIMENT_SERVICE__BACKEND", args.backend)
-    model_ms = next(b["ms_per_text_1_thread"] for b in json.loads(args.backends.read_text())["backends"]
-                    if b["backend"] == backend)
+    model_ms = next(
+        b["ms_per_text_1_thread"] for b in json.loads(args.backends.read_text())["backends"] if b["backend"] == backend
+    )
     rate, util = args.rate, args.utilisation
     rows = cpu_rows(ms, rate, util)
     bento_ms = sum(r["cpu_ms_per_request"] for r in rows)
@@ -85,29 +98,37 @@ def model(args: argparse.Namespace) -> dict[str, Any]:
         "rate_reviews_per_s": round(rate, 1),
         "utilisation": util,
         "measured": {
-            "benchmark": str(args.benchmark.relative_to(REPO) if args.benchmark.is_relative_to(REPO)
-                             else args.benchmark),
-            "benchmark_when": bench.get("when"), "benchmark_machine": bench.get("machine"),
-            "model_tag": bench.get("model_tag"), "backend": backend,
+            "benchmark": str(
+                args.benchmark.relative_to(REPO) if args.benchmark.is_relative_to(REPO) else args.benchmark
+            ),
+            "benchmark_when": bench.get("when"),
+            "benchmark_machine": bench.get("machine"),
+            "model_tag": bench.get("model_tag"),
+            "backend": backend,
             "steady_phase": {k: (svc.get("steady") or {}).get(k) for k in ("name", "achieved_rps", "p95_ms")},
             "steady_cpu_ms_per_request": ms,
             "bento_capacity_rps_at_p95_200ms_on_2_cores": capacity,
             "model_ms_per_text_1_thread": model_ms,
-            "model_ms_source": str(args.backends.relative_to(REPO) if args.backends.is_relative_to(REPO)
-                                   else args.backends),
+            "model_ms_source": str(
+                args.backends.relative_to(REPO) if args.backends.is_relative_to(REPO) else args.backends
+            ),
         },
         "cpu": {
             "per_service": rows,
             "all_in_one": {
-                "bento_cpu_ms_per_request": round(bento_ms, 2), "pod_cores": args.pod_cores,
+                "bento_cpu_ms_per_request": round(bento_ms, 2),
+                "pod_cores": args.pod_cores,
                 "pods_by_cpu": math.ceil(rate / per_pod_cpu),
                 "pods_by_measured_capacity": math.ceil(rate / capacity) if capacity else None,
             },
         },
         "gpu_projected": {
-            "assumptions": {"encoder": {"layers": args.layers, "hidden": args.hidden, "ffn": args.ffn},
-                            "tokens_per_review_padded": args.gpu_tokens, "effective_tflops": args.gpu_tflops,
-                            "workers_per_pod": args.gpu_pod_workers},
+            "assumptions": {
+                "encoder": {"layers": args.layers, "hidden": args.hidden, "ffn": args.ffn},
+                "tokens_per_review_padded": args.gpu_tokens,
+                "effective_tflops": args.gpu_tflops,
+                "workers_per_pod": args.gpu_pod_workers,
+            },
             "gflop_per_review": round(flops / 1e9, 2),
             "gpu_reviews_per_s": round(gpu_rps),
             "pod_cpu_ms_per_request_besides_model": round(side_ms, 2),
@@ -137,8 +158,10 @@ def table(report: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for r in cpu["per_service"]:
-        lines.append(f"| {r['service']} | {r['cpu_ms_per_request']} | {r['rps_per_replica']} | {r['cores_busy']} | "
-                     f"**{r['replicas']}** |")
+        lines.append(
+            f"| {r['service']} | {r['cpu_ms_per_request']} | {r['rps_per_replica']} | {r['cores_busy']} | "
+            f"**{r['replicas']}** |"
+        )
     a = cpu["all_in_one"]
     total = sum(r["replicas"] for r in cpu["per_service"])
     lines += [
@@ -156,11 +179,11 @@ def table(report: dict[str, Any]) -> str:
         f"| the pod's CPU besides the model: transformer CPU minus the model's own (both measured) | "
         f"{gpu['pod_cpu_ms_per_request_besides_model']} ms per request, {gpu['assumptions']['workers_per_pod']} "
         f"workers = {side_text} |",
-        f"| one pod at {util:.0%}, bound by {gpu['bound']} | {gpu['pod_reviews_per_s_at_utilisation']:,} "
-        "reviews/s |",
+        f"| one pod at {util:.0%}, bound by {gpu['bound']} | {gpu['pod_reviews_per_s_at_utilisation']:,} reviews/s |",
         f"| **GPU transformer pods** | **{gpu['transformer_gpu_pods']}** of {gpu['assumptions']['workers_per_pod']} "
         "cores, beside one-core CPU replicas: "
-        + ", ".join(f"{SERVICES[k]} {v}" for k, v in gpu["cpu_replicas_beside_them"].items()) + " |",
+        + ", ".join(f"{SERVICES[k]} {v}" for k, v in gpu["cpu_replicas_beside_them"].items())
+        + " |",
     ]
     return "\n".join(lines)
 
@@ -168,8 +191,12 @@ def table(report: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--benchmark", type=Path, default=REPO / "reports" / "benchmark.json")
-    p.add_argument("--backends", type=Path, default=REPO / "reports" / "model" / "backends.json",
-                   help="the model's own cost per text, by backend")
+    p.add_argument(
+        "--backends",
+        type=Path,
+        default=REPO / "reports" / "model" / "backends.json",
+        help="the model's own cost per text, by backend",
+    )
     p.add_argument("--backend", default="onnx-int8", help="when the benchmark's config does not name one")
     p.add_argument("--out", type=Path, default=REPO / "reports" / "capacity.json")
     p.add_argument("--rate", type=float, default=SEED_004_RATE, help="reviews per second to carry")
@@ -180,9 +207,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--hidden", type=int, default=384, help="hidden size (all-MiniLM-L6-v2: 384)")
     g.add_argument("--ffn", type=int, default=1536, help="feed-forward size (all-MiniLM-L6-v2: 1536)")
     g.add_argument("--gpu-tokens", type=int, default=256, help="tokens per review, padded (the full profile's max)")
-    g.add_argument("--gpu-tflops", type=float, default=8.0,
-                   help="effective FP16 TFLOP/s one GPU sustains on batches of short sequences (T4-class: ~12%% "
-                        "of its 65 peak)")
+    g.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=8.0,
+        help="effective FP16 TFLOP/s one GPU sustains on batches of short sequences (T4-class: ~12%% of its 65 peak)",
+    )
     g.add_argument("--gpu-pod-workers", type=int, default=4, help="transformer worker processes (cores) per GPU pod")
     return p.parse_args(argv)
 

@@ -33,8 +33,15 @@ console = Console(width=140)
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 
 
-def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, reference: np.ndarray | None,
-          gate: float, timing_n: int) -> tuple[dict[str, Any], np.ndarray]:
+def score(
+    name: str,
+    model: SentimentModel,
+    texts: list[str],
+    y: np.ndarray,
+    reference: np.ndarray | None,
+    gate: float,
+    timing_n: int,
+) -> tuple[dict[str, Any], np.ndarray]:
     probs = model.predict(texts, batch_size=32)
     pred = probs.argmax(1)
     m = metrics(y, pred)
@@ -43,7 +50,10 @@ def score(name: str, model: SentimentModel, texts: list[str], y: np.ndarray, ref
     model.predict(texts[:timing_n], batch_size=1)
     ms = (time.perf_counter() - start) * 1000.0 / timing_n
     row: dict[str, Any] = {
-        "backend": model.backend, "requested": name, "macro_f1": round(m.macro_f1, 4), "accuracy": round(m.accuracy, 4),
+        "backend": model.backend,
+        "requested": name,
+        "macro_f1": round(m.macro_f1, 4),
+        "accuracy": round(m.accuracy, 4),
         "f1": {label: round(c.f1, 4) for label, c in m.per_class.items()},
         "coverage_at_gate": round(float(kept.mean()), 4),
         "accuracy_at_gate": round(float((pred[kept] == y[kept]).mean()), 4),
@@ -69,24 +79,33 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     reference = None
     for name in BACKENDS:
-        model = SentimentModel(path, meta, tag, num_threads=1, backend=name,
-                               onnx_cache=settings.paths.data_dir / "onnx")
+        model = SentimentModel(
+            path, meta, tag, num_threads=1, backend=name, onnx_cache=settings.paths.data_dir / "onnx"
+        )
         row, probs = score(name, model, texts, y, reference, settings.gates.confidence_gate, args.timing_texts)
         reference = probs if reference is None else reference
         rows.append(row)
-    table = Table("backend", "macro-F1", "accuracy", "agree w/ torch", "max Δp", "coverage@gate", "acc@gate",
-                  "ms/text")
+    table = Table("backend", "macro-F1", "accuracy", "agree w/ torch", "max Δp", "coverage@gate", "acc@gate", "ms/text")
     for r in rows:
-        table.add_row(r["backend"], f"{r['macro_f1']:.4f}", f"{r['accuracy']:.4f}",
-                      f"{r.get('label_agreement_with_torch', 1.0):.4f}",
-                      f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
-                      f"{r['coverage_at_gate']:.3f}", f"{r['accuracy_at_gate']:.4f}",
-                      f"{r['ms_per_text_1_thread']:.2f}")
+        table.add_row(
+            r["backend"],
+            f"{r['macro_f1']:.4f}",
+            f"{r['accuracy']:.4f}",
+            f"{r.get('label_agreement_with_torch', 1.0):.4f}",
+            f"{r.get('max_prob_change_vs_torch', 0.0):.4f}",
+            f"{r['coverage_at_gate']:.3f}",
+            f"{r['accuracy_at_gate']:.4f}",
+            f"{r['ms_per_text_1_thread']:.2f}",
+        )
     console.print(table)
     out = args.out or settings.paths.committed_reports_dir / "model" / "backends.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"tag": tag, "test_reviews": len(texts), "gate": settings.gates.confidence_gate,
-                               "backends": rows}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {"tag": tag, "test_reviews": len(texts), "gate": settings.gates.confidence_gate, "backends": rows}, indent=1
+        )
+        + "\n"
+    )
     console.print(f"wrote {out}")
     return 0
 

@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", type=Path, default=None, help="default: reports/gates.json (the committed figures)")
     args = ap.parse_args(argv)
     settings = load_settings()
-    report: dict[str, Any] = {"language_gate": language_gate(settings, args.per_file),
-              "rules": rules_precision(settings, args.per_file)}
+    report: dict[str, Any] = {
+        "language_gate": language_gate(settings, args.per_file),
+        "rules": rules_precision(settings, args.per_file),
+    }
     out = args.output or settings.paths.committed_reports_dir / "gates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

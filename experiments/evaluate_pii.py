@@ -49,7 +49,7 @@ def _sample(path: Path, n: int) -> list[str]:
 def _context(text: str, start: int, end: int, width: int = 40) -> str:
     """The words around a finding, the finding itself only by its shape: the report must not repeat what it masks."""
     shape = re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text[start:end]))
-    return f"{text[max(0, start - width):start]}<<{shape}>>{text[end:end + width]}"
+    return f"{text[max(0, start - width) : start]}<<{shape}>>{text[end : end + width]}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     privacy = settings.privacy
     masker = PiiMasker(map(PiiKind, privacy.kinds), privacy.phone_regions)
 
-    real: dict[str, list[str]] = {name: _sample(settings.paths.shared_data_dir / name, args.per_file)
-                                  for name in ENGLISH}
+    real: dict[str, list[str]] = {
+        name: _sample(settings.paths.shared_data_dir / name, args.per_file) for name in ENGLISH
+    }
     texts = [t for ts in real.values() for t in ts]
     hits: list[dict[str, str]] = []
     per_file: dict[str, int] = {}
@@ -94,7 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     scores = score(sample, masker)
     kinds = {
         k.value: {
-            "tp": s.tp, "fp": s.fp, "fn": s.fn, "precision": s.precision, "recall": s.recall,
+            "tp": s.tp,
+            "fp": s.fp,
+            "fn": s.fn,
+            "precision": s.precision,
+            "recall": s.recall,
             "real_review_hits": real_counts[k.value],
         }
         for k, s in scores.items()
@@ -117,8 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
-    print(f"real reviews: {len(texts)}, changed by masking: {report['real_reviews_changed']} "
-          f"({report['real_share_changed']:.3%})")
+    print(
+        f"real reviews: {len(texts)}, changed by masking: {report['real_reviews_changed']} "
+        f"({report['real_share_changed']:.3%})"
+    )
     for h in hits:
         print(f"  {h['kind']:6} {h['file']}: {h['context']}")
     print(f"synthetic reviews: {len(sample)} (seed {args.seed})")
@@ -127,8 +134,10 @@ def main(argv: list[str] | None = None) -> None:
         p = "-" if k["precision"] is None else f"{k['precision']:.4f}"
         r = "-" if k["recall"] is None else f"{k['recall']:.4f}"
         print(f"{name:6} {k['tp']:>5} {k['fp']:>4} {k['fn']:>4} {p:>9} {r:>7} {k['real_review_hits']:>9}")
-    print(f"mask cost per real review: median {report['mask_us_median']:.1f} us, p95 {report['mask_us_p95']:.1f} us "
-          f"({len(timings)} reviews)")
+    print(
+        f"mask cost per real review: median {report['mask_us_median']:.1f} us, p95 {report['mask_us_p95']:.1f} us "
+        f"({len(timings)} reviews)"
+    )
     print(f"wrote {out}")
 
 

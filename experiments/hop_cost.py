@@ -57,9 +57,12 @@ async def _measure(url: str, server_pid: int, width: int, calls: int) -> dict[st
             await client.match(texts=texts)
         wall = time.perf_counter() - wall0
         client_s, server_s = time.process_time() - client0, _tree_cpu_s(server_pid) - server0
-    return {"texts_per_call": width, "client_cpu_ms_per_call": round(client_s * 1000 / calls, 3),
-            "server_cpu_ms_per_call": round(server_s * 1000 / calls, 3),
-            "wall_ms_per_call": round(wall * 1000 / calls, 3)}
+    return {
+        "texts_per_call": width,
+        "client_cpu_ms_per_call": round(client_s * 1000 / calls, 3),
+        "server_cpu_ms_per_call": round(server_s * 1000 / calls, 3),
+        "wall_ms_per_call": round(wall * 1000 / calls, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     bentoml_bin = str(Path(sys.executable).parent / "bentoml")
     log = tempfile.NamedTemporaryFile(prefix="hop-cost-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([bentoml_bin, "serve", "runners.rules:RulesRunner", "--host", "127.0.0.1", "--port",
-                             str(port)], cwd=REPO, env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [bentoml_bin, "serve", "runners.rules:RulesRunner", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "true"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         import httpx

@@ -36,8 +36,7 @@ def make_app(tag: str, num_threads: int | None, backend: Backend, onnx_cache: Pa
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["model"] = SentimentModel.from_store(tag, num_threads=num_threads, backend=backend,
-                                                   onnx_cache=onnx_cache)
+        state["model"] = SentimentModel.from_store(tag, num_threads=num_threads, backend=backend, onnx_cache=onnx_cache)
         yield
 
     app = FastAPI(lifespan=lifespan)
@@ -58,8 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=3200)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    p.add_argument("--backend", choices=list(get_args(Backend)), default="torch",
-                   help="torch: what tutorials ship; the service's backend: the like-for-like baseline")
+    p.add_argument(
+        "--backend",
+        choices=list(get_args(Backend)),
+        default="torch",
+        help="torch: what tutorials ship; the service's backend: the like-for-like baseline",
+    )
     args = p.parse_args(argv)
     settings = load_settings()
     app = make_app(require_serving_tag(settings.model), args.threads, args.backend, settings.paths.data_dir / "onnx")

@@ -67,8 +67,17 @@ def _phone(rng: random.Random) -> str:
     if pick < 0.4:  # US, in the ways people type them
         n = str(_valid_number(rng, "US", rng.choice("23456789"), 10).national_number)
         a, b, c = n[:3], n[3:6], n[6:]
-        return rng.choice([f"({a}) {b}-{c}", f"{a}-{b}-{c}", f"{a}.{b}.{c}", f"+1 {a} {b} {c}", f"1-{a}-{b}-{c}",
-                           f"+1-{a}-{b}-{c}", f"{a} {b} {c}"])
+        return rng.choice(
+            [
+                f"({a}) {b}-{c}",
+                f"{a}-{b}-{c}",
+                f"{a}.{b}.{c}",
+                f"+1 {a} {b} {c}",
+                f"1-{a}-{b}-{c}",
+                f"+1-{a}-{b}-{c}",
+                f"{a} {b} {c}",
+            ]
+        )
     if pick < 0.8:  # India: mobiles mostly
         n = str(_valid_number(rng, "IN", rng.choice("6789"), 10).national_number)
         return rng.choice([f"+91 {n[:5]} {n[5:]}", f"+91-{n}", f"0{n}", n, f"{n[:5]} {n[5:]}", f"+91{n}"])
@@ -77,21 +86,40 @@ def _phone(rng: random.Random) -> str:
 
 
 def _card(rng: random.Random) -> str:
-    prefix, length = rng.choice([("4", 16), ("51", 16), ("55", 16), ("2221", 16), ("34", 15), ("37", 15),
-                                 ("6011", 16), ("60", 16), ("4", 13), ("62", 19)])
+    prefix, length = rng.choice(
+        [
+            ("4", 16),
+            ("51", 16),
+            ("55", 16),
+            ("2221", 16),
+            ("34", 15),
+            ("37", 15),
+            ("6011", 16),
+            ("60", 16),
+            ("4", 13),
+            ("62", 19),
+        ]
+    )
     body = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
     digits = next(body + d for d in string.digits if luhn_ok(body + d))
     sep = rng.choice([" ", "-", ""])
     if length == 15:
         return sep.join([digits[:4], digits[4:10], digits[10:]])
-    return sep.join(digits[i:i + 4] for i in range(0, length, 4))
+    return sep.join(digits[i : i + 4] for i in range(0, length, 4))
 
 
 def _url(rng: random.Random) -> str:
     domain = rng.choice(_WEB_DOMAINS)
     slug = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(4, 10)))
-    return rng.choice([f"https://www.{domain}/p/{slug}", f"http://{domain}/{slug}?ref=mail", f"www.{domain}/{slug}",
-                       f"https://{domain}/{slug}", f"{domain}/review/{slug}"])
+    return rng.choice(
+        [
+            f"https://www.{domain}/p/{slug}",
+            f"http://{domain}/{slug}?ref=mail",
+            f"www.{domain}/{slug}",
+            f"https://{domain}/{slug}",
+            f"{domain}/review/{slug}",
+        ]
+    )
 
 
 def _ip(rng: random.Random) -> str:
@@ -105,14 +133,26 @@ def _order(rng: random.Random) -> str:
 
 
 GENERATORS: dict[PiiKind, Callable[[random.Random], str]] = {
-    PiiKind.EMAIL: _email, PiiKind.PHONE: _phone, PiiKind.CARD: _card,
-    PiiKind.URL: _url, PiiKind.IP: _ip, PiiKind.ORDER: _order,
+    PiiKind.EMAIL: _email,
+    PiiKind.PHONE: _phone,
+    PiiKind.CARD: _card,
+    PiiKind.URL: _url,
+    PiiKind.IP: _ip,
+    PiiKind.ORDER: _order,
 }
 _TEMPLATES: dict[PiiKind, list[str]] = {
-    PiiKind.EMAIL: ["Email me at {} if you want details.", "Contact: {} (any time).", "my id is {} for any query",
-                    "Write to {}."],
-    PiiKind.PHONE: ["Call me on {} anytime.", "Their support number {} never answers.", "ph: {}, evenings.",
-                    "Call {}."],
+    PiiKind.EMAIL: [
+        "Email me at {} if you want details.",
+        "Contact: {} (any time).",
+        "my id is {} for any query",
+        "Write to {}.",
+    ],
+    PiiKind.PHONE: [
+        "Call me on {} anytime.",
+        "Their support number {} never answers.",
+        "ph: {}, evenings.",
+        "Call {}.",
+    ],
     PiiKind.CARD: ["They charged my card {} twice!", "card no {} was billed.", "Paid with {}."],
     PiiKind.URL: ["More photos at {} if interested.", "See {}.", "(link: {})", "I bought it from {} last week."],
     PiiKind.IP: ["My router at {} lost it.", "logged in from {} and failed.", "IP {}."],
@@ -124,7 +164,7 @@ def _luhn_invalid_card(rng: random.Random) -> str:
     while True:
         digits = "4" + "".join(rng.choice(string.digits) for _ in range(15))
         if not luhn_ok(digits):
-            return " ".join(digits[i:i + 4] for i in range(0, 16, 4))
+            return " ".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
 # Look-alikes that ordinary reviews contain and that must stay as they are (the precision side).

@@ -30,8 +30,16 @@ from sentiment.contract import LABELS
 from training.decision import shift
 from training.loso import LosoReport, figures
 
-SHOWN = ("macro_f1", "coverage", "ok_negative_precision", "ok_negative_recall", "ok_neutral_precision",
-         "ok_neutral_recall", "binary_accuracy", "ece")
+SHOWN = (
+    "macro_f1",
+    "coverage",
+    "ok_negative_precision",
+    "ok_negative_recall",
+    "ok_neutral_precision",
+    "ok_neutral_recall",
+    "binary_accuracy",
+    "ece",
+)
 
 
 def em_prior(probs: np.ndarray, prior: np.ndarray, steps: int = 200, tol: float = 1e-6) -> np.ndarray:
@@ -65,8 +73,7 @@ def probe(report: LosoReport, variant: str, window: int, seed: int, negative_gat
     # The mix calibration was fitted at: each fold's validation labels; older runs did not store them, and their
     # folds get the average of the others.
     fallback = np.mean([class_mix(f.val_y) for f in report.folds if f.val_y], axis=0)
-    rows: dict[str, list[dict[str, float]]] = {k: [] for k in ("stored", "em_sample", f"em_window_{window}",
-                                                               "em_half")}
+    rows: dict[str, list[dict[str, float]]] = {k: [] for k in ("stored", "em_sample", f"em_window_{window}", "em_half")}
     rows |= {f"negative_gate_{g}": [] for g in negative_gates}
     priors: dict[str, dict[str, list[float]]] = {}
     agree = []
@@ -87,14 +94,25 @@ def probe(report: LosoReport, variant: str, window: int, seed: int, negative_gat
             rows[name].append(figures(y, q, *gated(q, report.gate)))
         for g in negative_gates:
             rows[f"negative_gate_{g}"].append(figures(y, biased, *gated(biased, report.gate, g)))
-        priors[f.source] = {"calibration": prior.round(3).tolist(), "true": class_mix(f.y).round(3).tolist(),
-                            "em_sample": est.round(3).tolist(), "em_window": win.round(3).tolist()}
+        priors[f.source] = {
+            "calibration": prior.round(3).tolist(),
+            "true": class_mix(f.y).round(3).tolist(),
+            "em_sample": est.round(3).tolist(),
+            "em_window": win.round(3).tolist(),
+        }
     means = {k: {m: round(float(np.mean([r[m] for r in rs])), 3) for m in SHOWN} for k, rs in rows.items()}
-    return {"variant": variant, "gate": report.gate, "window": window, "decisions_agree_with_stored":
-            round(float(np.mean(agree)), 4), "fold_average": means, "priors": priors,
-            "per_fold": {k: {f.source: {m: round(r[m], 3) for m in SHOWN} for f, r in zip(report.folds, rs,
-                                                                                         strict=True)}
-                         for k, rs in rows.items()}}
+    return {
+        "variant": variant,
+        "gate": report.gate,
+        "window": window,
+        "decisions_agree_with_stored": round(float(np.mean(agree)), 4),
+        "fold_average": means,
+        "priors": priors,
+        "per_fold": {
+            k: {f.source: {m: round(r[m], 3) for m in SHOWN} for f, r in zip(report.folds, rs, strict=True)}
+            for k, rs in rows.items()
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,12 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default="tuned_bias", help="whose decision bias the replay keeps")
     p.add_argument("--window", type=int, default=300, help="reviews a live replica would estimate the mix from")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--negative-gates", type=float, nargs="*", default=[0.7, 0.8, 0.9],
-                   help="also replay a stricter confidence gate for negative answers only (no prior shift)")
+    p.add_argument(
+        "--negative-gates",
+        type=float,
+        nargs="*",
+        default=[0.7, 0.8, 0.9],
+        help="also replay a stricter confidence gate for negative answers only (no prior shift)",
+    )
     p.add_argument("--out", type=Path, help="default: prior_shift_probe.json beside the report")
     args = p.parse_args(argv)
-    out = probe(LosoReport.model_validate_json(args.report.read_text()), args.variant, args.window, args.seed,
-                args.negative_gates)
+    out = probe(
+        LosoReport.model_validate_json(args.report.read_text()),
+        args.variant,
+        args.window,
+        args.seed,
+        args.negative_gates,
+    )
     path = args.out or args.report.parent / "prior_shift_probe.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"argmax + gate agree with the stored chain decisions on {out['decisions_agree_with_stored']:.2%}")

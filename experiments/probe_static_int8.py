@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     timed, calib = texts[: args.texts], texts[args.texts :]
     tag = require_serving_tag(settings.model)
     # Loading the served backend leaves the verified fp32 export and the dynamic int8 file in the cache.
-    model = SentimentModel.from_store(tag, num_threads=1, backend="onnx-int8",
-                                      onnx_cache=settings.paths.data_dir / "onnx")
+    model = SentimentModel.from_store(
+        tag, num_threads=1, backend="onnx-int8", onnx_cache=settings.paths.data_dir / "onnx"
+    )
     assert model.onnx is not None, model.backend_error
     dynamic = model.onnx.path
     fp32 = dynamic.with_name("model.onnx")
@@ -73,9 +74,18 @@ def main(argv: list[str] | None = None) -> int:
 
     static = Path(tempfile.mkdtemp(prefix="static-int8-")) / "model.static.onnx"
     start = time.perf_counter()
-    quantize_static(str(fp32), str(static), Calibration(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                    calibrate_method=CalibrationMethod.MinMax, extra_options={"ActivationSymmetric": True})
+    quantize_static(
+        str(fp32),
+        str(static),
+        Calibration(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": True},
+    )
     quantise_s = time.perf_counter() - start
 
     def session(path: Path) -> Any:
@@ -105,15 +115,24 @@ def main(argv: list[str] | None = None) -> int:
             idx = order[i : i + 8]
             batched[idx] = run(name, [timed[j] for j in idx])
         batch_ms = (time.process_time() - cpu) * 1000.0 / len(timed)
-        row = {"model": name, "ms_per_text_alone": round(alone_ms, 2),
-               "ms_per_text_padded_batches_of_8": round(batch_ms, 2),
-               "label_agreement_with_fp32": round(float((alone.argmax(1) == reference.argmax(1)).mean()), 4),
-               "labels_equal_alone_and_in_a_batch": round(float((alone.argmax(1) == batched.argmax(1)).mean()), 4),
-               "max_logit_change_in_a_batch": float(np.abs(alone - batched).max())}
+        row = {
+            "model": name,
+            "ms_per_text_alone": round(alone_ms, 2),
+            "ms_per_text_padded_batches_of_8": round(batch_ms, 2),
+            "label_agreement_with_fp32": round(float((alone.argmax(1) == reference.argmax(1)).mean()), 4),
+            "labels_equal_alone_and_in_a_batch": round(float((alone.argmax(1) == batched.argmax(1)).mean()), 4),
+            "max_logit_change_in_a_batch": float(np.abs(alone - batched).max()),
+        }
         rows.append(row)
         print(json.dumps(row))
-    report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model_tag": tag, "texts": len(timed),
-              "calibration_texts": len(calib), "quantise_s": round(quantise_s, 1), "rows": rows}
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model_tag": tag,
+        "texts": len(timed),
+        "calibration_texts": len(calib),
+        "quantise_s": round(quantise_s, 1),
+        "rows": rows,
+    }
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

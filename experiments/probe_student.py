@@ -47,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = load_settings()
     texts = load_texts(settings.paths.shared_data_dir, args.texts, seed=1)
-    models = {role: SentimentModel.from_store(tag, num_threads=1, backend="onnx-int8",
-                                              onnx_cache=settings.paths.data_dir / "onnx")
-              for role, tag in (("teacher", args.teacher), ("student", args.student))}
+    models = {
+        role: SentimentModel.from_store(
+            tag, num_threads=1, backend="onnx-int8", onnx_cache=settings.paths.data_dir / "onnx"
+        )
+        for role, tag in (("teacher", args.teacher), ("student", args.student))
+    }
     for m in models.values():
         if m.backend != "onnx-int8":
             raise SystemExit(f"{m.tag} runs on {m.backend}, not onnx-int8: {m.backend_error}")
@@ -63,22 +66,28 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"texts": len(texts), "backend": "onnx-int8", "threads": 1, "rounds": args.rounds}
     for role, m in models.items():
         meta = m.metadata
-        out[role] = {"tag": m.tag, "layers": _layers(m.tag), "ms_per_text": round(statistics.median(times[role]), 2),
-                     "passes_ms_per_text": [round(t, 2) for t in times[role]], "data_fingerprint":
-                     meta.data_fingerprint, **{k: meta.metrics.get(k) for k in ("test_macro_f1",
-                                                                                "test_binary_accuracy")}}
+        out[role] = {
+            "tag": m.tag,
+            "layers": _layers(m.tag),
+            "ms_per_text": round(statistics.median(times[role]), 2),
+            "passes_ms_per_text": [round(t, 2) for t in times[role]],
+            "data_fingerprint": meta.data_fingerprint,
+            **{k: meta.metrics.get(k) for k in ("test_macro_f1", "test_binary_accuracy")},
+        }
     t, s = out["teacher"], out["student"]
     out["same_test_split"] = t["data_fingerprint"] == s["data_fingerprint"]
     out["speedup"] = round(t["ms_per_text"] / s["ms_per_text"], 2)
     out["label_agreement"] = round(float(np.mean(labels["teacher"] == labels["student"])), 4)
-    out["delta"] = {k: round(s[k] - t[k], 4) for k in ("test_macro_f1", "test_binary_accuracy")
-                    if s[k] is not None and t[k] is not None}
+    out["delta"] = {
+        k: round(s[k] - t[k], 4)
+        for k in ("test_macro_f1", "test_binary_accuracy")
+        if s[k] is not None and t[k] is not None
+    }
     out["keeps_quality"] = out["same_test_split"] and len(out["delta"]) == 2 and min(out["delta"].values()) >= -KEEP
     path = args.out or settings.paths.committed_reports_dir / "model" / "student_probe.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps({k: out[k] for k in ("speedup", "label_agreement", "delta", "same_test_split",
-                                          "keeps_quality")}))
+    print(json.dumps({k: out[k] for k in ("speedup", "label_agreement", "delta", "same_test_split", "keeps_quality")}))
     print(f"wrote {path}")
     return 0
 

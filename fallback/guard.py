@@ -113,8 +113,12 @@ class ResourceGuard:
     def start(self) -> None:
         if self._thread is None:
             self._memory = self._sampler().memory_percent  # primes the CPU counters: first readings mean nothing
-            log.info("resource guard: CPU scope %s, service root pid %d (%s)", self.scope, self._root.pid,
-                     " ".join(self._root.cmdline()[:3]))
+            log.info(
+                "resource guard: CPU scope %s, service root pid %d (%s)",
+                self.scope,
+                self._root.pid,
+                " ".join(self._root.cmdline()[:3]),
+            )
             self._thread = threading.Thread(target=self._run, name="resource-guard", daemon=True)
             self._thread.start()
 

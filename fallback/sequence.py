@@ -156,8 +156,11 @@ class TierSequence:
             left = deadline - asyncio.get_running_loop().time()
             expected = self.tiers.expected_wait_s(n)
             if expected > left:
-                return failed(n, Reason.overload,
-                              f"tier 1 expected to answer in {expected:.2f}s, {max(left, 0.0):.2f}s of the budget left")
+                return failed(
+                    n,
+                    Reason.overload,
+                    f"tier 1 expected to answer in {expected:.2f}s, {max(left, 0.0):.2f}s of the budget left",
+                )
         return None
 
     async def _call_model(self, texts: list[str], deadline: float | None) -> list[ModelOutput | Failure]:

@@ -17,7 +17,10 @@ from sentiment.settings import GateSettings
 
 def language_service(gates: GateSettings) -> bentoml.Service[Any]:
     @bentoml.service(
-        name="language", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
+        name="language",
+        workers=1,
+        threads=1,
+        traffic={"timeout": 30, "max_concurrency": 1024},
         logging={"access": {"enabled": False}},
     )
     class LanguageRunner:

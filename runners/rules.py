@@ -9,7 +9,11 @@ from sentiment.bentoml_patches import apply_patches
 from sentiment.heap import freeze_heap
 
 
-@bentoml.service(name="rules", workers=1, threads=1, traffic={"timeout": 30, "max_concurrency": 1024},
+@bentoml.service(
+    name="rules",
+    workers=1,
+    threads=1,
+    traffic={"timeout": 30, "max_concurrency": 1024},
     logging={"access": {"enabled": False}},
 )
 class RulesRunner:

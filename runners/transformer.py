@@ -53,8 +53,9 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
             self._stop = threading.Event()
             # Loads the champion (and challenger) in the background, then follows the aliases: a promotion or a
             # rollback swaps the version this process serves without a restart (sentiment.model.serving).
-            self._watch = threading.Thread(target=self.models.watch, args=(svc.alias_poll_s, self._stop),
-                                           name="model-watch", daemon=True)
+            self._watch = threading.Thread(
+                target=self.models.watch, args=(svc.alias_poll_s, self._stop), name="model-watch", daemon=True
+            )
             self._watch.start()
 
         @bentoml.on_shutdown
@@ -71,8 +72,9 @@ def transformer_service(settings: Settings) -> bentoml.Service[Any]:
             m, c = self.models.champion, self.models.challenger
             if m is None:
                 return ModelInfo(loaded=False, error=self.models.error)
-            return ModelInfo(loaded=True, tag=m.tag, metadata=m.metadata, backend=m.backend,
-                             challenger=c.tag if c else None)
+            return ModelInfo(
+                loaded=True, tag=m.tag, metadata=m.metadata, backend=m.backend, challenger=c.tag if c else None
+            )
 
         @bentoml.api(batchable=True, max_batch_size=svc.max_batch_size, max_latency_ms=svc.max_latency_ms)
         def predict(self, texts: list[str]) -> list[ModelOutput]:

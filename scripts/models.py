@@ -45,8 +45,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument("--name", help="model name in the store (default: SENTIMENT_MODEL__NAME)")
-    p = argparse.ArgumentParser(prog="sentiment-models", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="sentiment-models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", parents=[common], help="stored versions with key metrics and aliases")
     sub.add_parser("history", parents=[common], help="every alias change")
@@ -94,24 +95,48 @@ def _num(value: float | None) -> str:
 
 def version_rows(registry: AliasRegistry) -> list[VersionRow]:
     state = registry.state()
-    return [VersionRow(**v.model_dump(),
-                       aliases=[a for a in ("champion", "challenger") if getattr(state, a) == v.tag])
-            for v in list_versions(registry.name)]
+    return [
+        VersionRow(**v.model_dump(), aliases=[a for a in ("champion", "challenger") if getattr(state, a) == v.tag])
+        for v in list_versions(registry.name)
+    ]
 
 
 def render_versions(rows: list[VersionRow]) -> str:
     return table(
         ["tag", "created (UTC)", "profile", "macro-F1", "accuracy", "neg-vs-pos acc", "aliases"],
-        [[r.tag, r.created.strftime("%Y-%m-%d %H:%M:%S"), r.profile, _num(r.test_macro_f1), _num(r.test_accuracy),
-          _num(r.test_binary_accuracy), ", ".join(r.aliases)] for r in rows],
+        [
+            [
+                r.tag,
+                r.created.strftime("%Y-%m-%d %H:%M:%S"),
+                r.profile,
+                _num(r.test_macro_f1),
+                _num(r.test_accuracy),
+                _num(r.test_binary_accuracy),
+                ", ".join(r.aliases),
+            ]
+            for r in rows
+        ],
     )
 
 
 def render_changes(changes: list[AliasChange]) -> str:
     return table(
         ["when (UTC)", "alias", "action", "from", "to", "forced", "reason", "report", "by", "command"],
-        [[c.ts, c.alias, c.action, c.from_tag or "-", c.to_tag or "-", "yes" if c.forced else "", c.reason,
-          c.report or "", c.by, c.command] for c in changes],
+        [
+            [
+                c.ts,
+                c.alias,
+                c.action,
+                c.from_tag or "-",
+                c.to_tag or "-",
+                "yes" if c.forced else "",
+                c.reason,
+                c.report or "",
+                c.by,
+                c.command,
+            ]
+            for c in changes
+        ],
     )
 
 
@@ -134,9 +159,14 @@ def run(args: argparse.Namespace, command: str) -> str:
     if args.command == "export":
         tag, record = store_export(registry.stored_tag(args.tag))
         done = {"tag": tag, **record.model_dump(mode="json")}
-        return json.dumps(done) if args.json else (
-            f"{tag}: onnx/{record.fp32.file} ({record.fp32.bytes / 1e6:.1f} MB, max logit diff to PyTorch "
-            f"{record.max_logit_diff:.2g}), onnx/{record.int8.file} ({record.int8.bytes / 1e6:.1f} MB)")
+        return (
+            json.dumps(done)
+            if args.json
+            else (
+                f"{tag}: onnx/{record.fp32.file} ({record.fp32.bytes / 1e6:.1f} MB, max logit diff to PyTorch "
+                f"{record.max_logit_diff:.2g}), onnx/{record.int8.file} ({record.int8.bytes / 1e6:.1f} MB)"
+            )
+        )
     if args.command == "history":
         changes = registry.history()
         if not changes and not args.json:
@@ -154,8 +184,9 @@ def run(args: argparse.Namespace, command: str) -> str:
 
 def gate(args: argparse.Namespace, command: str) -> GateReport:
     settings = load_settings()
-    return run_gate(args.name or settings.model.name, settings, args.challenger, args.dry_run, args.force,
-                    args.reason, command)
+    return run_gate(
+        args.name or settings.model.name, settings, args.challenger, args.dry_run, args.force, args.reason, command
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,8 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (GateError, AliasError) as exc:
             print(f"gate cannot run: {exc}", file=sys.stderr)
             return 1
-        print(report.model_dump_json(indent=1) if args.json else
-              render_markdown(report) + f"\nreport: {report.report_dir}")
+        print(
+            report.model_dump_json(indent=1)
+            if args.json
+            else render_markdown(report) + f"\nreport: {report.report_dir}"
+        )
         return 0 if report.action in ("promoted", "forced") or (report.action == "dry_run" and report.passed) else 3
     try:
         out = run(args, command)

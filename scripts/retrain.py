@@ -42,15 +42,28 @@ def drift_decision(path: Path) -> DriftDecision:
         reason = "the low-confidence share grew past its threshold"
     else:
         reason = "no drift: every signal is within its threshold"
-    return DriftDecision(decision="retrain" if report.drift_detected or low_fired else "skip", reason=reason,
-                         report=str(path), drifted_signals=report.drifted_signals, generated_at=report.generated_at)
+    return DriftDecision(
+        decision="retrain" if report.drift_detected or low_fired else "skip",
+        reason=reason,
+        report=str(path),
+        drifted_signals=report.drifted_signals,
+        generated_at=report.generated_at,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="sentiment-retrain", description=__doc__, parents=[training_arguments()],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--when-drifted", type=Path, metavar="REPORT.json",
-                   help="retrain only if this drift report says drifted (overall, or the low-confidence signal)")
+    p = argparse.ArgumentParser(
+        prog="sentiment-retrain",
+        description=__doc__,
+        parents=[training_arguments()],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--when-drifted",
+        type=Path,
+        metavar="REPORT.json",
+        help="retrain only if this drift report says drifted (overall, or the low-confidence signal)",
+    )
     return p.parse_args(argv)
 
 
@@ -81,9 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile {cfg.profile}: base {cfg.base_model}, device {cfg.device}, reports -> {out}")
     result, _ = retrain(cfg, out, settings, chain_view, command=shlex.join(["sentiment-retrain", *argv]))
     summary = result.model_dump(mode="json", include={"tag", "alias", "champion", "test_macro_f1", "report_dir"})
-    print(json.dumps({"decision": "retrained", **summary, "human_train": result.data.human_train,
-                      "human_holdout": result.data.human_holdout, "conflicts": result.data.human_labels.conflicts,
-                      **drift}))
+    print(
+        json.dumps(
+            {
+                "decision": "retrained",
+                **summary,
+                "human_train": result.data.human_train,
+                "human_holdout": result.data.human_holdout,
+                "conflicts": result.data.human_labels.conflicts,
+                **drift,
+            }
+        )
+    )
     return 0
 
 

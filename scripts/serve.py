@@ -49,8 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers:
         env["SENTIMENT_SERVICE__WORKERS"] = str(args.workers)
     extra = [a for a in args.serve_args if a != "--"]
-    cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", "service:SentimentService",
-           "--host", args.host, "--port", str(args.port), *extra]
+    cmd = [
+        str(Path(sys.executable).parent / "bentoml"),
+        "serve",
+        "service:SentimentService",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        *extra,
+    ]
     print("$", " ".join(cmd), flush=True)
     os.chdir(REPO)
     os.execve(cmd[0], cmd, env)  # the server replaces this process: signals reach it directly

@@ -59,12 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--predictions", nargs="?", const="", default=None, help="predictions.jsonl (default: the service's)"
     )
-    w.add_argument("--replicas-root", type=Path,
-                   help="with --predictions: read predictions.jsonl of every replica folder under this shared root "
-                        "(default: SENTIMENT_PATHS__REPLICAS_ROOT)")
+    w.add_argument(
+        "--replicas-root",
+        type=Path,
+        help="with --predictions: read predictions.jsonl of every replica folder under this shared root "
+        "(default: SENTIMENT_PATHS__REPLICAS_ROOT)",
+    )
     o = p.add_argument_group("output")
-    o.add_argument("--output-json", type=Path,
-                   help="JSON report (default: <reports_dir>/drift.json, where the dashboard reads it)")
+    o.add_argument(
+        "--output-json", type=Path, help="JSON report (default: <reports_dir>/drift.json, where the dashboard reads it)"
+    )
     o.add_argument("--output-text", type=Path, help="boxed text report (default: drift_report.txt beside the JSON)")
     o.add_argument("--plot", type=Path, help="PNG of the two windows (default: drift_windows.png beside the JSON)")
     o.add_argument("--quiet", action="store_true", help="no progress bars, no report on stdout")
@@ -119,8 +123,9 @@ def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpe
     for text in (args.reference_range, args.current_range):
         lo, hi = parse_range(text)
         name = f"{path.name} of every replica" if replicas else path.name
-        specs.append(WindowSpec(label=f"{name} {lo or 'start'}..{hi or 'end'}", path=path, start=lo, end=hi,
-                                replicas=replicas))
+        specs.append(
+            WindowSpec(label=f"{name} {lo or 'start'}..{hi or 'end'}", path=path, start=lo, end=hi, replicas=replicas)
+        )
     return specs
 
 

@@ -36,28 +36,41 @@ def training_arguments() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     add_lever_arguments(p)
-    p.add_argument("--student-of", metavar="TAG_OR_PATH",
-                   help="distil a student from this stored version or checkpoint: it is both the base (its layers "
-                        "--keep-layers) and the teacher whose softened predictions are the training targets")
+    p.add_argument(
+        "--student-of",
+        metavar="TAG_OR_PATH",
+        help="distil a student from this stored version or checkpoint: it is both the base (its layers "
+        "--keep-layers) and the teacher whose softened predictions are the training targets",
+    )
     p.add_argument("--keep-layers", type=int, nargs="+", help="encoder layers the student keeps, e.g. 0 2 4")
     p.add_argument("--distill-temperature", type=float, help="softening of the teacher's predictions (default 2)")
     p.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     p.add_argument("--train-budget-s", type=float, help="stop training after this many seconds (0 = no budget)")
-    p.add_argument("--output-dir", type=Path,
-                   help="report folder, the profile name appended (default <reports_dir>/model, retraining "
-                        "/retrain; the committed reports: --output-dir reports/model)")
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        help="report folder, the profile name appended (default <reports_dir>/model, retraining "
+        "/retrain; the committed reports: --output-dir reports/model)",
+    )
     p.add_argument("--name", help="model name in the BentoML store (default from settings)")
     return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[training_arguments()])
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[training_arguments()]
+    )
     p.add_argument("--no-register", action="store_true", help="evaluate only, do not save to the store")
-    p.add_argument("--loso-report", type=Path,
-                   help="loso.json of this profile (experiments.evaluate_loso): its summary is stored as metrics.loso")
-    p.add_argument("--loso-variant", default="served",
-                   help="which decision variant of --loso-report this model serves (served | band | tuned_bias)")
+    p.add_argument(
+        "--loso-report",
+        type=Path,
+        help="loso.json of this profile (experiments.evaluate_loso): its summary is stored as metrics.loso",
+    )
+    p.add_argument(
+        "--loso-variant",
+        default="served",
+        help="which decision variant of --loso-report this model serves (served | band | tuned_bias)",
+    )
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has this model")
     return p.parse_args(argv)
 
@@ -67,15 +80,35 @@ def make_train_config(args: argparse.Namespace, settings: Settings) -> TrainConf
     from sentiment.model.registry import resolve
     from training.config import LEVER_FIELDS, make_config
 
-    overrides = {k: getattr(args, k) for k in ("base_model", "device", "split", "max_val", "max_test_per_source",
-                                                "eval_every", "max_length", "batch_size", "epochs", "lr", "seed",
-                                                "num_threads", "keep_layers", "distill_temperature", *LEVER_FIELDS)}
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "base_model",
+            "device",
+            "split",
+            "max_val",
+            "max_test_per_source",
+            "eval_every",
+            "max_length",
+            "batch_size",
+            "epochs",
+            "lr",
+            "seed",
+            "num_threads",
+            "keep_layers",
+            "distill_temperature",
+            *LEVER_FIELDS,
+        )
+    }
     if args.student_of:
         teacher = args.student_of if Path(args.student_of).exists() else str(resolve(args.student_of)[0])
         overrides |= {"base_model": args.base_model or teacher, "teacher": teacher}
     uci = settings.paths.shared_data_dir / "uci_amazon_cells_labelled.jsonl"
-    overrides |= {"data": args.data, "name": args.name or settings.model.name,
-                  "binary_eval": [uci] if uci.exists() else []}
+    overrides |= {
+        "data": args.data,
+        "name": args.name or settings.model.name,
+        "binary_eval": [uci] if uci.exists() else [],
+    }
     cfg = make_config(args.profile, **overrides)
     if args.max_train is not None:
         cfg.max_train = args.max_train or None
@@ -118,15 +151,22 @@ def main(argv: list[str] | None = None) -> int:
 
         loso = LosoReport.model_validate_json(args.loso_report.read_text())
         extra["loso"] = metadata_summary(loso, args.loso_variant)
-    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print,
-                 extra_metrics=extra)
+    report = run(cfg, out, settings, chain_view, register=not args.no_register, log=console.print, extra_metrics=extra)
 
     table = Table(title=f"held-out test ({report.test.n} reviews) vs requirements")
     for col in ("class", "precision", "req", "recall", "req", "F1", "support", "meets"):
         table.add_column(col)
     for k, c in report.test.per_class.items():
-        table.add_row(k, f"{c.precision:.3f}", f">={c.required_precision:.2f}", f"{c.recall:.3f}",
-                      f">={c.required_recall:.2f}", f"{c.f1:.3f}", str(c.support), "yes" if c.meets else "no")
+        table.add_row(
+            k,
+            f"{c.precision:.3f}",
+            f">={c.required_precision:.2f}",
+            f"{c.recall:.3f}",
+            f">={c.required_recall:.2f}",
+            f"{c.f1:.3f}",
+            str(c.support),
+            "yes" if c.meets else "no",
+        )
     console.print(table)
     gate = report.requirement_gate
     console.print(

@@ -27,8 +27,9 @@ class BacklogState(BaseModel):
 
 
 class BackloggedFile:
-    def __init__(self, path: Path, rotation: RotationSettings | None = None, fsync: bool = False,
-                 max_waiting: int = 100_000) -> None:
+    def __init__(
+        self, path: Path, rotation: RotationSettings | None = None, fsync: bool = False, max_waiting: int = 100_000
+    ) -> None:
         self.path = path
         self.rotation = rotation
         self.fsync = fsync
@@ -58,5 +59,9 @@ class BackloggedFile:
 
     def state(self) -> BacklogState:
         with self._lock:
-            return BacklogState(path=self.path.name, waiting=len(self._waiting), dropped=self.dropped,
-                                last_error=self.last_error if self._waiting else "")
+            return BacklogState(
+                path=self.path.name,
+                waiting=len(self._waiting),
+                dropped=self.dropped,
+                last_error=self.last_error if self._waiting else "",
+            )

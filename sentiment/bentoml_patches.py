@@ -21,7 +21,7 @@ UPSTREAM = {
     "cap_batch_wait": "no upstream issue; the learned wait of CorkDispatcher's Optimizer (see bentoml/BentoML#3664)",
     "defer_session_close": "bentoml/BentoML#5544 (session closed under in-flight calls since 1.4.30, PR #5541)",
     "cache_io_schema_kind": "no upstream issue; IOMixin.mime_type and IORootModel.model_validate_json build a JSON "
-                            "schema on every call",
+    "schema on every call",
 }
 
 
@@ -31,8 +31,13 @@ def apply_patches(max_batch_wait_s: float | None = None, installed: str | None =
     installed = installed or version("bentoml")
     if installed not in TESTED_VERSIONS:
         for name, issue in UPSTREAM.items():
-            log.warning("BentoML %s is not a version %s was tested on (%s): skipped; upstream: %s",
-                        installed, name, ", ".join(sorted(TESTED_VERSIONS)), issue)
+            log.warning(
+                "BentoML %s is not a version %s was tested on (%s): skipped; upstream: %s",
+                installed,
+                name,
+                ", ".join(sorted(TESTED_VERSIONS)),
+                issue,
+            )
         return []
     if max_batch_wait_s is not None:
         cap_batch_wait(max_batch_wait_s)

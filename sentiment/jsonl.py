@@ -73,8 +73,7 @@ def _rotate_if_due(path: Path, fd: int, incoming: int, policy: RotationSettings,
     The fresh file may already hold what other writers appended between the rename and our lock, so it is checked
     again (an empty file is never due, so this ends).
     """
-    while due(os.fstat(fd).st_size, incoming, _opened(path, fd) if policy.max_age_s is not None else None, now,
-              policy):
+    while due(os.fstat(fd).st_size, incoming, _opened(path, fd) if policy.max_age_s is not None else None, now, policy):
         os.rename(path, rotated_name(path, now, rotated_files(path)))
         os.close(fd)  # writers queued on the closed piece now see that it moved, and reopen
         fd = _open_locked(path)

@@ -43,8 +43,12 @@ _TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|in|uk|us|ca|de|au|ly|me)"
 # leftmost match always wins, so "x@www.shop.com" is one e-mail address and "https://a.com/?u=x@y.com" one URL.
 # A text only pays for the alternatives whose cheap trigger it contains (most reviews: none, or digits only).
 _ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
-    ("URL", rf"""(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>"'\]\[]+
-                |\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.{_TLD}/[^\s<>"'\]\[]*""", "link"),
+    (
+        "URL",
+        rf"""(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>"'\]\[]+
+                |\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.{_TLD}/[^\s<>"'\]\[]*""",
+        "link",
+    ),
     ("EMAIL", r"(?<![\w.%+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b", "at"),
     ("ORDER", r"(?<![\w-])(?:\d{3}-\d{7}-\d{7}|OD\d{15,21})(?![\w-])", "digit"),
     # A version such as "1.0.5.0" is not an address: at least one octet has two digits.
@@ -202,7 +206,7 @@ class PiiMasker:
         parts: list[str] = []
         pos = 0
         for s in spans:
-            parts.append(text[pos:s.start])
+            parts.append(text[pos : s.start])
             parts.append(f"[{s.kind.value}]")
             pos = s.end
         parts.append(text[pos:])

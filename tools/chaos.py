@@ -44,12 +44,20 @@ from sentiment.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
-SOURCES = ("amazon2014_musical_instruments_5core.jsonl", "amazon2018_fashion_5core.jsonl",
-           "amazon_reviews_us_gift_card_sample.jsonl")
+SOURCES = (
+    "amazon2014_musical_instruments_5core.jsonl",
+    "amazon2018_fashion_5core.jsonl",
+    "amazon_reviews_us_gift_card_sample.jsonl",
+)
 SERVICES = {"a": "transformer", "b": "language", "c": "rules", "d": "review-sentiment", "e": "transformer"}
 TITLES = {
-    "a": "kill -9 transformer", "b": "kill -9 language", "c": "kill -9 rules", "d": "kill -9 API worker",
-    "e": "SIGSTOP transformer", "f": "log unwritable", "g": "SIGTERM arbiter",
+    "a": "kill -9 transformer",
+    "b": "kill -9 language",
+    "c": "kill -9 rules",
+    "d": "kill -9 API worker",
+    "e": "SIGSTOP transformer",
+    "f": "log unwritable",
+    "g": "SIGTERM arbiter",
 }
 TOKEN = re.compile(r"\bqz([a-z]{6})\b")
 CONTRACT_KEYS = {"label", "confidence", "status", "reason"}
@@ -70,8 +78,11 @@ def contract_ok(body: Any) -> bool:
         return False
     label, conf, status, reason = body["label"], body["confidence"], body["status"], body["reason"]
     return (
-        (label is None or label in LABELS) and isinstance(conf, int | float) and 0.0 <= conf <= 1.0
-        and status in ("ok", "fallback", "rejected") and isinstance(reason, str)
+        (label is None or label in LABELS)
+        and isinstance(conf, int | float)
+        and 0.0 <= conf <= 1.0
+        and status in ("ok", "fallback", "rejected")
+        and isinstance(reason, str)
         and (reason == "") == (status == "ok")
     )
 
@@ -195,8 +206,9 @@ def one_worker(arbiter: int, service: str) -> int:
     return pids[0]
 
 
-async def wait_respawn(arbiter: int, service: str, old: int, limit_s: float,
-                       proc: subprocess.Popen[bytes]) -> float | None:
+async def wait_respawn(
+    arbiter: int, service: str, old: int, limit_s: float, proc: subprocess.Popen[bytes]
+) -> float | None:
     t = time.monotonic()
     while time.monotonic() - t < limit_s and proc.poll() is None:
         if any(p != old for p in worker_pids(arbiter, service)):
@@ -210,7 +222,9 @@ async def wait_respawn(arbiter: int, service: str, old: int, limit_s: float,
 
 def load_texts(data_dir: Path, n: int, seed: int) -> list[str]:
     texts = [
-        r["text"] for name in SOURCES for r in iter_records(data_dir / name)
+        r["text"]
+        for name in SOURCES
+        for r in iter_records(data_dir / name)
         if isinstance(r.get("text"), str) and 40 <= len(r["text"]) <= 2000
     ]
     random.Random(seed).shuffle(texts)
@@ -219,8 +233,9 @@ def load_texts(data_dir: Path, n: int, seed: int) -> list[str]:
 
 def register_tiny_model(home: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    subprocess.run([sys.executable, "-m", "tests.support.tiny_model"], cwd=REPO, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "tests.support.tiny_model"], cwd=REPO, env=env, check=True, capture_output=True
+    )
 
 
 def start_server(home: Path, data_dir: Path, port: int, log: Path, extra: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -236,7 +251,11 @@ def start_server(home: Path, data_dir: Path, port: int, log: Path, extra: dict[s
     with open(log, "ab") as out:
         return subprocess.Popen(
             [BENTOML, "serve", "service:SentimentService", "--port", str(port), "--host", "127.0.0.1"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -255,8 +274,9 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], limit_s: float) ->
     raise RuntimeError(f"/ready not 200 after {limit_s} s")
 
 
-async def run_drill(h: Harness, d: Drill, proc: subprocess.Popen[bytes], data_dir: Path,
-                    args: argparse.Namespace) -> None:
+async def run_drill(
+    h: Harness, d: Drill, proc: subprocess.Popen[bytes], data_dir: Path, args: argparse.Namespace
+) -> None:
     arbiter = proc.pid
     d.start = h.now()
     await asyncio.sleep(args.pre_s)
@@ -286,8 +306,11 @@ async def run_drill(h: Harness, d: Drill, proc: subprocess.Popen[bytes], data_di
         return
     # Recovered: /ready 200 again, and a model answer (status ok) to a request sent after the fault.
     deadline = h.now() + args.recover_s
-    while h.now() < deadline and proc.poll() is None and not (h.ready_now() and h.first_ok_after(d.fault) is not None
-                                      and h.now() - d.fault > 0.5):
+    while (
+        h.now() < deadline
+        and proc.poll() is None
+        and not (h.ready_now() and h.first_ok_after(d.fault) is not None and h.now() - d.fault > 0.5)
+    ):
         await asyncio.sleep(0.1)
     d.notes["recovered"] = h.ready_now() and h.first_ok_after(d.fault) is not None
     d.notes["server_alive"] = proc.poll() is None
@@ -323,8 +346,11 @@ async def sigterm_drill(h: Harness, d: Drill, proc: subprocess.Popen[bytes], arg
     await h.drain(timeout=5)
     await client.aclose()
     d.notes.update(
-        in_flight=len(in_flight), drained=sum(r.contract for r in in_flight),
-        lost_in_flight=sum(not r.contract for r in in_flight), exit_s=exit_s, exit_code=proc.returncode,
+        in_flight=len(in_flight),
+        drained=sum(r.contract for r in in_flight),
+        lost_in_flight=sum(not r.contract for r in in_flight),
+        exit_s=exit_s,
+        exit_code=proc.returncode,
         burst_base=base,
     )
 
@@ -355,16 +381,29 @@ def summarise(h: Harness, d: Drill, records: Counter[str]) -> dict[str, Any]:
     back = next((t for t, v in ready if to_503 is not None and t > to_503 and v == "200"), None)
     first_ok = h.first_ok_after(d.fault)
     out = {
-        "drill": d.key, "title": TITLES[d.key], "sent": len(reqs), "answered_200": len(answered),
-        "non_contract": len(non_contract), "non_contract_codes": dict(Counter(str(r.code) for r in non_contract)),
-        "transport_errors": len(transport), "transport_error_kinds": dict(Counter(r.error for r in transport)),
+        "drill": d.key,
+        "title": TITLES[d.key],
+        "sent": len(reqs),
+        "answered_200": len(answered),
+        "non_contract": len(non_contract),
+        "non_contract_codes": dict(Counter(str(r.code) for r in non_contract)),
+        "transport_errors": len(transport),
+        "transport_error_kinds": dict(Counter(r.error for r in transport)),
         "transport_errors_in_flight_at_fault": sum(1 for r in transport if r in in_flight_at_fault),
         "unanswered": sum(1 for r in reqs if r.done is None),
-        "reasons": dict(Counter(f"{r.status}/{r.reason_code}" if r.reason_code else r.status
-                                for r in answered if r.done is not None and r.done >= d.fault).most_common()),
-        "ready_timeline": ready, "ready_503_after_s": to_503, "ready_200_after_s": back,
+        "reasons": dict(
+            Counter(
+                f"{r.status}/{r.reason_code}" if r.reason_code else r.status
+                for r in answered
+                if r.done is not None and r.done >= d.fault
+            ).most_common()
+        ),
+        "ready_timeline": ready,
+        "ready_503_after_s": to_503,
+        "ready_200_after_s": back,
         "first_ok_after_s": None if first_ok is None or d.key == "g" else round(first_ok - d.fault, 2),
-        "records_lost": len(lost), "records_doubled": len(doubled),
+        "records_lost": len(lost),
+        "records_doubled": len(doubled),
         "health": [(round(t - d.fault, 2), v) for t, v in h.health if d.start <= t < d.end],
         **d.notes,
     }
@@ -375,8 +414,10 @@ def table(rows: list[dict[str, Any]], torn: int) -> str:
     def s(v: Any) -> str:
         return "-" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
 
-    head = ("| drill | sent | non-contract | conn. errors | reasons after the fault | /ready 503 at | /ready 200 at "
-            "| first `ok` at | lost / doubled records | notes |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---|")
+    head = (
+        "| drill | sent | non-contract | conn. errors | reasons after the fault | /ready 503 at | /ready 200 at "
+        "| first `ok` at | lost / doubled records | notes |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+    )
     lines = [head]
     for r in rows:
         reasons = ", ".join(f"{k} {v}" for k, v in r["reasons"].items() if k not in ("ok", "rejected")) or "-"
@@ -386,8 +427,10 @@ def table(rows: list[dict[str, Any]], torn: int) -> str:
         if "health_during" in r:
             notes.append(f"/health during: {'/'.join(r['health_during'])}, after: {r.get('health_after')}")
         if r["drill"] == "g":
-            notes.append(f"{r['drained']}/{r['in_flight']} in-flight answered, exit in {s(r['exit_s'])} s "
-                         f"(code {r['exit_code']})")
+            notes.append(
+                f"{r['drained']}/{r['in_flight']} in-flight answered, exit in {s(r['exit_s'])} s "
+                f"(code {r['exit_code']})"
+            )
         if r.get("recovered") is False:
             notes.append("NOT recovered" + ("" if r.get("server_alive") else ", server gone"))
         lines.append(
@@ -421,8 +464,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"server ready in {startup_s:.1f} s on {url} (log {server_log})", flush=True)
         h = Harness(url, texts, args.rate)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=50)
-        async with (httpx.AsyncClient(base_url=url, timeout=args.timeout_s, limits=limits) as load_client,
-                    httpx.AsyncClient(base_url=url, timeout=1.0) as probe):
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=args.timeout_s, limits=limits) as load_client,
+            httpx.AsyncClient(base_url=url, timeout=1.0) as probe,
+        ):
             budget = 600.0  # bounded whatever happens
             loader = asyncio.create_task(h.load(load_client, budget))
             poller = asyncio.create_task(h.poll(probe, budget))
@@ -450,9 +495,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         tracked = {token(r.seq) for r in h.reqs}
         report = {
             "machine": {"cpus": os.cpu_count(), "note": "shared 2-core box; client and server on loopback"},
-            "config": {"rate_rps": args.rate, "pre_s": args.pre_s, "settle_s": args.settle_s, "hang_s": args.hang_s,
-                       "model": "tiny random" if not args.bentoml_home else "from --bentoml-home",
-                       "containerized": args.containerized, "startup_s": round(startup_s, 1)},
+            "config": {
+                "rate_rps": args.rate,
+                "pre_s": args.pre_s,
+                "settle_s": args.settle_s,
+                "hang_s": args.hang_s,
+                "model": "tiny random" if not args.bentoml_home else "from --bentoml-home",
+                "containerized": args.containerized,
+                "startup_s": round(startup_s, 1),
+            },
             "drills": rows,
             "torn_lines": stats.skipped,
             "records_total": stats.records,

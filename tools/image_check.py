@@ -30,16 +30,19 @@ from sentiment.model.aliases import require_serving_tag
 from sentiment.model.inference import SentimentModel
 from sentiment.settings import load_settings
 
-SOURCES = ("amazon2014_musical_instruments_5core.jsonl", "amazon_reviews_pds_sample_us.jsonl",
-           "uci_amazon_cells_labelled.jsonl", "blitzer_multidomain_sentiment.jsonl")
+SOURCES = (
+    "amazon2014_musical_instruments_5core.jsonl",
+    "amazon_reviews_pds_sample_us.jsonl",
+    "uci_amazon_cells_labelled.jsonl",
+    "blitzer_multidomain_sentiment.jsonl",
+)
 
 
 def reviews(shared: Path, n: int) -> list[str]:
     """``n`` English reviews, taken in turn from each source (every source's last ones: the newest)."""
     per_source = []
     for name in SOURCES:
-        texts = [str(r["text"]) for r in iter_records(shared / name)
-                 if r.get("text") and r.get("lang", "en") == "en"]
+        texts = [str(r["text"]) for r in iter_records(shared / name) if r.get("text") and r.get("lang", "en") == "en"]
         per_source.append(texts[-n:][::-1])
     mixed = [t for group in itertools.zip_longest(*per_source) for t in group if t is not None]
     return mixed[:n]
@@ -48,19 +51,22 @@ def reviews(shared: Path, n: int) -> list[str]:
 def in_process(texts: list[str], data_dir: Path) -> tuple[str, str, list[Prediction]]:
     settings = load_settings(paths={"data_dir": data_dir})
     tag = require_serving_tag(settings.model)
-    model = SentimentModel.from_store(tag, settings.service.inference_threads, backend=settings.service.backend,
-                                      onnx_cache=data_dir / "onnx")
+    model = SentimentModel.from_store(
+        tag, settings.service.inference_threads, backend=settings.service.backend, onnx_cache=data_dir / "onnx"
+    )
     sequence = TierSequence(LocalTiers(model, settings.gates), settings.gates, overlap=False)
     traced = HumanQueue.from_settings(settings).escalate(
-        asyncio.run(sequence.run(texts, [f"check-{i}" for i in range(len(texts))])))
+        asyncio.run(sequence.run(texts, [f"check-{i}" for i in range(len(texts))]))
+    )
     return tag, str(model.backend), [t.prediction for t in traced]
 
 
 def served(url: str, texts: list[str]) -> list[Prediction]:
     out = []
     for text in texts:
-        req = urllib.request.Request(f"{url}/predict", data=json.dumps({"text": text}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{url}/predict", data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             out.append(Prediction.model_validate_json(resp.read()))
     return out
@@ -79,17 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     with urllib.request.urlopen(f"{args.url}/model/info", timeout=30) as resp:
         info = json.loads(resp.read())
     remote = served(args.url, texts)
-    mismatches = [{"text": t[:120], "in_process": a.model_dump(), "image": b.model_dump()}
-                  for t, a, b in zip(texts, local, remote, strict=True) if a != b]
+    mismatches = [
+        {"text": t[:120], "in_process": a.model_dump(), "image": b.model_dump()}
+        for t, a, b in zip(texts, local, remote, strict=True)
+        if a != b
+    ]
     by_status: dict[str, int] = {}
     for pred in remote:
         by_status[pred.status.value] = by_status.get(pred.status.value, 0) + 1
-    result = {"reviews": len(texts), "identical": len(texts) - len(mismatches), "mismatches": mismatches[:20],
-              "in_process": {"tag": tag, "backend": backend},
-              "image": {"tag": info.get("tag"), "backend": info.get("backend")}, "image_status": by_status}
-    print(f"{result['identical']}/{len(texts)} answers identical (label, confidence, status, reason); "
-          f"in-process {tag} on {backend}, image {info.get('tag')} on {info.get('backend')}; image statuses "
-          f"{by_status}")
+    result = {
+        "reviews": len(texts),
+        "identical": len(texts) - len(mismatches),
+        "mismatches": mismatches[:20],
+        "in_process": {"tag": tag, "backend": backend},
+        "image": {"tag": info.get("tag"), "backend": info.get("backend")},
+        "image_status": by_status,
+    }
+    print(
+        f"{result['identical']}/{len(texts)} answers identical (label, confidence, status, reason); "
+        f"in-process {tag} on {backend}, image {info.get('tag')} on {info.get('backend')}; image statuses "
+        f"{by_status}"
+    )
     for m in mismatches[:5]:
         print(json.dumps(m))
     if args.output:

@@ -58,9 +58,13 @@ def event(kind: str, **fields: Any) -> None:
 
 def render(overlay: str) -> list[dict[str, Any]]:
     kubectl = Path(sys.executable).parent / "kubectl"
-    out = subprocess.run([str(kubectl if kubectl.exists() else "kubectl"), "kustomize",
-                          str(REPO / "deploy" / "overlays" / overlay)], check=True, capture_output=True, text=True,
-                         env={**os.environ, "KUBECONFIG": os.devnull})
+    out = subprocess.run(
+        [str(kubectl if kubectl.exists() else "kubectl"), "kustomize", str(REPO / "deploy" / "overlays" / overlay)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": os.devnull},
+    )
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
@@ -108,8 +112,16 @@ def mem_bytes(q: str | int) -> int:
 class Pod:
     """The Deployment's pod template as ``docker run`` arguments, plus the kubelet's view of its probes."""
 
-    def __init__(self, deployment: dict[str, Any], image: str, host_port: int, data: Path,
-                 extra_env: dict[str, str], restart: str = "no", name: str = "rlp-pod") -> None:
+    def __init__(
+        self,
+        deployment: dict[str, Any],
+        image: str,
+        host_port: int,
+        data: Path,
+        extra_env: dict[str, str],
+        restart: str = "no",
+        name: str = "rlp-pod",
+    ) -> None:
         spec = deployment["spec"]["template"]["spec"]
         self.c = spec["containers"][0]
         self.spec = spec
@@ -175,8 +187,9 @@ class Pod:
     def probe(self, probe: dict[str, Any]) -> tuple[bool, str]:
         """One HTTP probe as the kubelet sends it: success is a status in 200-399 within timeoutSeconds."""
         try:
-            with urllib.request.urlopen(self.url(probe["httpGet"]["path"]),
-                                        timeout=float(probe.get("timeoutSeconds", 1))) as resp:
+            with urllib.request.urlopen(
+                self.url(probe["httpGet"]["path"]), timeout=float(probe.get("timeoutSeconds", 1))
+            ) as resp:
                 return 200 <= resp.status < 400, f"{resp.status} {resp.read(200).decode(errors='replace')}"
         except urllib.error.HTTPError as exc:
             return False, f"{exc.code} {exc.read(200).decode(errors='replace')}"
@@ -184,8 +197,9 @@ class Pod:
             return False, type(exc).__name__
 
     def state(self) -> dict[str, Any]:
-        out = subprocess.run(["docker", "inspect", "-f", "{{json .State}} {{.RestartCount}}", self.name],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            ["docker", "inspect", "-f", "{{json .State}} {{.RestartCount}}", self.name], capture_output=True, text=True
+        )
         if out.returncode != 0:
             return {"Status": "gone"}
         raw, restarts = out.stdout.rsplit(" ", 1)
@@ -200,8 +214,10 @@ class Pod:
         if pre:
             subprocess.run(["docker", "exec", self.name, *pre], capture_output=True)
             event("pre_stop_done", command=pre, seconds=round(time.monotonic() - start, 1))
-        subprocess.run(["docker", "stop", "-t", str(max(1, self.grace - int(time.monotonic() - start))), self.name],
-                       capture_output=True)
+        subprocess.run(
+            ["docker", "stop", "-t", str(max(1, self.grace - int(time.monotonic() - start))), self.name],
+            capture_output=True,
+        )
         st = self.state()
         event("terminated", exit_code=st.get("ExitCode"), seconds=round(time.monotonic() - start, 1))
 
@@ -301,8 +317,9 @@ class Kubelet:
 
 
 def predict(pod: Pod, text: str, timeout: float = 10.0) -> tuple[int, dict[str, Any] | str]:
-    req = urllib.request.Request(pod.url("/predict"), data=json.dumps({"text": text}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        pod.url("/predict"), data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
@@ -325,10 +342,14 @@ class Load:
         i = 0
         while not self._stop.wait(0.2):
             i += 1
-            code, body = predict(self.pod, f"Review {i}: the strings sound bright and stay in tune. Great value.",
-                                 timeout=5.0)
-            key = (f"{code} {body['status']}/{body['reason'].split(':')[0] or '-'}" if isinstance(body, dict)
-                   else f"{code} {body[:40]}")
+            code, body = predict(
+                self.pod, f"Review {i}: the strings sound bright and stay in tune. Great value.", timeout=5.0
+            )
+            key = (
+                f"{code} {body['status']}/{body['reason'].split(':')[0] or '-'}"
+                if isinstance(body, dict)
+                else f"{code} {body[:40]}"
+            )
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def __enter__(self) -> Load:
@@ -355,8 +376,10 @@ def docker_exec(pod: Pod, *argv: str) -> str:
     return (out.stdout + out.stderr).strip()
 
 
-FIND_WORKER = ("import psutil; print(' '.join(str(p.pid) for p in psutil.process_iter(['cmdline']) "
-               "if 'transformer' in (p.info['cmdline'] or [])[-8:] and '--service-name' in (p.info['cmdline'] or [])))")
+FIND_WORKER = (
+    "import psutil; print(' '.join(str(p.pid) for p in psutil.process_iter(['cmdline']) "
+    "if 'transformer' in (p.info['cmdline'] or [])[-8:] and '--service-name' in (p.info['cmdline'] or [])))"
+)
 
 
 def transformer_worker(pod: Pod) -> int:
@@ -368,14 +391,34 @@ def transformer_worker(pod: Pod) -> int:
 
 def died(pod: Pod, since: float) -> list[dict[str, Any]]:
     """The container's exits since ``since`` (docker's own event log): exit code and seconds after ``since``."""
-    out = subprocess.run(["docker", "events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
-                          "--filter", f"container={pod.name}", "--filter", "event=die", "--format", "{{json .}}"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            "docker",
+            "events",
+            "--since",
+            f"{since:.3f}",
+            "--until",
+            f"{time.time():.3f}",
+            "--filter",
+            f"container={pod.name}",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{json .}}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     found = []
     for line in out.stdout.splitlines():
         e = json.loads(line)
-        found.append({"exit_code": int(e["Actor"]["Attributes"].get("exitCode", -1)),
-                      "after_kill_s": round(e["timeNano"] / 1e9 - since, 2)})
+        found.append(
+            {
+                "exit_code": int(e["Actor"]["Attributes"].get("exitCode", -1)),
+                "after_kill_s": round(e["timeNano"] / 1e9 - since, 2),
+            }
+        )
     return found
 
 
@@ -401,8 +444,11 @@ def run_pod(args: argparse.Namespace, deployment: dict[str, Any], data: Path) ->
         result["id"] = docker_exec(pod, "id")
         event("id", out=result["id"])
         time.sleep(args.watch_s)
-        stats = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}} {{.CPUPerc}}", pod.name],
-                               capture_output=True, text=True)
+        stats = subprocess.run(
+            ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}} {{.CPUPerc}}", pod.name],
+            capture_output=True,
+            text=True,
+        )
         result["memory_cpu"] = stats.stdout.strip()  # the container's cgroup: what a memory limit is checked against
         event("docker_stats", mem_usage_cpu=result["memory_cpu"])
     result["restarts"] = kubelet.restarts
@@ -430,23 +476,44 @@ def drill_kill(args: argparse.Namespace, deployment: dict[str, Any], data: Path)
         before = pod.state()
         killed, killed_wall = time.monotonic(), time.time()
         event("kill_9", pid_in_container=pid, out=docker_exec(pod, "bash", "-c", f"kill -9 {pid} && echo sent"))
-        exited = wait_for(lambda: pod.state().get("RestartCount", 0) > before["RestartCount"]
-                          or pod.state().get("Status") != "running", 120, every_s=0.1)
+        exited = wait_for(
+            lambda: (
+                pod.state().get("RestartCount", 0) > before["RestartCount"] or pod.state().get("Status") != "running"
+            ),
+            120,
+            every_s=0.1,
+        )
         logs = subprocess.run(["docker", "logs", "--tail", "400", pod.name], capture_output=True, text=True)
         lines = (logs.stdout + logs.stderr).splitlines()
         dies = died(pod, killed_wall)
-        event("after_kill", restarted_or_exited_seen_after_s=exited, die_events=dies, state=pod.state().get("Status"),
-              restart_count=pod.state().get("RestartCount"))
+        event(
+            "after_kill",
+            restarted_or_exited_seen_after_s=exited,
+            die_events=dies,
+            state=pod.state().get("Status"),
+            restart_count=pod.state().get("RestartCount"),
+        )
         ready_again = wait_for(lambda: status_code(pod, "/ready")[0] == 200, args.ready_limit_s, every_s=0.5)
         ready_s = round(time.monotonic() - killed, 1) if ready_again is not None else None
         event("ready_again", after_kill_s=ready_s)
         time.sleep(2)
     first = dies[0] if dies else {}
-    out.update(exited_after_s=first.get("after_kill_s"), exit_code=first.get("exit_code"),
-               restart_count=pod.state().get("RestartCount"), ready_again_after_kill_s=ready_s,
-               requests=load.counts,
-               log_lines=[ln[:200] for ln in lines if re.search(r"No active process|Traceback|RuntimeError|exit|"
-                                                               r"Stopping|stopped|SIGKILL|killed", ln)][-12:])
+    out.update(
+        exited_after_s=first.get("after_kill_s"),
+        exit_code=first.get("exit_code"),
+        restart_count=pod.state().get("RestartCount"),
+        ready_again_after_kill_s=ready_s,
+        requests=load.counts,
+        log_lines=[
+            ln[:200]
+            for ln in lines
+            if re.search(
+                r"No active process|Traceback|RuntimeError|exit|"
+                r"Stopping|stopped|SIGKILL|killed",
+                ln,
+            )
+        ][-12:],
+    )
     event("kill_drill", requests=load.counts)
     kubelet.stop()
     pod.remove()
@@ -460,8 +527,10 @@ def drill_stop(args: argparse.Namespace, deployment: dict[str, Any], data: Path)
     pod.start()
     kubelet = Kubelet(pod)
     kubelet.start()
-    out: dict[str, Any] = {"ready_after_s": wait_for(lambda: kubelet.ready, args.ready_limit_s),
-                           "runner_dead_s": args.dead_s}
+    out: dict[str, Any] = {
+        "ready_after_s": wait_for(lambda: kubelet.ready, args.ready_limit_s),
+        "runner_dead_s": args.dead_s,
+    }
     with Load(pod) as load:
         time.sleep(3)
         pid = transformer_worker(pod)
@@ -501,8 +570,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     deployment = api_deployment(render(args.overlay))
-    event("rendered", overlay=args.overlay, deployment=deployment["metadata"]["name"],
-          manifest_image=deployment["spec"]["template"]["spec"]["containers"][0]["image"], image=args.image)
+    event(
+        "rendered",
+        overlay=args.overlay,
+        deployment=deployment["metadata"]["name"],
+        manifest_image=deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        image=args.image,
+    )
     result: dict[str, Any] = {"overlay": args.overlay, "image": args.image}
     with tempfile.TemporaryDirectory(prefix="rlp-pvc-") as tmp:  # the PersistentVolumeClaim's stand-in
         data = Path(tmp) / "pvc"

@@ -46,8 +46,9 @@ TEXTS = [
 def start(args: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "bentoml_cli._internal.start", "start-http-server", *args]
     print("$", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group: stopped with every worker
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )  # its own process group: stopped with every worker
 
 
 def wait_200(url: str, proc: subprocess.Popen[bytes], timeout: float) -> float:
@@ -133,15 +134,33 @@ def main() -> int:
     result: dict[str, Any] = {"target": args.target, "transformer_port": tport, "api_port": aport, "logs": str(work)}
     try:
         t_env = {**base_env, "SENTIMENT_PATHS__DATA_DIR": str(work / "data" / "transformer-0")}
-        transformer = start([args.target, *source, "--service-name", "transformer", "--host", "127.0.0.1",
-                             "--port", str(tport)], work / "transformer.log", t_env, cwd)
+        transformer = start(
+            [args.target, *source, "--service-name", "transformer", "--host", "127.0.0.1", "--port", str(tport)],
+            work / "transformer.log",
+            t_env,
+            cwd,
+        )
         procs.append(transformer)
         peak.servers["transformer"] = transformer
-        result["transformer_readyz_s"] = round(wait_200(f"http://127.0.0.1:{tport}/readyz", transformer,
-                                                        args.timeout), 1)
+        result["transformer_readyz_s"] = round(
+            wait_200(f"http://127.0.0.1:{tport}/readyz", transformer, args.timeout), 1
+        )
         a_env = {**base_env, "SENTIMENT_PATHS__DATA_DIR": str(work / "data" / "api-0")}
-        api = start([args.target, *source, "--depends", f"transformer=http://127.0.0.1:{tport}", "--host",
-                     "127.0.0.1", "--port", str(aport)], work / "api.log", a_env, cwd)
+        api = start(
+            [
+                args.target,
+                *source,
+                "--depends",
+                f"transformer=http://127.0.0.1:{tport}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(aport),
+            ],
+            work / "api.log",
+            a_env,
+            cwd,
+        )
         procs.append(api)
         peak.servers["api"] = api
         result["api_ready_s"] = round(wait_200(f"http://127.0.0.1:{aport}/ready", api, args.timeout), 1)
@@ -156,18 +175,23 @@ def main() -> int:
             result["model_info_backend"] = c.get("/model/info").json().get("backend")
             metrics = c.get("/metrics").text
             (work / "metrics.txt").write_text(metrics)
-            result["metrics_request_total"] = [line for line in metrics.splitlines()
-                                               if line.startswith("bentoml_service_request_total{")]
-            result["metrics_predictions_total"] = [line for line in metrics.splitlines()
-                                                   if line.startswith("sentiment_predictions_total{")]
+            result["metrics_request_total"] = [
+                line for line in metrics.splitlines() if line.startswith("bentoml_service_request_total{")
+            ]
+            result["metrics_predictions_total"] = [
+                line for line in metrics.splitlines() if line.startswith("sentiment_predictions_total{")
+            ]
         result["transformer_services"] = served_services(group(transformer))
         result["api_services"] = served_services(group(api))
         result["transformer_usage"] = usage(group(transformer))
         result["api_usage"] = usage(group(api))
         result["peak_rss_mib"] = dict(peak.peak)
-        result["ok"] = (result["ready"][0] == 200 and result["predict_statuses"].get("ok", 0) == args.requests
-                        and result["transformer_services"] == ["transformer"]
-                        and "transformer" not in result["api_services"])
+        result["ok"] = (
+            result["ready"][0] == 200
+            and result["predict_statuses"].get("ok", 0) == args.requests
+            and result["transformer_services"] == ["transformer"]
+            and "transformer" not in result["api_services"]
+        )
     except Exception as exc:  # noqa: BLE001 - any failure is reported in the JSON, and the servers still stop
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["ok"] = False

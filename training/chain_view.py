@@ -38,9 +38,7 @@ def chain_decisions(texts: Sequence[str], outputs: Sequence[ModelOutput], gates:
     return out
 
 
-def chain_view(
-    texts: Sequence[str], y: LabelIds, outputs: Sequence[ModelOutput], gates: GateSettings
-) -> ChainView:
+def chain_view(texts: Sequence[str], y: LabelIds, outputs: Sequence[ModelOutput], gates: GateSettings) -> ChainView:
     by_tier: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
     for d, gold in zip(chain_decisions(texts, outputs, gates), y, strict=True):
         by_tier[d.tier].append((int(gold), d.label, d.status))

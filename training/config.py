@@ -130,9 +130,20 @@ LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head")
 def add_lever_arguments(p: argparse.ArgumentParser) -> None:
     """The flags for ``LEVER_FIELDS``; unset flags stay ``None`` so the profile's value stands (:func:`make_config`)."""
     p.add_argument("--star-soft", type=float, help="share of a 2/4-star target put on neutral (0 = flat labels)")
-    p.add_argument("--balance-sources", action="store_true", default=None,
-                   help="cap the training set with sources as equal as the data allows within each class")
-    p.add_argument("--balance-val-sources", action="store_true", default=None,
-                   help="cap the validation set with sources as equal as the data allows, each at its class mix")
-    p.add_argument("--head", choices=["classes", "stars"],
-                   help="stars: a 5-star head trained on the ratings, served as the three classes")
+    p.add_argument(
+        "--balance-sources",
+        action="store_true",
+        default=None,
+        help="cap the training set with sources as equal as the data allows within each class",
+    )
+    p.add_argument(
+        "--balance-val-sources",
+        action="store_true",
+        default=None,
+        help="cap the validation set with sources as equal as the data allows, each at its class mix",
+    )
+    p.add_argument(
+        "--head",
+        choices=["classes", "stars"],
+        help="stars: a 5-star head trained on the ratings, served as the three classes",
+    )

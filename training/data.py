@@ -111,8 +111,11 @@ def load_reviews(files: Sequence[Path], gates: GateSettings, stats: LoadStats) -
                 continue
             seen.add(key)
             source = str(rec.get("source") or path.name.split(".")[0])
-            out.append(Review(text=v.text, label=label, source=source, day=_day(rec.get("timestamp")),
-                              stars=int(rec["rating"])))
+            out.append(
+                Review(
+                    text=v.text, label=label, source=source, day=_day(rec.get("timestamp")), stars=int(rec["rating"])
+                )
+            )
         stats.unreadable_lines += read.skipped
     return out
 
@@ -223,8 +226,9 @@ def cap_per_source(rows: Sequence[Review], n: int, rng: random.Random) -> list[R
     by_source: dict[str, list[Review]] = defaultdict(list)
     for r in rows:
         by_source[r.source].append(r)
-    return [r for s in sorted(by_source)
-            for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])]
+    return [
+        r for s in sorted(by_source) for r in (rng.sample(by_source[s], n) if len(by_source[s]) > n else by_source[s])
+    ]
 
 
 def keep_english(rows: Iterable[Review], gates: GateSettings, stats: LoadStats, desc: str) -> list[Review]:

@@ -38,8 +38,9 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)))
 
 
-def tune_bias(probs: np.ndarray, y: np.ndarray, gate: float, min_coverage: float,
-              grid: Sequence[float] = GRID) -> list[float]:
+def tune_bias(
+    probs: np.ndarray, y: np.ndarray, gate: float, min_coverage: float, grid: Sequence[float] = GRID
+) -> list[float]:
     """Negative and neutral bias (positive pinned to 0) maximising validation macro-F1, coverage kept (none if no
     point of the grid keeps it)."""
     logp = np.log(np.clip(probs, 1e-12, None))

@@ -29,8 +29,21 @@ from training.config import TrainConfig
 from training.data import Dataset, Review, build_dataset
 
 # The TrainConfig fields build_dataset reads: equal values build equal splits from equal files.
-DATA_FIELDS = frozenset({"data", "split", "val_from", "test_from", "val_frac", "test_frac", "max_source_share",
-                         "max_train", "max_val", "max_test_per_source", "seed"})
+DATA_FIELDS = frozenset(
+    {
+        "data",
+        "split",
+        "val_from",
+        "test_from",
+        "val_frac",
+        "test_frac",
+        "max_source_share",
+        "max_train",
+        "max_val",
+        "max_test_per_source",
+        "seed",
+    }
+)
 HUMAN_SOURCE = "human"
 
 
@@ -116,11 +129,16 @@ def load_human_labels(path: Path, gates: GateSettings, max_conflict_examples: in
         if len({rec.label for _, rec, _ in group}) > 1:
             stats.conflicts += 1
             if len(stats.conflict_examples) < max_conflict_examples:
-                stats.conflict_examples.append(Conflict(request_ids=[r.request_id for _, r, _ in group],
-                                                        labels=[r.label.value for _, r, _ in group],
-                                                        kept=last.label.value))
-        examples.append(HumanExample(text=text, label=last.label, ts=last.ts,
-                                     request_ids=[r.request_id for _, r, _ in group]))
+                stats.conflict_examples.append(
+                    Conflict(
+                        request_ids=[r.request_id for _, r, _ in group],
+                        labels=[r.label.value for _, r, _ in group],
+                        kept=last.label.value,
+                    )
+                )
+        examples.append(
+            HumanExample(text=text, label=last.label, ts=last.ts, request_ids=[r.request_id for _, r, _ in group])
+        )
     stats.reviews = len(examples)
     return HumanLabels(examples=sorted(examples, key=lambda e: (e.ts, e.key)), stats=stats)
 
@@ -156,15 +174,18 @@ def eval_spec_of(meta: ModelMetadata) -> EvalSpec | None:
     if isinstance(frozen, dict):
         return EvalSpec.model_validate(frozen)
     if meta.train_config and meta.data_fingerprint:
-        return EvalSpec(config=data_config(TrainConfig.model_validate(meta.train_config)),
-                        fingerprint=meta.data_fingerprint)
+        return EvalSpec(
+            config=data_config(TrainConfig.model_validate(meta.train_config)), fingerprint=meta.data_fingerprint
+        )
     return None
 
 
 def check_fingerprint(spec: EvalSpec, ds: Dataset) -> Dataset:
     if ds.fingerprint != spec.fingerprint:
-        raise EvalSetChanged(f"the frozen evaluation split rebuilds with data fingerprint {ds.fingerprint}, "
-                             f"recorded {spec.fingerprint}: the data files or the data code changed")
+        raise EvalSetChanged(
+            f"the frozen evaluation split rebuilds with data fingerprint {ds.fingerprint}, "
+            f"recorded {spec.fingerprint}: the data files or the data code changed"
+        )
     return ds
 
 
@@ -189,11 +210,20 @@ def frozen_eval_set(spec: EvalSpec, settings: Settings) -> EvalSet:
     base = build_base(spec, settings).test
     labels = load_human_labels(settings.paths.human_labels, settings.gates)
     base_keys = {text_key(r.text) for r in base}
-    held = [e for e in labels.examples
-            if in_holdout(e.key, settings.lifecycle.human_holdout_share) and e.key not in base_keys]
+    held = [
+        e
+        for e in labels.examples
+        if in_holdout(e.key, settings.lifecycle.human_holdout_share) and e.key not in base_keys
+    ]
     reviews = [*base, *human_reviews(held)]
     h = hashlib.sha256()
     for r in reviews:
         h.update(f"{r.source}\t{r.label.value}\t{r.text}\n".encode())
-    return EvalSet(spec=spec, reviews=reviews, n_base=len(base), n_human=len(held), human_labels=labels.stats,
-                   fingerprint=h.hexdigest()[:16])
+    return EvalSet(
+        spec=spec,
+        reviews=reviews,
+        n_base=len(base),
+        n_human=len(held),
+        human_labels=labels.stats,
+        fingerprint=h.hexdigest()[:16],
+    )

@@ -85,8 +85,13 @@ def metrics(y: LabelIds, pred: LabelIds) -> Metrics:
     for i, name in enumerate(LABELS):
         req_p, req_r = REQUIREMENTS[name]
         per_class[name] = ClassMetrics(
-            precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i]),
-            required_precision=req_p, required_recall=req_r, meets=bool(p[i] >= req_p and r[i] >= req_r),
+            precision=float(p[i]),
+            recall=float(r[i]),
+            f1=float(f[i]),
+            support=int(s[i]),
+            required_precision=req_p,
+            required_recall=req_r,
+            meets=bool(p[i] >= req_p and r[i] >= req_r),
         )
     macro = float(np.mean(f))
     return Metrics(
@@ -130,8 +135,16 @@ def risk_coverage(
         if not m.any():
             break
         mm = metrics(y[m], pred[m])
-        points.append(GatePoint(gate=float(g), coverage=float(m.mean()), accuracy=mm.accuracy, macro_f1=mm.macro_f1,
-                                meets=mm.meets_requirements, failing=failing(mm)))
+        points.append(
+            GatePoint(
+                gate=float(g),
+                coverage=float(m.mean()),
+                accuracy=mm.accuracy,
+                macro_f1=mm.macro_f1,
+                meets=mm.meets_requirements,
+                failing=failing(mm),
+            )
+        )
     return points
 
 
@@ -179,10 +192,23 @@ def plot_confusion(m: Metrics, path: Path, title: str) -> Path:
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(LABELS)):
         for j in range(len(LABELS)):
-            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(xticks=range(len(LABELS)), yticks=range(len(LABELS)), xticklabels=LABELS, yticklabels=LABELS,
-           xlabel="predicted", ylabel="true (stars)", title=f"{title}\nmacro-F1 {m.macro_f1:.3f}, n={m.n}")
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]}\n{norm[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
+    ax.set(
+        xticks=range(len(LABELS)),
+        yticks=range(len(LABELS)),
+        xticklabels=LABELS,
+        yticklabels=LABELS,
+        xlabel="predicted",
+        ylabel="true (stars)",
+        title=f"{title}\nmacro-F1 {m.macro_f1:.3f}, n={m.n}",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

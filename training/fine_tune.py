@@ -91,8 +91,12 @@ def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, 
     return batches
 
 
-def load_base(base_model: str, device: str = "cpu", keep_layers: Sequence[int] = (),
-              head: Literal["classes", "stars"] | None = "classes") -> tuple[Any, Any]:
+def load_base(
+    base_model: str,
+    device: str = "cpu",
+    keep_layers: Sequence[int] = (),
+    head: Literal["classes", "stars"] | None = "classes",
+) -> tuple[Any, Any]:
     """Tokenizer and a 3-label (or, ``head="stars"``, 5-star) head on any HF checkpoint (local path or hub name): a
     fresh head on an encoder, the trained one on a sentiment checkpoint of that head; ``head=None`` keeps whatever
     head the checkpoint has (a trained model, as it is); ``keep_layers`` makes a shallower student of it."""
@@ -126,7 +130,7 @@ def keep_encoder_layers(model: Any, keep: Sequence[int]) -> None:
     if blocks is None or not keep or not all(0 <= i < depth for i in keep) or len(set(keep)) < len(keep):
         raise ValueError(f"keep_layers {list(keep)}: want distinct layers of the model's {depth}")
     kept = [blocks[i] for i in keep]
-    del blocks[len(kept):]
+    del blocks[len(kept) :]
     for i, block in enumerate(kept):
         blocks[i] = block
     setattr(model.config, attr, len(kept))
@@ -154,8 +158,15 @@ def param_groups(model: Any, lr: float, head_lr_mult: float) -> list[dict[str, A
     return groups + ([{"params": head, "lr": lr * head_lr_mult}] if head else [])
 
 
-def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 64,
-                   device: str = "cpu", desc: str | None = None) -> Floats:
+def predict_logits(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+    device: str = "cpu",
+    desc: str | None = None,
+) -> Floats:
     """Class logits (N, 3) in input order (a star head's grouped, :mod:`sentiment.model.stars`); length-sorted
     batches so short reviews are not padded to long ones."""
     import torch
@@ -166,8 +177,9 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length:
     with torch.inference_mode():
         for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=desc is None, leave=False):
             idx = order[start : start + batch_size]
-            enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                            return_tensors="pt").to(device)
+            enc = tokenizer(
+                [texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+            ).to(device)
             out[idx] = model(**enc).logits.float().cpu().numpy()
     return class_logits(out)
 
@@ -176,8 +188,9 @@ def macro_f1(y_true: Sequence[int], logits: Floats) -> float:
     return float(f1_score(y_true, logits.argmax(1), average="macro", labels=list(range(len(LABELS))), zero_division=0))
 
 
-def _padded_batches(encoded: list[list[int]], labels: Sequence[Any], cfg: TrainConfig, rng: random.Random,
-                     pad_id: int) -> Iterator[tuple[float, dict[str, list[list[int]]], list[Any]]]:
+def _padded_batches(
+    encoded: list[list[int]], labels: Sequence[Any], cfg: TrainConfig, rng: random.Random, pad_id: int
+) -> Iterator[tuple[float, dict[str, list[list[int]]], list[Any]]]:
     lengths = [len(e) for e in encoded]
     for epoch in range(cfg.epochs):
         batches = length_batches(lengths, cfg.batch_size, rng)
@@ -201,9 +214,15 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
     texts = [r.text for r in train]
     labels = [r.y for r in train]
     # Class ids (the flat labels) or probabilities (a teacher's, from the stars, or over a star head's five).
-    targets: Sequence[Any] = (teacher_targets(cfg, texts) if cfg.teacher
-                              else star_head_targets([r.stars for r in train], labels) if cfg.head == "stars"
-                              else star_targets(train, cfg.star_soft) if cfg.star_soft else labels)
+    targets: Sequence[Any] = (
+        teacher_targets(cfg, texts)
+        if cfg.teacher
+        else star_head_targets([r.stars for r in train], labels)
+        if cfg.head == "stars"
+        else star_targets(train, cfg.star_soft)
+        if cfg.star_soft
+        else labels
+    )
     encoded = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
     weights = class_weights(labels)
     if cfg.head == "stars":  # each star weighs what its class does: the classes keep the flat head's balance
@@ -258,5 +277,12 @@ def fine_tune(cfg: TrainConfig, train: Sequence[Review], val: Sequence[Review], 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return TrainResult(steps=step, best_step=best_step, best_val_macro_f1=best_f1, history=history,
-                       class_weights=weights, seconds=round(time.monotonic() - start, 1), stopped=stopped)
+    return TrainResult(
+        steps=step,
+        best_step=best_step,
+        best_val_macro_f1=best_f1,
+        history=history,
+        class_weights=weights,
+        seconds=round(time.monotonic() - start, 1),
+        stopped=stopped,
+    )

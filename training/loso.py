@@ -162,8 +162,13 @@ class EnglishGate:
         return [r for r in rows if self.seen[r.text]]
 
 
-def fold_data(reviews: Sequence[Review], held_out: str, cfg: LosoConfig, seed: int,
-              reads_polar: Callable[[str], bool] | None = None) -> dict[str, list[Review]]:
+def fold_data(
+    reviews: Sequence[Review],
+    held_out: str,
+    cfg: LosoConfig,
+    seed: int,
+    reads_polar: Callable[[str], bool] | None = None,
+) -> dict[str, list[Review]]:
     """train / val / in_domain from every other source; test = the held-out source at its natural mix.
     ``reads_polar`` (required by ``neutral_noise="drop_rules_polar"``) filters the training side's 3-star rows."""
     rng = random.Random(f"{seed}-{held_out}")
@@ -216,8 +221,9 @@ def _variant_arrays(fold: FoldResult, name: str) -> tuple[np.ndarray, np.ndarray
     return np.array(fold.y), shift(np.array(fold.probs), v.bias), np.array(v.pred), np.array(v.answer)
 
 
-def summarise(folds: Sequence[FoldResult], variant: str, n_boot: int, seed: int
-              ) -> tuple[dict[str, Interval], dict[str, dict[str, float]]]:
+def summarise(
+    folds: Sequence[FoldResult], variant: str, n_boot: int, seed: int
+) -> tuple[dict[str, Interval], dict[str, dict[str, float]]]:
     """Fold-averaged figures with percentile 95% CIs (reviews resampled within folds), and the per-fold figures."""
     arrays = [_variant_arrays(f, variant) for f in folds]
     per_fold = {f.source: figures(*a) for f, a in zip(folds, arrays, strict=True)}
@@ -244,8 +250,14 @@ def targets_met(summary: dict[str, Interval]) -> dict[str, bool]:
 # --- one fold ------------------------------------------------------------------------------------------------------
 
 
-def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gates: GateSettings, decide: DecideFn,
-             log: Callable[[str], object]) -> FoldResult:
+def run_fold(
+    cfg: LosoConfig,
+    data: dict[str, list[Review]],
+    held_out: str,
+    gates: GateSettings,
+    decide: DecideFn,
+    log: Callable[[str], object],
+) -> FoldResult:
     t0 = time.monotonic()
     t = cfg.train
     with tempfile.TemporaryDirectory(prefix=f"loso-{held_out}-") as tmp:
@@ -265,11 +277,17 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
     y = np.array([r.y for r in data["test"]])
     tuned = tune_bias(val_probs, val_y, gates.confidence_gate, cfg.min_coverage, cfg.bias_grid)
     # What the profile serves: its own decision bias (training.decision) when it tunes one, else none.
-    served = (tune_bias(val_probs, val_y, gates.confidence_gate, t.decision_min_coverage)
-              if t.decision_bias else [0.0, 0.0, 0.0])
+    served = (
+        tune_bias(val_probs, val_y, gates.confidence_gate, t.decision_min_coverage)
+        if t.decision_bias
+        else [0.0, 0.0, 0.0]
+    )
     variants = {}
-    for name, bias, band in (("served", served, None), ("band", [0.0, 0.0, 0.0], cfg.neutral_band),
-                             ("tuned_bias", tuned, None)):
+    for name, bias, band in (
+        ("served", served, None),
+        ("band", [0.0, 0.0, 0.0], cfg.neutral_band),
+        ("tuned_bias", tuned, None),
+    ):
         p = shift(probs, bias)
         vg = gates.model_copy(update={"neutral_band": band})
         outs = [o.model_copy(update={"probs": q.tolist()}) for o, q in zip(outputs, p, strict=True)]
@@ -283,31 +301,46 @@ def run_fold(cfg: LosoConfig, data: dict[str, list[Review]], held_out: str, gate
     dom_probs = model.calibrated(dom_logits)
     dom = figures(dom_y, dom_probs, dom_probs.argmax(1), np.full(len(dom_y), -1))
     fold = FoldResult(
-        source=held_out, train_sources=dict(sorted(Counter(r.source for r in data["train"]).items())),
-        val_n=len(data["val"]), test_labels=dict(sorted(Counter(r.label.value for r in data["test"]).items())),
-        training=training, calibration=cal, y=y.tolist(), probs=np.round(probs, 6).tolist(), variants=variants,
-        val_y=val_y.tolist(), val_probs=np.round(val_probs, 6).tolist(),
+        source=held_out,
+        train_sources=dict(sorted(Counter(r.source for r in data["train"]).items())),
+        val_n=len(data["val"]),
+        test_labels=dict(sorted(Counter(r.label.value for r in data["test"]).items())),
+        training=training,
+        calibration=cal,
+        y=y.tolist(),
+        probs=np.round(probs, 6).tolist(),
+        variants=variants,
+        val_y=val_y.tolist(),
+        val_probs=np.round(val_probs, 6).tolist(),
         in_domain={k: dom[k] for k in ("macro_f1", "accuracy", "binary_accuracy", "ece")},
         seconds=round(time.monotonic() - t0, 1),
     )
     f = figures(y, probs, np.array(variants["served"].pred), np.array(variants["served"].answer))
-    log(f"fold {held_out}: macro-F1 {f['macro_f1']:.3f} (in-domain {fold.in_domain['macro_f1']:.3f}), coverage "
+    log(
+        f"fold {held_out}: macro-F1 {f['macro_f1']:.3f} (in-domain {fold.in_domain['macro_f1']:.3f}), coverage "
         f"{f['coverage']:.1%}, ok neg P/R {f['ok_negative_precision']:.2f}/{f['ok_negative_recall']:.2f}, ok neu "
-        f"P/R {f['ok_neutral_precision']:.2f}/{f['ok_neutral_recall']:.2f}, ECE {f['ece']:.3f} in {fold.seconds}s")
+        f"P/R {f['ok_neutral_precision']:.2f}/{f['ok_neutral_recall']:.2f}, ECE {f['ece']:.3f} in {fold.seconds}s"
+    )
     return fold
 
 
-def report_from_folds(cfg: LosoConfig, gates: GateSettings, excluded: dict[str, str], folds: Sequence[FoldResult],
-                      seconds: float) -> LosoReport:
+def report_from_folds(
+    cfg: LosoConfig, gates: GateSettings, excluded: dict[str, str], folds: Sequence[FoldResult], seconds: float
+) -> LosoReport:
     """Fold averages, intervals and targets over the given folds."""
     summary, per_fold = {}, {}
     for variant in folds[0].variants:
         summary[variant], per_fold[variant] = summarise(folds, variant, cfg.bootstrap, cfg.train.seed)
     return LosoReport(
-        config=cfg.model_dump(mode="json"), gate=gates.confidence_gate, excluded=excluded, folds=list(folds),
-        summary=summary, per_fold=per_fold,
+        config=cfg.model_dump(mode="json"),
+        gate=gates.confidence_gate,
+        excluded=excluded,
+        folds=list(folds),
+        summary=summary,
+        per_fold=per_fold,
         in_domain={k: float(np.mean([f.in_domain[k] for f in folds])) for k in folds[0].in_domain},
-        targets={v: targets_met(s) for v, s in summary.items()}, seconds=round(seconds, 1),
+        targets={v: targets_met(s) for v, s in summary.items()},
+        seconds=round(seconds, 1),
     )
 
 
@@ -325,8 +358,14 @@ def merge_reports(reports: Sequence[LosoReport]) -> LosoReport:
     return report_from_folds(cfg, gates, first.excluded, folds, sum(r.seconds for r in reports))
 
 
-def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, decide: DecideFn,
-             log: Callable[[str], object] = print, reads_polar: Callable[[str], bool] | None = None) -> LosoReport:
+def run_loso(
+    cfg: LosoConfig,
+    reviews: Sequence[Review],
+    gates: GateSettings,
+    decide: DecideFn,
+    log: Callable[[str], object] = print,
+    reads_polar: Callable[[str], bool] | None = None,
+) -> LosoReport:
     t0 = time.monotonic()
     eligible, excluded = eligible_sources(reviews, cfg.min_test_neutral)
     unknown = set(cfg.folds) - set(eligible)
@@ -336,17 +375,30 @@ def run_loso(cfg: LosoConfig, reviews: Sequence[Review], gates: GateSettings, de
     folds = []
     for source in cfg.folds or eligible:
         data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed, reads_polar).items()}
-        log(f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
-            f"{len(data['in_domain'])}, test {len(data['test'])}")
+        log(
+            f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
+            f"{len(data['in_domain'])}, test {len(data['test'])}"
+        )
         folds.append(run_fold(cfg, data, source, gates, decide, log))
     return report_from_folds(cfg, gates, excluded, folds, time.monotonic() - t0)
 
 
 # --- report --------------------------------------------------------------------------------------------------------
 
-FIGURES_SHOWN = ("macro_f1", "negative_precision", "negative_recall", "neutral_precision", "neutral_recall",
-                 "binary_accuracy", "ece", "coverage", "ok_negative_precision", "ok_negative_recall",
-                 "ok_neutral_precision", "ok_neutral_recall")
+FIGURES_SHOWN = (
+    "macro_f1",
+    "negative_precision",
+    "negative_recall",
+    "neutral_precision",
+    "neutral_recall",
+    "binary_accuracy",
+    "ece",
+    "coverage",
+    "ok_negative_precision",
+    "ok_negative_recall",
+    "ok_neutral_precision",
+    "ok_neutral_recall",
+)
 
 
 def _train(r: LosoReport) -> dict[str, Any]:
@@ -376,12 +428,16 @@ def render_markdown(r: LosoReport) -> str:
         lines.append(f"| {k} | {target} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        (f"In-domain slice of the training sources (served variant, fold average): macro-F1 "
-         f"{r.in_domain['macro_f1']:.3f}, neg-vs-pos {r.in_domain['binary_accuracy']:.3f}, "
-         f"ECE {r.in_domain['ece']:.3f}."),
+        (
+            f"In-domain slice of the training sources (served variant, fold average): macro-F1 "
+            f"{r.in_domain['macro_f1']:.3f}, neg-vs-pos {r.in_domain['binary_accuracy']:.3f}, "
+            f"ECE {r.in_domain['ece']:.3f}."
+        ),
         "",
-        ("| held-out source | test n (neg/neu/pos) | train s | macro-F1 LOSO | macro-F1 in-domain | coverage "
-        "| ok neg P / R | ok neu P / R | ECE |"),
+        (
+            "| held-out source | test n (neg/neu/pos) | train s | macro-F1 LOSO | macro-F1 in-domain | coverage "
+            "| ok neg P / R | ok neu P / R | ECE |"
+        ),
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for f in r.folds:
@@ -390,7 +446,8 @@ def render_markdown(r: LosoReport) -> str:
         lines.append(
             f"| {f.source} | {n} | {f.training.seconds:.0f} | {x['macro_f1']:.3f} | {f.in_domain['macro_f1']:.3f} "
             f"| {x['coverage']:.1%} | {x['ok_negative_precision']:.2f} / {x['ok_negative_recall']:.2f} "
-            f"| {x['ok_neutral_precision']:.2f} / {x['ok_neutral_recall']:.2f} | {x['ece']:.3f} |")
+            f"| {x['ok_neutral_precision']:.2f} / {x['ok_neutral_recall']:.2f} | {x['ece']:.3f} |"
+        )
     lines += ["", f"Wall time {r.seconds / 60:.1f} min.", "", "![per-fold figures](loso.png)"]
     return "\n".join(lines) + "\n"
 
@@ -428,8 +485,16 @@ def plot_folds(r: LosoReport, path: Path) -> Path:
     return path
 
 
-LEVER_FIGURES = ("macro_f1", "coverage", "ok_negative_precision", "ok_negative_recall", "ok_neutral_precision",
-                 "ok_neutral_recall", "binary_accuracy", "ece")
+LEVER_FIGURES = (
+    "macro_f1",
+    "coverage",
+    "ok_negative_precision",
+    "ok_negative_recall",
+    "ok_neutral_precision",
+    "ok_neutral_recall",
+    "binary_accuracy",
+    "ece",
+)
 
 
 def lever_rows(runs: dict[str, LosoReport]) -> list[dict[str, object]]:
@@ -438,11 +503,20 @@ def lever_rows(runs: dict[str, LosoReport]) -> list[dict[str, object]]:
     for run, r in runs.items():
         t = _train(r)
         for variant, s in r.summary.items():
-            rows.append({"run": run, "variant": variant, "folds": [f.source for f in r.folds],
-                         "max_train": t["max_train"], "max_length": t["max_length"],
-                         "train_budget_s": t["train_budget_s"], "seed": t["seed"], "minutes": round(r.seconds / 60, 1),
-                         "targets_met": sum(r.targets[variant].values()),
-                         **{k: s[k].model_dump() for k in LEVER_FIGURES}})
+            rows.append(
+                {
+                    "run": run,
+                    "variant": variant,
+                    "folds": [f.source for f in r.folds],
+                    "max_train": t["max_train"],
+                    "max_length": t["max_length"],
+                    "train_budget_s": t["train_budget_s"],
+                    "seed": t["seed"],
+                    "minutes": round(r.seconds / 60, 1),
+                    "targets_met": sum(r.targets[variant].values()),
+                    **{k: s[k].model_dump() for k in LEVER_FIGURES},
+                }
+            )
     return rows
 
 

@@ -69,8 +69,15 @@ class Bootstrap(BaseModel):
     seed: int
 
 
-def paired_bootstrap(y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, resamples: int, seed: int,
-                     alpha: float, chunk: int = 250) -> tuple[Bootstrap, np.ndarray]:
+def paired_bootstrap(
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    resamples: int,
+    seed: int,
+    alpha: float,
+    chunk: int = 250,
+) -> tuple[Bootstrap, np.ndarray]:
     """The figures and the resampled differences (for the plot); chunked so memory stays ``chunk x n``."""
     y, champion, challenger = (np.asarray(a, dtype=np.int64) for a in (y, champion, challenger))
     rng = np.random.default_rng(seed)
@@ -82,8 +89,12 @@ def paired_bootstrap(y: np.ndarray, champion: np.ndarray, challenger: np.ndarray
     d = np.concatenate(diffs)
     observed = float(macro_f1_batch(y[None], challenger[None])[0] - macro_f1_batch(y[None], champion[None])[0])
     return Bootstrap(
-        difference=observed, ci_low=float(np.quantile(d, alpha)), ci_high=float(np.quantile(d, 1 - alpha)),
-        ci_level=1 - 2 * alpha, p_value=float((1 + np.sum(d <= 0)) / (resamples + 1)), resamples=resamples,
+        difference=observed,
+        ci_low=float(np.quantile(d, alpha)),
+        ci_high=float(np.quantile(d, 1 - alpha)),
+        ci_level=1 - 2 * alpha,
+        p_value=float((1 + np.sum(d <= 0)) / (resamples + 1)),
+        resamples=resamples,
         seed=seed,
     ), d
 
@@ -102,9 +113,12 @@ def mcnemar_exact(y: np.ndarray, champion: np.ndarray, challenger: np.ndarray) -
     b, c = int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right))
     if b + c == 0:
         return McNemar(champion_only_right=0, challenger_only_right=0, p_value=1.0, p_value_two_sided=1.0)
-    return McNemar(champion_only_right=b, challenger_only_right=c,
-                   p_value=float(binomtest(c, b + c, 0.5, alternative="greater").pvalue),
-                   p_value_two_sided=float(binomtest(c, b + c, 0.5).pvalue))
+    return McNemar(
+        champion_only_right=b,
+        challenger_only_right=c,
+        p_value=float(binomtest(c, b + c, 0.5, alternative="greater").pvalue),
+        p_value_two_sided=float(binomtest(c, b + c, 0.5).pvalue),
+    )
 
 
 # --- scoring and the decision --------------------------------------------------------------------------------
@@ -135,9 +149,15 @@ def score(tag: str, probs: np.ndarray, y: np.ndarray, parts: np.ndarray, confide
         if mask.any():
             pm = metrics(y[mask].tolist(), pred[mask].tolist())
             by_part[name] = PartScore(n=int(mask.sum()), accuracy=pm.accuracy, macro_f1=pm.macro_f1)
-    return ModelScore(tag=tag, macro_f1=m.macro_f1, accuracy=m.accuracy,
-                      per_class_f1={k: c.f1 for k, c in m.per_class.items()}, ece=reliability(probs, y)[0],
-                      low_confidence_share=float(np.mean(probs.max(1) < confidence_gate)), parts=by_part)
+    return ModelScore(
+        tag=tag,
+        macro_f1=m.macro_f1,
+        accuracy=m.accuracy,
+        per_class_f1={k: c.f1 for k, c in m.per_class.items()},
+        ece=reliability(probs, y)[0],
+        low_confidence_share=float(np.mean(probs.max(1) < confidence_gate)),
+        parts=by_part,
+    )
 
 
 class Check(BaseModel):
@@ -152,18 +172,36 @@ def checks(champion: ModelScore, challenger: ModelScore, boot: Bootstrap, cfg: L
     d_ece = challenger.ece - champion.ece
     d_low = challenger.low_confidence_share - champion.low_confidence_share
     return [
-        Check(name="significance", passed=boot.p_value < cfg.alpha, value=boot.p_value, limit=cfg.alpha,
-              detail=f"bootstrap one-sided p {boot.p_value:.4f} vs alpha {cfg.alpha}"),
-        Check(name="macro_f1_gain", passed=boot.difference > cfg.min_macro_f1_gain, value=boot.difference,
-              limit=cfg.min_macro_f1_gain,
-              detail=f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} ({boot.difference:+.4f})"),
-        Check(name="ece", passed=d_ece <= cfg.ece_tolerance, value=d_ece, limit=cfg.ece_tolerance,
-              detail=f"ECE {champion.ece:.4f} -> {challenger.ece:.4f} ({d_ece:+.4f}, tolerance +{cfg.ece_tolerance})"),
-        Check(name="low_confidence", passed=d_low <= cfg.low_confidence_tolerance, value=d_low,
-              limit=cfg.low_confidence_tolerance,
-              detail=f"low-confidence share {champion.low_confidence_share:.3f} -> "
-                     f"{challenger.low_confidence_share:.3f} ({d_low:+.3f}, "
-                     f"tolerance +{cfg.low_confidence_tolerance})"),
+        Check(
+            name="significance",
+            passed=boot.p_value < cfg.alpha,
+            value=boot.p_value,
+            limit=cfg.alpha,
+            detail=f"bootstrap one-sided p {boot.p_value:.4f} vs alpha {cfg.alpha}",
+        ),
+        Check(
+            name="macro_f1_gain",
+            passed=boot.difference > cfg.min_macro_f1_gain,
+            value=boot.difference,
+            limit=cfg.min_macro_f1_gain,
+            detail=f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} ({boot.difference:+.4f})",
+        ),
+        Check(
+            name="ece",
+            passed=d_ece <= cfg.ece_tolerance,
+            value=d_ece,
+            limit=cfg.ece_tolerance,
+            detail=f"ECE {champion.ece:.4f} -> {challenger.ece:.4f} ({d_ece:+.4f}, tolerance +{cfg.ece_tolerance})",
+        ),
+        Check(
+            name="low_confidence",
+            passed=d_low <= cfg.low_confidence_tolerance,
+            value=d_low,
+            limit=cfg.low_confidence_tolerance,
+            detail=f"low-confidence share {champion.low_confidence_share:.3f} -> "
+            f"{challenger.low_confidence_share:.3f} ({d_low:+.3f}, "
+            f"tolerance +{cfg.low_confidence_tolerance})",
+        ),
     ]
 
 
@@ -208,8 +246,10 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
     t0 = datetime.now(UTC)
     spec = eval_spec_of(resolve(champion)[1]) or eval_spec_of(resolve(challenger)[1])
     if spec is None:
-        raise GateError(f"neither {champion} nor {challenger} records the data it was trained on, so there is no "
-                        "frozen evaluation set to compare them on")
+        raise GateError(
+            f"neither {champion} nor {challenger} records the data it was trained on, so there is no "
+            "frozen evaluation set to compare them on"
+        )
     try:
         es: EvalSet = frozen_eval_set(spec, settings)
     except EvalSetChanged as exc:
@@ -219,29 +259,60 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
     parts = np.array(["human" if i >= es.n_base else "base" for i in range(len(y))])
     t1 = datetime.now(UTC)
     gate = settings.gates.confidence_gate
-    probs = {tag: SentimentModel.from_store(tag, num_threads=settings.model.scoring_threads).predict(texts)
-             for tag in (champion, challenger)}
+    probs = {
+        tag: SentimentModel.from_store(tag, num_threads=settings.model.scoring_threads).predict(texts)
+        for tag in (champion, challenger)
+    }
     t2 = datetime.now(UTC)
     champ, chall = (score(t, probs[t], y, parts, gate) for t in (champion, challenger))
     cfg = settings.lifecycle
-    boot, diffs = paired_bootstrap(y, probs[champion].argmax(1), probs[challenger].argmax(1),
-                                   cfg.bootstrap_resamples, cfg.bootstrap_seed, cfg.alpha)
+    boot, diffs = paired_bootstrap(
+        y,
+        probs[champion].argmax(1),
+        probs[challenger].argmax(1),
+        cfg.bootstrap_resamples,
+        cfg.bootstrap_seed,
+        cfg.alpha,
+    )
     found = checks(champ, chall, boot, cfg)
     report = GateReport(
-        model=champion.split(":", 1)[0], champion=champion, challenger=challenger,
-        evaluation=EvalInfo(config=spec.config, data_fingerprint=spec.fingerprint, fingerprint=es.fingerprint,
-                            n_base=es.n_base, n_human=es.n_human, human_labels=es.human_labels),
-        confidence_gate=gate, lifecycle=cfg, champion_score=champ, challenger_score=chall, bootstrap=boot,
-        mcnemar=mcnemar_exact(y, probs[champion].argmax(1), probs[challenger].argmax(1)), checks=found,
+        model=champion.split(":", 1)[0],
+        champion=champion,
+        challenger=challenger,
+        evaluation=EvalInfo(
+            config=spec.config,
+            data_fingerprint=spec.fingerprint,
+            fingerprint=es.fingerprint,
+            n_base=es.n_base,
+            n_human=es.n_human,
+            human_labels=es.human_labels,
+        ),
+        confidence_gate=gate,
+        lifecycle=cfg,
+        champion_score=champ,
+        challenger_score=chall,
+        bootstrap=boot,
+        mcnemar=mcnemar_exact(y, probs[champion].argmax(1), probs[challenger].argmax(1)),
+        checks=found,
         passed=all(c.passed for c in found),
-        seconds={"data": (t1 - t0).total_seconds(), "score": (t2 - t1).total_seconds(),
-                 "statistics": (datetime.now(UTC) - t2).total_seconds()},
+        seconds={
+            "data": (t1 - t0).total_seconds(),
+            "score": (t2 - t1).total_seconds(),
+            "statistics": (datetime.now(UTC) - t2).total_seconds(),
+        },
     )
     return report, diffs
 
 
-def run_gate(name: str, settings: Settings, challenger: str | None = None, dry_run: bool = False,
-             force: bool = False, reason: str = "", command: str = "") -> GateReport:
+def run_gate(
+    name: str,
+    settings: Settings,
+    challenger: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str = "",
+    command: str = "",
+) -> GateReport:
     """Evaluate champion vs challenger, write the report, then promote (gate passed), force, or leave it."""
     registry = AliasRegistry(name)
     champion = registry.resolve_serving_tag()
@@ -257,13 +328,15 @@ def run_gate(name: str, settings: Settings, challenger: str | None = None, dry_r
     if dry_run:
         report.action_detail = "dry run: aliases unchanged"
     elif report.passed or force:
-        why = reason or (f"promotion gate passed: macro-F1 {report.bootstrap.difference:+.4f}, "
-                         f"p {report.bootstrap.p_value:.4f}")
+        why = reason or (
+            f"promotion gate passed: macro-F1 {report.bootstrap.difference:+.4f}, p {report.bootstrap.p_value:.4f}"
+        )
         if not report.passed:
             why = f"forced past a failing promotion gate ({', '.join(failed(report))}): {reason}"
         try:
-            report.alias_changes = registry.promote("champion", challenger, why, report=out / REPORT_JSON,
-                                                    force=force, command=command)
+            report.alias_changes = registry.promote(
+                "champion", challenger, why, report=out / REPORT_JSON, force=force, command=command
+            )
             report.action = "forced" if force else "promoted"
             report.action_detail = why
         except AliasError as exc:
@@ -303,22 +376,29 @@ def render_markdown(r: GateReport) -> str:
     lines = [
         f"**Promotion gate {verdict}** -> {r.action}: {r.action_detail}",
         "",
-        (f"Champion `{r.champion}` vs challenger `{r.challenger}` on the same {ev.n_base + ev.n_human} reviews: "
-         f"{ev.n_base} of the frozen test split (data `{ev.data_fingerprint}`) and {ev.n_human} held-out human "
-         f"labels (evaluation set `{ev.fingerprint}`)."),
+        (
+            f"Champion `{r.champion}` vs challenger `{r.challenger}` on the same {ev.n_base + ev.n_human} reviews: "
+            f"{ev.n_base} of the frozen test split (data `{ev.data_fingerprint}`) and {ev.n_human} held-out human "
+            f"labels (evaluation set `{ev.fingerprint}`)."
+        ),
         "",
         "| | macro-F1 | accuracy | ECE | low-confidence share | " + " | ".join(f"F1 {k}" for k in LABELS) + " |",
         "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in LABELS) + " |",
     ]
     for name, s in (("champion", a), ("challenger", b)):
-        lines.append(f"| {name} | {s.macro_f1:.4f} | {s.accuracy:.4f} | {s.ece:.4f} | {s.low_confidence_share:.3f} | "
-                     + " | ".join(f"{s.per_class_f1[k]:.3f}" for k in LABELS) + " |")
+        lines.append(
+            f"| {name} | {s.macro_f1:.4f} | {s.accuracy:.4f} | {s.ece:.4f} | {s.low_confidence_share:.3f} | "
+            + " | ".join(f"{s.per_class_f1[k]:.3f}" for k in LABELS)
+            + " |"
+        )
     lines += [
         "",
-        (f"Paired bootstrap ({bs.resamples} resamples, seed {bs.seed}): macro-F1 difference {bs.difference:+.4f}, "
-         f"{bs.ci_level:.0%} CI [{bs.ci_low:+.4f}, {bs.ci_high:+.4f}], one-sided p {bs.p_value:.4f}. "
-         f"McNemar exact: champion alone right on {mc.champion_only_right}, challenger alone right on "
-         f"{mc.challenger_only_right}, one-sided p {mc.p_value:.4g} (two-sided {mc.p_value_two_sided:.4g})."),
+        (
+            f"Paired bootstrap ({bs.resamples} resamples, seed {bs.seed}): macro-F1 difference {bs.difference:+.4f}, "
+            f"{bs.ci_level:.0%} CI [{bs.ci_low:+.4f}, {bs.ci_high:+.4f}], one-sided p {bs.p_value:.4f}. "
+            f"McNemar exact: champion alone right on {mc.champion_only_right}, challenger alone right on "
+            f"{mc.challenger_only_right}, one-sided p {mc.p_value:.4g} (two-sided {mc.p_value_two_sided:.4g})."
+        ),
         "",
         *(f"- {'pass' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in r.checks),
         "",
@@ -341,8 +421,11 @@ def plot(r: GateReport, diffs: np.ndarray, path: Path) -> Path:
     ax.axvline(0, color="black", lw=1)
     ax.axvline(bs.difference, color="tab:red", lw=2, label=f"observed {bs.difference:+.4f}")
     ax.axvspan(bs.ci_low, bs.ci_high, color="tab:orange", alpha=0.2, label=f"{bs.ci_level:.0%} CI")
-    ax.set(title=f"macro-F1 difference (challenger - champion), p {bs.p_value:.4f}", xlabel="difference",
-           ylabel="resamples")
+    ax.set(
+        title=f"macro-F1 difference (challenger - champion), p {bs.p_value:.4f}",
+        xlabel="difference",
+        ylabel="resamples",
+    )
     ax.legend(fontsize=8)
     width = 0.38
     groups = [*LABELS, "macro"]

@@ -48,8 +48,9 @@ class RetrainData(BaseModel):
     frozen_eval: EvalSpec
 
 
-def retrain_dataset(cfg: TrainConfig, settings: Settings, spec: EvalSpec | None,
-                    labels: HumanLabels) -> tuple[Dataset, RetrainData]:
+def retrain_dataset(
+    cfg: TrainConfig, settings: Settings, spec: EvalSpec | None, labels: HumanLabels
+) -> tuple[Dataset, RetrainData]:
     """``build_dataset(cfg)`` with human labels in training, the frozen set and held-out labels kept out."""
     base = build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
     if spec is None:
@@ -74,14 +75,26 @@ def retrain_dataset(cfg: TrainConfig, settings: Settings, spec: EvalSpec | None,
     human_train = [e for e in labels.examples if e.key not in eval_keys and not in_holdout(e.key, share)]
     train += human_reviews(human_train)
     parts = {"train": train, "val": val, "test": base.test}
-    info = RetrainData(human_labels=labels.stats, holdout_share=share, human_train=len(human_train),
-                       human_holdout=len(holdout), human_in_eval=len(in_eval), base_dropped=dropped,
-                       base_fingerprint=base.fingerprint, frozen_eval=spec)
-    split_info = {**base.split_info, "train": describe(train), "val": describe(val),
-                  **info.model_dump(mode="json", include={"base_fingerprint", "frozen_eval"}),
-                  "human": info.model_dump(mode="json", exclude={"base_fingerprint", "frozen_eval"})}
-    ds = Dataset(train=train, val=val, test=base.test, stats=base.stats, fingerprint=fingerprint(parts),
-                 split_info=split_info)
+    info = RetrainData(
+        human_labels=labels.stats,
+        holdout_share=share,
+        human_train=len(human_train),
+        human_holdout=len(holdout),
+        human_in_eval=len(in_eval),
+        base_dropped=dropped,
+        base_fingerprint=base.fingerprint,
+        frozen_eval=spec,
+    )
+    split_info = {
+        **base.split_info,
+        "train": describe(train),
+        "val": describe(val),
+        **info.model_dump(mode="json", include={"base_fingerprint", "frozen_eval"}),
+        "human": info.model_dump(mode="json", exclude={"base_fingerprint", "frozen_eval"}),
+    }
+    ds = Dataset(
+        train=train, val=val, test=base.test, stats=base.stats, fingerprint=fingerprint(parts), split_info=split_info
+    )
     return ds, info
 
 
@@ -96,17 +109,25 @@ class RetrainResult(BaseModel):
     report_dir: str
 
 
-def retrain(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: ChainViewFn,
-            log: Callable[[str], object] = print, command: str = "") -> tuple[RetrainResult, Report]:
+def retrain(
+    cfg: TrainConfig,
+    output_dir: Path,
+    settings: Settings,
+    chain_view: ChainViewFn,
+    log: Callable[[str], object] = print,
+    command: str = "",
+) -> tuple[RetrainResult, Report]:
     """Build the data, train, register, and point ``challenger`` at the new version."""
     registry = AliasRegistry(cfg.name)
     champion = registry.resolve_serving_tag()
     spec = eval_spec_of(resolve(champion)[1]) if champion else None
     labels = load_human_labels(settings.paths.human_labels, settings.gates)
     ds, info = retrain_dataset(cfg, settings, spec, labels)
-    log(f"human labels: {labels.stats.reviews} reviews ({labels.stats.conflicts} conflicts, "
+    log(
+        f"human labels: {labels.stats.reviews} reviews ({labels.stats.conflicts} conflicts, "
         f"{labels.stats.duplicates} duplicates merged): {info.human_train} train, {info.human_holdout} held out, "
-        f"{info.human_in_eval} in the evaluation set; frozen evaluation set {info.frozen_eval.fingerprint}")
+        f"{info.human_in_eval} in the evaluation set; frozen evaluation set {info.frozen_eval.fingerprint}"
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "retrain.json").write_text(json.dumps(info.model_dump(mode="json"), indent=1))
     report = run(cfg, output_dir, settings, chain_view, register=True, log=log, dataset=ds)
@@ -115,9 +136,19 @@ def retrain(cfg: TrainConfig, output_dir: Path, settings: Settings, chain_view: 
     if registry.state().champion == report.tag:  # an empty store: registration bootstrapped it
         alias = "champion"
     else:
-        registry.promote("challenger", report.tag,
-                         f"retrained with {info.human_train} human labels (profile {cfg.profile})",
-                         report=output_dir / "evaluation.json", command=command)
-    result = RetrainResult(tag=report.tag, champion=champion, alias=alias, test_macro_f1=report.test.macro_f1,
-                           data=info, report_dir=str(output_dir))
+        registry.promote(
+            "challenger",
+            report.tag,
+            f"retrained with {info.human_train} human labels (profile {cfg.profile})",
+            report=output_dir / "evaluation.json",
+            command=command,
+        )
+    result = RetrainResult(
+        tag=report.tag,
+        champion=champion,
+        alias=alias,
+        test_macro_f1=report.test.macro_f1,
+        data=info,
+        report_dir=str(output_dir),
+    )
     return result, report

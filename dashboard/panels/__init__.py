@@ -4,5 +4,9 @@ The titles live here so tools that look for a panel's heading (``tools.dashboard
 Streamlit.
 """
 
-TITLES = {"overview": "Predictions overview", "queue": "Human review queue", "drift": "Drift report",
-          "models": "Models"}
+TITLES = {
+    "overview": "Predictions overview",
+    "queue": "Human review queue",
+    "drift": "Drift report",
+    "models": "Models",
+}

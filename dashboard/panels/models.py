@@ -27,11 +27,17 @@ def _registry(name: str, stamp: int) -> tuple[pd.DataFrame, pd.DataFrame, str | 
     """Versions and alias history; ``stamp`` (the history's size) keys the cache so a promotion shows at once."""
     registry = AliasRegistry(name)
     state = registry.state()
-    versions = pd.DataFrame([
-        {**v.model_dump(), "aliases": ", ".join(a for a, t in (("champion", state.champion),
-                                                              ("challenger", state.challenger)) if t == v.tag)}
-        for v in list_versions(name)
-    ])
+    versions = pd.DataFrame(
+        [
+            {
+                **v.model_dump(),
+                "aliases": ", ".join(
+                    a for a, t in (("champion", state.champion), ("challenger", state.challenger)) if t == v.tag
+                ),
+            }
+            for v in list_versions(name)
+        ]
+    )
     history = pd.DataFrame([c.model_dump() for c in reversed(registry.history())])
     return versions, history, state.champion, state.challenger
 
@@ -41,22 +47,29 @@ def _shadow(path: Path, window: int) -> ShadowSummary | None:
 
 
 def _confusion_chart(summary: ShadowSummary) -> alt.Chart:
-    cells = pd.DataFrame([{"champion": a, "challenger": b, "answers": n}
-                          for a, row in summary.confusion.items() for b, n in row.items()])
-    base = alt.Chart(cells).encode(x=alt.X("challenger:N", title="challenger said"),
-                                   y=alt.Y("champion:N", title="champion said"))
-    return (base.mark_rect().encode(color=alt.Color("answers:Q", scale=alt.Scale(scheme="blues"), legend=None))
-            + base.mark_text().encode(text="answers:Q")).properties(height=220)
+    cells = pd.DataFrame(
+        [{"champion": a, "challenger": b, "answers": n} for a, row in summary.confusion.items() for b, n in row.items()]
+    )
+    base = alt.Chart(cells).encode(
+        x=alt.X("challenger:N", title="challenger said"), y=alt.Y("champion:N", title="champion said")
+    )
+    return (
+        base.mark_rect().encode(color=alt.Color("answers:Q", scale=alt.Scale(scheme="blues"), legend=None))
+        + base.mark_text().encode(text="answers:Q")
+    ).properties(height=220)
 
 
 def _gate(report: GateReport) -> None:
     verdict = "passed" if report.passed else "failed"
-    st.markdown(f"**{report.ts[:19]}Z** · `{report.challenger}` vs `{report.champion}` · gate {verdict} → "
-                f"**{report.action}** {report.action_detail}")
+    st.markdown(
+        f"**{report.ts[:19]}Z** · `{report.challenger}` vs `{report.champion}` · gate {verdict} → "
+        f"**{report.action}** {report.action_detail}"
+    )
     b = report.bootstrap
     cols = st.columns(4)
-    cols[0].metric("macro-F1 difference", f"{b.difference:+.3f}", help=f"{b.ci_level:.0%} CI [{b.ci_low:+.3f}, "
-                                                                        f"{b.ci_high:+.3f}]")
+    cols[0].metric(
+        "macro-F1 difference", f"{b.difference:+.3f}", help=f"{b.ci_level:.0%} CI [{b.ci_low:+.3f}, {b.ci_high:+.3f}]"
+    )
     cols[1].metric("bootstrap p (one-sided)", f"{b.p_value:.4f}")
     cols[2].metric("McNemar p", f"{report.mcnemar.p_value:.2g}")
     cols[3].metric("reviews", f"{report.evaluation.n_base + report.evaluation.n_human:,}")
@@ -83,9 +96,12 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.dataframe(versions, hide_index=True, use_container_width=True)
     st.subheader("Shadow scoring")
     if shadow is None or not shadow.n:
-        empty_state("No shadowed answers yet", settings.paths.shadow_log,
-                    "Set a challenger (sentiment-models challenger VERSION --reason ...): the service scores a share "
-                    "of its answers with it.")
+        empty_state(
+            "No shadowed answers yet",
+            settings.paths.shadow_log,
+            "Set a challenger (sentiment-models challenger VERSION --reason ...): the service scores a share "
+            "of its answers with it.",
+        )
     else:
         st.caption(f"{shadow.n:,} answers: champion `{shadow.champion_tag}`, challenger `{shadow.challenger_tag}`")
         st.altair_chart(_confusion_chart(shadow), use_container_width=True)

@@ -150,8 +150,9 @@ class AliasRegistry:
             return self.bootstrap(command="resolve_serving_tag")
         except OSError as exc:
             newest = self._newest()
-            log.warning("cannot record the bootstrap champion in %s (%s); serving %s unrecorded", self.path, exc,
-                        newest)
+            log.warning(
+                "cannot record the bootstrap champion in %s (%s); serving %s unrecorded", self.path, exc, newest
+            )
             return newest
 
     # Changes
@@ -166,14 +167,18 @@ class AliasRegistry:
             if newest is None:
                 return None
             n = len(self.versions())
-            reason = ("bootstrap: the first stored version" if n == 1 else
-                      f"bootstrap: {n} versions stored before aliases existed; "
-                      f"keeping the newest, the one {self.name}:latest served")
+            reason = (
+                "bootstrap: the first stored version"
+                if n == 1
+                else f"bootstrap: {n} versions stored before aliases existed; "
+                f"keeping the newest, the one {self.name}:latest served"
+            )
             self._append([self._change("champion", "bootstrap", None, newest, reason, command=command)])
             return newest
 
-    def promote(self, alias: Alias, tag: str, reason: str, report: Path | None = None, force: bool = False,
-                command: str = "") -> list[AliasChange]:
+    def promote(
+        self, alias: Alias, tag: str, reason: str, report: Path | None = None, force: bool = False, command: str = ""
+    ) -> list[AliasChange]:
         """Point ``alias`` at ``tag``; returns the records written.
 
         Refused: an unknown tag, a missing report, a no-op, a challenger equal to the champion, and, unless
@@ -201,8 +206,17 @@ class AliasRegistry:
                 forced = force  # recorded whenever asked for: it may override a promotion gate, not only this check
             changes = [self._change(alias, "promote", current, full, reason, report_path, forced, command)]
             if alias == "champion" and state.challenger == full:
-                changes.append(self._change("challenger", "clear", full, None, f"promoted to champion: {reason}",
-                                            report_path, command=command))
+                changes.append(
+                    self._change(
+                        "challenger",
+                        "clear",
+                        full,
+                        None,
+                        f"promoted to champion: {reason}",
+                        report_path,
+                        command=command,
+                    )
+                )
             self._append(changes)
             return changes
 
@@ -247,10 +261,29 @@ class AliasRegistry:
             return ""
         return f"{candidate} has test macro-F1 {new:.4f}, below champion {champion}'s {old:.4f}"
 
-    def _change(self, alias: Alias, action: AliasAction, from_tag: str | None, to_tag: str | None, reason: str,
-                report: str | None = None, forced: bool = False, command: str = "") -> AliasChange:
-        return AliasChange(model=self.name, alias=alias, action=action, from_tag=from_tag, to_tag=to_tag,
-                           reason=reason, report=report, forced=forced, by=self.actor, command=command)
+    def _change(
+        self,
+        alias: Alias,
+        action: AliasAction,
+        from_tag: str | None,
+        to_tag: str | None,
+        reason: str,
+        report: str | None = None,
+        forced: bool = False,
+        command: str = "",
+    ) -> AliasChange:
+        return AliasChange(
+            model=self.name,
+            alias=alias,
+            action=action,
+            from_tag=from_tag,
+            to_tag=to_tag,
+            reason=reason,
+            report=report,
+            forced=forced,
+            by=self.actor,
+            command=command,
+        )
 
     def _append(self, changes: list[AliasChange]) -> None:
         append_records(self.path, changes, fsync=True)

@@ -93,8 +93,13 @@ def export_verified(model_dir: Path, out_dir: Path, max_length: int) -> OnnxExpo
         raise ExportMismatch(f"ONNX export differs from PyTorch by {diff:.3g} in the logits (limit {MAX_LOGIT_DIFF})")
     int8 = quantize(fp32, out_dir / INT8)
     int8_diff = float(np.abs(OnnxForward(int8, 1, per_text=True)(encoded) - expected).max())
-    record = OnnxExport(fp32=_describe(fp32), int8=_describe(int8), probes=len(PROBES), max_logit_diff=diff,
-                        int8_max_logit_diff=int8_diff)
+    record = OnnxExport(
+        fp32=_describe(fp32),
+        int8=_describe(int8),
+        probes=len(PROBES),
+        max_logit_diff=diff,
+        int8_max_logit_diff=int8_diff,
+    )
     (out_dir / RECORD).write_text(record.model_dump_json(indent=1), encoding="utf-8")
     return record
 
@@ -126,8 +131,14 @@ def open_stored(folder: Path, record: OnnxExport, backend: Backend, threads: int
     return OnnxForward(path, threads, per_text=backend != "onnx")
 
 
-def open_onnx(model_dir: Path, stored: OnnxExport | None, max_length: int, backend: Backend, threads: int | None,
-              cache: Path | None) -> OnnxForward:
+def open_onnx(
+    model_dir: Path,
+    stored: OnnxExport | None,
+    max_length: int,
+    backend: Backend,
+    threads: int | None,
+    cache: Path | None,
+) -> OnnxForward:
     """The ONNX session a version serves from: its stored export, or (a version registered before exports were
     stored) one made now into ``cache``, which needs PyTorch."""
     if stored is not None:

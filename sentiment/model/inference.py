@@ -82,8 +82,9 @@ class SentimentModel:
         self.model.eval()
 
     @classmethod
-    def from_store(cls, tag: str, num_threads: int | None = None, backend: Backend = "torch",
-                   onnx_cache: Path | None = None) -> SentimentModel:
+    def from_store(
+        cls, tag: str, num_threads: int | None = None, backend: Backend = "torch", onnx_cache: Path | None = None
+    ) -> SentimentModel:
         path, meta, full_tag = resolve(tag)
         return cls(path, meta, full_tag, num_threads, backend=backend, onnx_cache=onnx_cache)
 

@@ -100,10 +100,20 @@ def list_versions(name: str) -> list[StoredVersion]:
     for m in models:
         raw = m.info.metadata.get("metrics")  # raw, not ModelMetadata: one odd version must not hide the rest
         metrics = raw if isinstance(raw, dict) else {}
-        out.append(StoredVersion.model_validate({
-            "tag": str(m.tag), "created": m.info.creation_time, "profile": m.info.labels.get("profile", ""),
-            **{k: metrics[k] for k in ("test_macro_f1", "test_accuracy", "test_binary_accuracy") if k in metrics},
-        }))
+        out.append(
+            StoredVersion.model_validate(
+                {
+                    "tag": str(m.tag),
+                    "created": m.info.creation_time,
+                    "profile": m.info.labels.get("profile", ""),
+                    **{
+                        k: metrics[k]
+                        for k in ("test_macro_f1", "test_accuracy", "test_binary_accuracy")
+                        if k in metrics
+                    },
+                }
+            )
+        )
     return sorted(out, key=lambda v: v.created)
 
 

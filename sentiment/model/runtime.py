@@ -68,10 +68,16 @@ def export(torch_model: Any, encoded: dict[str, Any], path: Path) -> Path:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
             torch.onnx.export(
-                torch_model, (), str(tmp), kwargs={k: encoded[k] for k in names}, input_names=names,
-                output_names=["logits"], dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in names},
-                                                       "logits": {0: "batch"}},
-                opset_version=17, dynamo=False, external_data=False,
+                torch_model,
+                (),
+                str(tmp),
+                kwargs={k: encoded[k] for k in names},
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={**{k: {0: "batch", 1: "tokens"} for k in names}, "logits": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+                external_data=False,
             )
 
     return _atomic(path, write)
@@ -116,6 +122,8 @@ class OnnxForward:
         # Dynamic int8 scales activations over the whole input tensor, so a text's answer would move with whatever
         # shares (and pads) its batch. One unpadded text per run: the same text always gets the same answer.
         real = np.asarray(encoded["attention_mask"]).astype(bool)
-        rows = [self.session.run(["logits"], {k: v[i : i + 1, real[i]] for k, v in feed.items()})[0]
-                for i in range(real.shape[0])]
+        rows = [
+            self.session.run(["logits"], {k: v[i : i + 1, real[i]] for k, v in feed.items()})[0]
+            for i in range(real.shape[0])
+        ]
         return np.concatenate(rows)

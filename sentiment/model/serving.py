@@ -42,8 +42,15 @@ def store_loader(settings: Settings) -> Loader:
 
     def load(tag: str) -> SentimentModel:
         path, meta, full = resolve(tag)
-        return SentimentModel(path, meta, full, svc.inference_threads, device=svc.device, backend=svc.backend,
-                              onnx_cache=settings.paths.data_dir / "onnx")
+        return SentimentModel(
+            path,
+            meta,
+            full,
+            svc.inference_threads,
+            device=svc.device,
+            backend=svc.backend,
+            onnx_cache=settings.paths.data_dir / "onnx",
+        )
 
     return load
 

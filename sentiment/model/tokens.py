@@ -34,8 +34,9 @@ class Tokenizer:
         self.fast = Fast.from_file(str(model_dir / "tokenizer.json"))
         self.fast.enable_truncation(max_length)
         pad = _token(config, "pad_token", "[PAD]")
-        self.fast.enable_padding(pad_id=self.fast.token_to_id(pad), pad_token=pad,
-                                 pad_type_id=int(config.get("pad_token_type_id", 0)))
+        self.fast.enable_padding(
+            pad_id=self.fast.token_to_id(pad), pad_token=pad, pad_type_id=int(config.get("pad_token_type_id", 0))
+        )
         self.unk_token_id = self.fast.token_to_id(_token(config, "unk_token", "[UNK]"))
 
     def __call__(self, texts: Sequence[str]) -> dict[str, Ids]:
@@ -45,8 +46,12 @@ class Tokenizer:
         def stack(field: str) -> Ids:
             return np.array([getattr(e, field) for e in encodings], dtype=np.int64)
 
-        return {"input_ids": stack("ids"), "token_type_ids": stack("type_ids"),
-                "attention_mask": stack("attention_mask"), "special_tokens_mask": stack("special_tokens_mask")}
+        return {
+            "input_ids": stack("ids"),
+            "token_type_ids": stack("type_ids"),
+            "attention_mask": stack("attention_mask"),
+            "special_tokens_mask": stack("special_tokens_mask"),
+        }
 
     def get_vocab(self) -> dict[str, int]:
         return dict(self.fast.get_vocab())

@@ -561,10 +561,21 @@ def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settin
         assert "No stored versions" in all_text(at)
         first, second = register_tiny_model(seed=0), register_tiny_model(seed=1)
         AliasRegistry("review-sentiment").promote("challenger", second, "retrained on human labels")
-        append_records(settings.paths.shadow_log, [
-            ShadowRecord(request_id=f"r{i}", champion_tag=first, champion_label="positive", champion_confidence=0.9,
-                         challenger_tag=second, challenger_label="positive" if i < 3 else "neutral",
-                         challenger_confidence=0.8) for i in range(4)])
+        append_records(
+            settings.paths.shadow_log,
+            [
+                ShadowRecord(
+                    request_id=f"r{i}",
+                    champion_tag=first,
+                    champion_label="positive",
+                    champion_confidence=0.9,
+                    challenger_tag=second,
+                    challenger_label="positive" if i < 3 else "neutral",
+                    challenger_confidence=0.8,
+                )
+                for i in range(4)
+            ],
+        )
         at = run_app("models")
     shown = metrics(at)
     assert shown["champion (serving)"] == first and shown["challenger (shadowed)"] == second

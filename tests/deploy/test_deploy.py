@@ -44,8 +44,14 @@ def kubectl() -> str:
 def rendered() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for name in OVERLAYS:
-        proc = subprocess.run([kubectl(), "kustomize", str(DEPLOY / "overlays" / name)], capture_output=True,
-                              check=False, text=True, timeout=60, env={**os.environ, "KUBECONFIG": os.devnull})
+        proc = subprocess.run(
+            [kubectl(), "kustomize", str(DEPLOY / "overlays" / name)],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=60,
+            env={**os.environ, "KUBECONFIG": os.devnull},
+        )
         assert proc.returncode == 0, proc.stderr
         out[name] = [d for d in yaml.safe_load_all(proc.stdout) if d]
     return out
@@ -64,8 +70,11 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def pods_selected(docs: list[dict[str, Any]], selector: dict[str, str]) -> list[str]:
-    return [name for name, d in by_name(docs, "Deployment").items()
-            if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
+    return [
+        name
+        for name, d in by_name(docs, "Deployment").items()
+        if selects(selector, d["spec"]["template"]["metadata"]["labels"])
+    ]
 
 
 def containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -93,8 +102,13 @@ def memory(q: str | int) -> float:
 
 def decorator_calls(path: Path) -> list[ast.Call]:
     tree = ast.parse(path.read_text())
-    return [d for node in ast.walk(tree) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            for d in node.decorator_list if isinstance(d, ast.Call)]
+    return [
+        d
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        for d in node.decorator_list
+        if isinstance(d, ast.Call)
+    ]
 
 
 def api_routes() -> set[str]:
@@ -172,8 +186,9 @@ def test_ports_agree(rendered, overlay) -> None:
     for svc in of_kind(docs, "Service"):
         targets = pods_selected(docs, svc["spec"]["selector"])
         assert len(targets) == 1, (svc["metadata"]["name"], targets)
-        port_names = {p["name"] for c in deployments[targets[0]]["spec"]["template"]["spec"]["containers"]
-                      for p in c["ports"]}
+        port_names = {
+            p["name"] for c in deployments[targets[0]]["spec"]["template"]["spec"]["containers"] for p in c["ports"]
+        }
         for p in svc["spec"]["ports"]:
             assert p["targetPort"] in port_names
 

@@ -22,6 +22,6 @@ def test_the_docker_run_carries_the_deployments_settings(tmp_path: Path) -> None
     # $(POD_NAME) expanded from the downward-API value, as the kubelet does
     assert ("-e", f"SENTIMENT_PATHS__DATA_DIR=/data/{rlp.POD}") in pairs
     assert {item["name"] for item in container["env"]} == {b.split("=", 1)[0] for a, b in pairs if a == "-e"}
-    assert argv[argv.index("IMAGE:TAG") + 1:] == container["args"]
+    assert argv[argv.index("IMAGE:TAG") + 1 :] == container["args"]
     assert pod.grace == deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert pod.port_of(container["readinessProbe"]) == 3000

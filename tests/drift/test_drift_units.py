@@ -111,8 +111,7 @@ def test_predictions_of_every_replica_under_a_root_make_one_window(tmp_path, mon
     ranges = ["--reference-range", "2026-01..2026-01", "--current-range", "2026-02..2026-02"]
 
     def specs(*flags: str) -> list[WindowSpec]:
-        return simulate_drift.window_specs(simulate_drift.build_parser().parse_args([*flags, *ranges]),
-                                           load_settings())
+        return simulate_drift.window_specs(simulate_drift.build_parser().parse_args([*flags, *ranges]), load_settings())
 
     by_flag = specs("--predictions", "--replicas-root", str(tmp_path))
     assert all(s.replicas and s.path == tmp_path / "predictions.jsonl" for s in by_flag)

@@ -53,24 +53,41 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     home, empty_home = root / "bentoml", root / "bentoml-empty"
     empty_home.mkdir()
     out = subprocess.run(
-        [sys.executable, "-m", "tests.support.tiny_model", *ENGLISH], cwd=REPO, capture_output=True, text=True,
-        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, check=True,
+        [sys.executable, "-m", "tests.support.tiny_model", *ENGLISH],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+        check=True,
     )
     confidences = json.loads(out.stdout.strip().splitlines()[-1])["confidences"]
     gate = statistics.median(confidences)  # half the English texts pass the gate, half fall back
     started = {
         # A loaded CI box must not turn model answers into `overload` ones: the budgets have their own tests.
-        "model": Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
-                                             "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "30",
-                                             "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60",
-                                             # hot swap and shadow scoring are watched closely in the last test
-                                             "SENTIMENT_SERVICE__ALIAS_POLL_S": "0.5",
-                                             "SENTIMENT_SERVICE__SHADOW_SHARE": "1.0"}, root / "model.log"),
+        "model": Server(
+            home,
+            root / "var",
+            {
+                "SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
+                "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "30",
+                "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "60",
+                # hot swap and shadow scoring are watched closely in the last test
+                "SENTIMENT_SERVICE__ALIAS_POLL_S": "0.5",
+                "SENTIMENT_SERVICE__SHADOW_SHARE": "1.0",
+            },
+            root / "model.log",
+        ),
         # The bare server also checks API keys: its client sends the key, test_api_keys sends none or a wrong one.
-        "bare": Server(empty_home, root / "var-bare",
-                       {"SENTIMENT_SERVICE__WORKERS": "2", "TEST_API_KEY": API_KEY,
-                        "SENTIMENT_SECURITY__API_KEYS": json.dumps([f"sha256:{KEY_DIGEST}"])},
-                       root / "bare.log"),
+        "bare": Server(
+            empty_home,
+            root / "var-bare",
+            {
+                "SENTIMENT_SERVICE__WORKERS": "2",
+                "TEST_API_KEY": API_KEY,
+                "SENTIMENT_SECURITY__API_KEYS": json.dumps([f"sha256:{KEY_DIGEST}"]),
+            },
+            root / "bare.log",
+        ),
     }
     try:
         for s in started.values():
@@ -108,8 +125,13 @@ def test_health_is_ok_and_ready_flips_once_the_model_is_loaded(servers: dict[str
 
 def test_without_a_model_the_service_starts_answers_through_fallbacks_and_is_not_ready(bare: Server) -> None:
     assert bare.client.get("/health").json() == {"status": "ok", "problems": []}
-    ready = _wait_for(lambda: (r := bare.client.get("/ready")).status_code == 503
-                      and "not in the model store" in r.json()["reason"] and r, "the empty store to be reported", 60)
+    ready = _wait_for(
+        lambda: (
+            (r := bare.client.get("/ready")).status_code == 503 and "not in the model store" in r.json()["reason"] and r
+        ),
+        "the empty store to be reported",
+        60,
+    )
     assert ready.json()["status"] == "not_ready"
     assert bare.client.get("/model/info").status_code == 503
     by_rules = _predict(bare, "Terrible product, broke after a day. Awful.")
@@ -170,7 +192,9 @@ def test_batch_answers_every_text_in_order(api: Server) -> None:
         assert (b["label"], b["status"], code_b) == (s["label"], s["status"], code_s)
         assert b["confidence"] == pytest.approx(s["confidence"], abs=1e-4)
     assert [p["reason"].split(":")[0] for p in batch if p["status"] == "rejected"] == [
-        "too_short", "not_english", "too_long"
+        "too_short",
+        "not_english",
+        "too_long",
     ]
 
 
@@ -216,13 +240,28 @@ def test_stats_are_shared_by_all_workers(bare: Server) -> None:
 def test_predictions_log_and_metrics(api: Server) -> None:
     _predict(api, ENGLISH[2])
     rec = tail_records(api.data_dir / "predictions.jsonl", 1)[0]
-    for field in ("ts", "request_id", "text_len", "label", "confidence", "status", "reason", "oov_rate",
-                  "latency_ms", "model_tag"):
+    for field in (
+        "ts",
+        "request_id",
+        "text_len",
+        "label",
+        "confidence",
+        "status",
+        "reason",
+        "oov_rate",
+        "latency_ms",
+        "model_tag",
+    ):
         assert field in rec
     assert rec["text"] is None and rec["model_tag"].startswith("review-sentiment:") and rec["latency_ms"] > 0
     metrics = api.client.get("/metrics").text
-    for series in ("sentiment_predictions_total{", "sentiment_model_confidence_bucket", "sentiment_oov_rate_bucket",
-                   'sentiment_request_latency_seconds_bucket{le="0.1",tier="', 'runner="transformer"'):
+    for series in (
+        "sentiment_predictions_total{",
+        "sentiment_model_confidence_bucket",
+        "sentiment_oov_rate_bucket",
+        'sentiment_request_latency_seconds_bucket{le="0.1",tier="',
+        'runner="transformer"',
+    ):
         assert series in metrics, series
 
 
@@ -242,9 +281,12 @@ def _real_reviews(n_english: int = 48) -> list[str]:
 
     shared = PathSettings().shared_data_dir
     picked: list[str] = []
-    for name, n in (("amazon2014_musical_instruments_5core.jsonl", n_english // 2),
-                    ("amazon_reviews_us_gift_card_sample.jsonl", n_english // 2),
-                    ("amazon_reviews_pds_sample_fr.jsonl", 4), ("zh_waimai_10k.jsonl", 4)):
+    for name, n in (
+        ("amazon2014_musical_instruments_5core.jsonl", n_english // 2),
+        ("amazon_reviews_us_gift_card_sample.jsonl", n_english // 2),
+        ("amazon_reviews_pds_sample_fr.jsonl", 4),
+        ("zh_waimai_10k.jsonl", 4),
+    ):
         lines = (shared / name).read_text(encoding="utf-8").splitlines()
         picked += [json.loads(lines[i])["text"] for i in range(0, len(lines), max(1, len(lines) // n))][:n]
     return picked
@@ -263,12 +305,14 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
     assert r.status_code == 200, r.text
     served = r.json()["predictions"]
     tag = api.client.get("/model/info").json()["tag"]
-    settings = load_settings(gates={"confidence_gate": float(api.env["SENTIMENT_GATES__CONFIDENCE_GATE"]),
-                                    "max_cpu_percent": 101.0},
-                             paths={"data_dir": tmp_path})
+    settings = load_settings(
+        gates={"confidence_gate": float(api.env["SENTIMENT_GATES__CONFIDENCE_GATE"]), "max_cpu_percent": 101.0},
+        paths={"data_dir": tmp_path},
+    )
     with isolated_store(api.home):
-        model = SentimentModel.from_store(tag, num_threads=1, backend=settings.service.backend,
-                                          onnx_cache=tmp_path / "onnx")
+        model = SentimentModel.from_store(
+            tag, num_threads=1, backend=settings.service.backend, onnx_cache=tmp_path / "onnx"
+        )
     local = [t.prediction.model_dump(mode="json") for t in Chain(settings, model).classify_many(texts)]
     reasons = [a["reason"][:100] for a in served][:8]
     assert Counter(a["status"] for a in served) == Counter(a["status"] for a in local), reasons
@@ -393,8 +437,10 @@ def test_challenger_shadow_promotion_and_rollback_in_a_running_service(api: Serv
             assert "sentiment_shadow_total{" in api.client.get("/metrics").text
             registry.promote("champion", new, "test promotion", force=True)
             _wait_for(lambda: info()["tag"] == new, "the promotion to be served")
-            _wait_for(lambda: any(r.get("model_tag") == new for r in iter_records(api.data_dir / "predictions.jsonl")),
-                      "a record from the new version")
+            _wait_for(
+                lambda: any(r.get("model_tag") == new for r in iter_records(api.data_dir / "predictions.jsonl")),
+                "a record from the new version",
+            )
             assert api.client.get("/ready").json()["model"] == new
             registry.rollback("test rollback")
             _wait_for(lambda: info()["tag"] == old, "the rollback to be served")

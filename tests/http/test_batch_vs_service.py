@@ -53,13 +53,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, f
     home = root / "bentoml"
     probe = [r["text"] for r in real_reviews()[:60]]
     out = subprocess.run(
-        [sys.executable, "-m", "tests.support.tiny_model", *probe], cwd=REPO, capture_output=True, text=True,
-        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}, check=True,
+        [sys.executable, "-m", "tests.support.tiny_model", *probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+        check=True,
     )
     gate = statistics.median(json.loads(out.stdout.strip().splitlines()[-1])["confidences"])
-    server = Server(home, root / "var", {"SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
-                                         "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "120",
-                                         "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "240"}, root / "server.log")
+    server = Server(
+        home,
+        root / "var",
+        {
+            "SENTIMENT_GATES__CONFIDENCE_GATE": str(gate),
+            "SENTIMENT_SERVICE__LATENCY_BUDGET_S": "120",
+            "SENTIMENT_SERVICE__BATCH_LATENCY_BUDGET_S": "240",
+        },
+        root / "server.log",
+    )
     try:
         server.wait("/ready")
         yield server, gate
@@ -67,9 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, f
         server.stop()
 
 
-def test_batch_answers_every_real_review_exactly_as_post_predict(
-    served: tuple[Server, float], tmp_path: Path
-) -> None:
+def test_batch_answers_every_real_review_exactly_as_post_predict(served: tuple[Server, float], tmp_path: Path) -> None:
     from batch.job import ray_session, resolve_model, run_job
     from sentiment.settings import load_settings
 
@@ -103,8 +112,11 @@ def test_batch_answers_every_real_review_exactly_as_post_predict(
             assert row.pop("model_version") == model.tag
             batch[row.pop("review_id")] = row
     assert batch.keys() == online.keys()
-    differ = [(k, online[k], batch[k]) for k in online
-              if {f: batch[k][f] for f in ("label", "confidence", "status", "reason")} != online[k]]
+    differ = [
+        (k, online[k], batch[k])
+        for k in online
+        if {f: batch[k][f] for f in ("label", "confidence", "status", "reason")} != online[k]
+    ]
     assert not differ, differ[:3]
     statuses = Counter(a["status"] for a in online.values())
     assert set(statuses) == {"ok", "fallback", "rejected"}, statuses

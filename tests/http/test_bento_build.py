@@ -20,11 +20,18 @@ BENTOML = str(Path(sys.executable).parent / "bentoml")
 
 def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-    tiny = subprocess.run([sys.executable, "-m", "tests.support.tiny_model"], cwd=REPO, env=env, check=True,
-                          capture_output=True, text=True)
+    tiny = subprocess.run(
+        [sys.executable, "-m", "tests.support.tiny_model"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     registered = json.loads(tiny.stdout.splitlines()[-1])["tag"]
-    out = subprocess.run([BENTOML, "build", "-o", "tag", "."], cwd=REPO, env=env, check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [BENTOML, "build", "-o", "tag", "."], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
     tag = out.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     name, version = tag.split(":")
     bento = tmp_path / "bentoml" / "bentos" / name / version

@@ -16,9 +16,29 @@ from tests.support import REPO
 
 def test_drills_answer_every_request_and_lose_no_record(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "tools.chaos", "--drills", "a,c,f", "--rate", "10", "--pre-s", "1.5",
-         "--settle-s", "1", "--hang-s", "3", "--recover-s", "45", "--output-dir", str(tmp_path)],
-        cwd=REPO, check=True, timeout=240, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tools.chaos",
+            "--drills",
+            "a,c,f",
+            "--rate",
+            "10",
+            "--pre-s",
+            "1.5",
+            "--settle-s",
+            "1",
+            "--hang-s",
+            "3",
+            "--recover-s",
+            "45",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        check=True,
+        timeout=240,
+        capture_output=True,
     )
     report = json.loads((tmp_path / "chaos.json").read_text())
     drills = {d["drill"]: d for d in report["drills"]}
@@ -33,8 +53,13 @@ def test_drills_answer_every_request_and_lose_no_record(tmp_path: Path) -> None:
     assert kill["ready_200_after_s"] is not None, kill["ready_timeline"]
     assert kill["respawn_s"] is not None
     assert set(kill["reasons"]) - {"ok"} <= {
-        "fallback/model_unavailable", "fallback/model_error", "fallback/overload", "fallback/human_review",
-        "fallback/low_confidence", "rejected/not_english", "rejected/too_short",
+        "fallback/model_unavailable",
+        "fallback/model_error",
+        "fallback/overload",
+        "fallback/human_review",
+        "fallback/low_confidence",
+        "rejected/not_english",
+        "rejected/too_short",
     }
     assert "degraded" in drills["f"]["health_during"] and drills["f"]["health_after"] == "ok"
     assert report["torn_lines"] == 0

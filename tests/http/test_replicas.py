@@ -49,8 +49,11 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     base = tmp_path_factory.mktemp("replicas")
     home, root = base / "bentoml", base / "volume"
     home.mkdir()
-    env = {"SENTIMENT_SERVICE__LOG_TEXT": "true", "SENTIMENT_SERVICE__WORKERS": "2",
-           "SENTIMENT_ROTATION__MAX_BYTES": "16000"}
+    env = {
+        "SENTIMENT_SERVICE__LOG_TEXT": "true",
+        "SENTIMENT_SERVICE__WORKERS": "2",
+        "SENTIMENT_ROTATION__MAX_BYTES": "16000",
+    }
     started: dict[str, Server] = {}
     try:
         for name, folder in (("a", "pod-a"), ("b", "pod-b"), ("c", "pod-b")):

@@ -39,8 +39,11 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 def store(checkpoint: Path, macro_f1: float = 0.5, name: str = NAME) -> str:
     """Register the tiny checkpoint as a new version, the way training does."""
-    meta = ModelMetadata(base_model="tiny-random-distilbert", profile="tiny",
-                         metrics={"test_macro_f1": macro_f1, "test_accuracy": 0.6, "test_binary_accuracy": 0.7})
+    meta = ModelMetadata(
+        base_model="tiny-random-distilbert",
+        profile="tiny",
+        metrics={"test_macro_f1": macro_f1, "test_accuracy": 0.6, "test_binary_accuracy": 0.7},
+    )
     return save_to_store(name, checkpoint, meta, frozenset({"great", "awful"}))
 
 
@@ -48,8 +51,7 @@ def subprocess_env(home: Path) -> dict[str, str]:
     return {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
 
 
-def test_first_stored_version_becomes_champion_and_the_bootstrap_is_recorded(
-        home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+def test_first_stored_version_becomes_champion_and_the_bootstrap_is_recorded(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
     assert resolve_serving_tag(NAME) is None  # empty store: nothing to serve, nothing recorded
     assert not history_path(NAME).exists() or AliasRegistry(NAME).history() == []
 
@@ -73,10 +75,12 @@ def test_registering_a_second_model_does_not_move_champion(home: Path, tiny_chec
 
 @pytest.mark.slow
 def test_a_real_training_run_registers_without_moving_champion(
-        home: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+    home: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:  # noqa: F811
     champion = store(tiny_checkpoint, name="test-sentiment")
-    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=64, max_val=32, max_test_per_source=16,
-                       eval_every=0)
+    cfg = small_config(
+        str(tiny_checkpoint), data=[MUSIC], max_train=64, max_val=32, max_test_per_source=16, eval_every=0
+    )
     settings = load_settings(paths={"data_dir": tmp_path / "var", "reports_dir": tmp_path / "reports"})
 
     report = run(cfg, tmp_path / "report", settings, chain_view, register=True, log=lambda *_: None)
@@ -87,8 +91,7 @@ def test_a_real_training_run_registers_without_moving_champion(
     assert [c.action for c in AliasRegistry("test-sentiment").history()] == ["bootstrap"]
 
 
-def test_a_store_older_than_aliases_keeps_serving_what_latest_served(
-        home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+def test_a_store_older_than_aliases_keeps_serving_what_latest_served(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
     old = [store(tiny_checkpoint), store(tiny_checkpoint)]
     history_path(NAME).unlink()  # as if these versions were trained before aliases existed
 
@@ -168,8 +171,10 @@ def test_promoting_the_challenger_clears_it(home: Path, tiny_checkpoint: Path) -
 
     changes = reg.promote("champion", challenger, "won the shadow run")
 
-    assert [(c.alias, c.action, c.to_tag) for c in changes] == [("champion", "promote", challenger),
-                                                                ("challenger", "clear", None)]
+    assert [(c.alias, c.action, c.to_tag) for c in changes] == [
+        ("champion", "promote", challenger),
+        ("challenger", "clear", None),
+    ]
     assert reg.state().model_dump() == {"champion": challenger, "challenger": None}
 
 
@@ -184,13 +189,15 @@ def test_history_survives_a_new_object_and_a_new_process(home: Path, tiny_checkp
     reader = AliasRegistry(NAME)
     assert reader.history() == writer.history() and reader.state().model_dump() == {"champion": b, "challenger": a}
     code = "from sentiment.model.aliases import resolve_serving_tag; print(resolve_serving_tag('review-sentiment'))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=subprocess_env(home), check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=subprocess_env(home), check=True, capture_output=True, text=True
+    )
     assert out.stdout.strip() == b
 
 
 def test_read_only_history_still_resolves_the_same_choice(
-        home: Path, tiny_checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    home: Path, tiny_checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # noqa: F811
     """A Bento packages only the champion; on a read-only filesystem its bootstrap cannot be recorded."""
     only = store(tiny_checkpoint)
     path = tmp_path / "aliases" / f"{NAME}.jsonl"
@@ -217,13 +224,20 @@ reg.rollback(f"worker undoes {tag}", command="worker")
 
 
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
-def test_concurrent_promotions_leave_a_consistent_history(
-        home: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_concurrent_promotions_leave_a_consistent_history(home: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     base = store(tiny_checkpoint)
     tags = [store(tiny_checkpoint) for _ in range(6)]
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(go), t], cwd=REPO, env=subprocess_env(home),
-                              stderr=subprocess.PIPE, text=True) for t in tags]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(go), t],
+            cwd=REPO,
+            env=subprocess_env(home),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for t in tags
+    ]
     deadline = time.monotonic() + 60
     while len(list(tmp_path.glob("go.*.ready"))) < len(procs) and time.monotonic() < deadline:
         time.sleep(0.05)  # every worker imported and waits at the start line: they all start at once
@@ -241,8 +255,13 @@ def test_concurrent_promotions_leave_a_consistent_history(
 
 
 def cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([sys.executable, "-m", "scripts.models", *args], cwd=REPO, env=subprocess_env(home),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "scripts.models", *args],
+        cwd=REPO,
+        env=subprocess_env(home),
+        capture_output=True,
+        text=True,
+    )
     assert (out.returncode == 0) == ok, out.stderr
     return out
 
@@ -254,16 +273,34 @@ def test_cli_end_to_end(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F81
     report.write_text("{}")
 
     listing = cli(home, "list").stdout.splitlines()
-    assert listing[0].split() == ["tag", "created", "(UTC)", "profile", "macro-F1", "accuracy", "neg-vs-pos", "acc",
-                                  "aliases"]
+    assert listing[0].split() == [
+        "tag",
+        "created",
+        "(UTC)",
+        "profile",
+        "macro-F1",
+        "accuracy",
+        "neg-vs-pos",
+        "acc",
+        "aliases",
+    ]
     row_a = next(line for line in listing if line.startswith(a))
     assert row_a.split()[-1] == "champion" and "0.8123" in row_a and "tiny" in row_a and "0.7000" in row_a
 
     refused = cli(home, "promote", b, "--reason", "newer", ok=False)
     assert refused.returncode == 1 and "refused:" in refused.stderr and "--force" in refused.stderr
 
-    promoted = cli(home, "promote", b.split(":")[1], "--reason", "retrained on fresh data", "--report", str(report),
-                   "--force", "--json")
+    promoted = cli(
+        home,
+        "promote",
+        b.split(":")[1],
+        "--reason",
+        "retrained on fresh data",
+        "--report",
+        str(report),
+        "--force",
+        "--json",
+    )
     [change] = [AliasChange.model_validate(c) for c in json.loads(promoted.stdout)]
     assert (change.from_tag, change.to_tag, change.forced, change.report) == (a, b, True, str(report))
     assert change.command.startswith("sentiment-models promote") and "--force" in change.command
@@ -282,7 +319,11 @@ def test_cli_end_to_end(home: Path, tiny_checkpoint: Path) -> None:  # noqa: F81
 
     history = json.loads(cli(home, "history", "--json").stdout)
     assert [(h["alias"], h["action"]) for h in history] == [
-        ("champion", "bootstrap"), ("champion", "promote"), ("challenger", "promote"), ("challenger", "clear"),
-        ("champion", "rollback")]
+        ("champion", "bootstrap"),
+        ("champion", "promote"),
+        ("challenger", "promote"),
+        ("challenger", "clear"),
+        ("champion", "rollback"),
+    ]
     table = cli(home, "history").stdout
     assert len(table.splitlines()) == 2 + len(history) and "b misbehaves" in table and "retrained on fresh" in table

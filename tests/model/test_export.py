@@ -47,9 +47,22 @@ def reviews() -> list[str]:
 def score(home: Path, tag: str, backend: str, cache: Path, texts: list[str], no_torch: bool) -> dict[str, Any]:
     """The model's answers from a fresh process (``no_torch``: one where torch and transformers cannot load)."""
     out = subprocess.run(
-        [sys.executable, "-m", "tests.support.score_model", *(["--no-torch"] if no_torch else []), tag, backend,
-         str(cache)], input=json.dumps(texts), cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"})
+        [
+            sys.executable,
+            "-m",
+            "tests.support.score_model",
+            *(["--no-torch"] if no_torch else []),
+            tag,
+            backend,
+            str(cache),
+        ],
+        input=json.dumps(texts),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+    )
     assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -61,8 +74,9 @@ def test_the_tokenizer_gives_the_ids_transformers_gives(reviews: list[str], tiny
     ours, theirs = Tokenizer(tiny_checkpoint, 64), AutoTokenizer.from_pretrained(str(tiny_checkpoint))
     for start in range(0, len(reviews), 32):
         batch = reviews[start : start + 32]
-        expected = theirs(batch, truncation=True, max_length=64, padding=True, return_special_tokens_mask=True,
-                          return_tensors="np")
+        expected = theirs(
+            batch, truncation=True, max_length=64, padding=True, return_special_tokens_mask=True, return_tensors="np"
+        )
         got = ours(batch)
         for key in expected:
             assert np.array_equal(got[key], expected[key]), key
@@ -95,7 +109,8 @@ def test_a_stored_file_that_is_not_the_verified_one_is_not_served(home: Path, tm
 
 
 def test_a_failed_export_still_registers_the_version_which_serves_on_pytorch(
-        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = runtime.OnnxForward.__call__
     monkeypatch.setattr(runtime.OnnxForward, "__call__", lambda self, enc: original(self, enc) + 0.5)  # a bad graph
     tag = register_tiny_model(NAME)
@@ -108,7 +123,8 @@ def test_a_failed_export_still_registers_the_version_which_serves_on_pytorch(
 
 @pytest.mark.slow  # subprocesses that import bentoml
 def test_without_torch_the_stored_export_gives_the_normal_answers(
-        home: Path, tmp_path: Path, reviews: list[str]) -> None:
+    home: Path, tmp_path: Path, reviews: list[str]
+) -> None:
     tag = register_tiny_model(NAME)
     for backend in ("onnx-int8", "onnx"):
         normal = SentimentModel.from_store(tag, num_threads=1, backend=backend, onnx_cache=tmp_path)
@@ -124,15 +140,17 @@ def register_legacy(checkpoint: Path) -> str:
     """A version saved as registration did before exports were stored: the checkpoint and metadata only."""
     import bentoml
 
-    with bentoml.models.create(NAME, metadata=ModelMetadata(base_model="tiny").model_dump(
-            mode="json", exclude_none=True)) as ref:
+    with bentoml.models.create(
+        NAME, metadata=ModelMetadata(base_model="tiny").model_dump(mode="json", exclude_none=True)
+    ) as ref:
         shutil.copytree(checkpoint, ref.path, dirs_exist_ok=True)
     return str(ref.tag)
 
 
 @pytest.mark.slow  # subprocesses that import bentoml, and three exports
-def test_a_version_without_a_stored_export(home: Path, tmp_path: Path, tiny_checkpoint: Path,
-                                           reviews: list[str]) -> None:
+def test_a_version_without_a_stored_export(
+    home: Path, tmp_path: Path, tiny_checkpoint: Path, reviews: list[str]
+) -> None:
     tag = register_legacy(tiny_checkpoint)
     version = tag.split(":")[1]
     texts = reviews[:40]
@@ -144,9 +162,14 @@ def test_a_version_without_a_stored_export(home: Path, tmp_path: Path, tiny_chec
     assert at_load.get("backend") == "onnx-int8", at_load
     assert len(list((tmp_path / "b").glob(f"*/{RECORD}"))) == 1
 
-    cli = subprocess.run([sys.executable, "-m", "scripts.models", "export", version, "--name", NAME, "--json"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"})
+    cli = subprocess.run(
+        [sys.executable, "-m", "scripts.models", "export", version, "--name", NAME, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"},
+    )
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["tag"] == tag
     _, meta, _ = resolve(tag)

@@ -73,8 +73,15 @@ def test_mcnemar_matches_the_hand_computed_binomial() -> None:
 
 
 def _score(macro_f1: float, ece: float, low: float) -> ModelScore:
-    return ModelScore(tag="m:v", macro_f1=macro_f1, accuracy=macro_f1, per_class_f1={}, ece=ece,
-                      low_confidence_share=low, parts={"base": PartScore(n=100, accuracy=macro_f1, macro_f1=macro_f1)})
+    return ModelScore(
+        tag="m:v",
+        macro_f1=macro_f1,
+        accuracy=macro_f1,
+        per_class_f1={},
+        ece=ece,
+        low_confidence_share=low,
+        parts={"base": PartScore(n=100, accuracy=macro_f1, macro_f1=macro_f1)},
+    )
 
 
 def test_a_significant_gain_does_not_pass_when_the_confidence_distribution_regresses() -> None:
@@ -96,8 +103,9 @@ def _store_trained(trained: TrainedModel) -> str:
 
 
 def _store_tiny(checkpoint: Path, temperature: float = 1.0) -> str:
-    meta = ModelMetadata(base_model="tiny-random-distilbert", profile="tiny", metrics={"test_macro_f1": 0.0},
-                         temperature=temperature)
+    meta = ModelMetadata(
+        base_model="tiny-random-distilbert", profile="tiny", metrics={"test_macro_f1": 0.0}, temperature=temperature
+    )
     return save_to_store(NAME, checkpoint, meta, frozenset({"great", "awful"}))
 
 
@@ -109,7 +117,8 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.mark.slow
 def test_the_gate_keeps_a_good_champion_and_force_is_recorded(
-        settings: Settings, trained_minilm: TrainedModel, tiny_checkpoint: Path) -> None:  # noqa: F811
+    settings: Settings, trained_minilm: TrainedModel, tiny_checkpoint: Path
+) -> None:  # noqa: F811
     champion = _store_trained(trained_minilm)
     worse = _store_tiny(tiny_checkpoint)
     registry = AliasRegistry(NAME)
@@ -136,7 +145,8 @@ def test_the_gate_keeps_a_good_champion_and_force_is_recorded(
 
 @pytest.mark.slow
 def test_the_gate_promotes_a_clearly_better_challenger_and_dry_run_moves_nothing(
-        settings: Settings, trained_minilm: TrainedModel, tiny_checkpoint: Path) -> None:  # noqa: F811
+    settings: Settings, trained_minilm: TrainedModel, tiny_checkpoint: Path
+) -> None:  # noqa: F811
     # At T=1 the random model is confidently wrong (ECE 0.88, no answer below the gate), and the gate rightly
     # refuses a challenger that sends more reviews below the gate; at T=5 it is unsure, as a weak model should be.
     champion = _store_tiny(tiny_checkpoint, temperature=5.0)
@@ -145,9 +155,13 @@ def test_the_gate_promotes_a_clearly_better_challenger_and_dry_run_moves_nothing
     registry.promote("challenger", better, "retrained")
     # Operator labels: the held-out share joins the evaluation set, the rest would be training data.
     texts = [f"Review number {i}: the strings sound {'great' if i % 2 else 'awful'} on this guitar" for i in range(40)]
-    append_records(settings.paths.human_labels, [
-        HumanLabel(request_id=f"r{i}", text=t, label=Label.positive if i % 2 else Label.negative)
-        for i, t in enumerate(texts)])
+    append_records(
+        settings.paths.human_labels,
+        [
+            HumanLabel(request_id=f"r{i}", text=t, label=Label.positive if i % 2 else Label.negative)
+            for i, t in enumerate(texts)
+        ],
+    )
     held = sum(in_holdout(text_key(t), settings.lifecycle.human_holdout_share) for t in texts)
     before = registry.history()
 

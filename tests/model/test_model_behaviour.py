@@ -26,13 +26,25 @@ pytestmark = pytest.mark.slow
 NEG, NEU, POS = range(len(LABELS))
 
 CLEAR = {
-    POS: ["Great product, I love it.", "Excellent quality, works perfectly.", "Best purchase I have made this year!",
-          "Very happy with it, highly recommended."],
-    NEG: ["Terrible product, it broke on the first day.", "Waste of money, do not buy.",
-          "Awful quality, very disappointed.", "It stopped working after two days. Useless."],
+    POS: [
+        "Great product, I love it.",
+        "Excellent quality, works perfectly.",
+        "Best purchase I have made this year!",
+        "Very happy with it, highly recommended.",
+    ],
+    NEG: [
+        "Terrible product, it broke on the first day.",
+        "Waste of money, do not buy.",
+        "Awful quality, very disappointed.",
+        "It stopped working after two days. Useless.",
+    ],
 }
-NEGATED = ["This is not good.", "Not worth the money.", "I would not recommend it to anyone.",
-           "The sound is not great and I am not happy with it."]
+NEGATED = [
+    "This is not good.",
+    "Not worth the money.",
+    "I would not recommend it to anyone.",
+    "The sound is not great and I am not happy with it.",
+]
 # (original, perturbed): product name, number, punctuation, typo in a non-sentiment word
 INVARIANT = [
     ("I love this Yamaha keyboard, it sounds wonderful.", "I love this Casio keyboard, it sounds wonderful."),
@@ -45,8 +57,13 @@ INVARIANT = [
     ("Awful product, the packaging was damaged too.", "Awful product, the packagng was damaged too."),
 ]
 BREAKS = " But it broke after a week."
-DIRECTION = [*CLEAR[POS], "It is okay, does the job.", "Good value for the price.",
-             "Nice sound and easy to set up.", "Decent, nothing special."]
+DIRECTION = [
+    *CLEAR[POS],
+    "It is okay, does the job.",
+    "Good value for the price.",
+    "Nice sound and easy to set up.",
+    "Decent, nothing special.",
+]
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,7 @@ def test_chain_view_uses_the_real_gate_and_rules(settings, tmp_path: Path) -> No
     assert not settings.paths.human_queue.exists()  # evaluation never writes to the service's queue
     m = metrics(y, [2, 0, 1, 1])
     assert plot_confusion(m, tmp_path / "cm.png", "t").exists()
-    assert plot_risk_coverage(risk_coverage(np.array(y), np.array([o.probs for o in outputs])), 0.6, None,
-                              tmp_path / "rc.png", "t").exists()
+    assert plot_risk_coverage(
+        risk_coverage(np.array(y), np.array([o.probs for o in outputs])), 0.6, None, tmp_path / "rc.png", "t"
+    ).exists()
     assert LABELS == ("negative", "neutral", "positive")

@@ -39,15 +39,18 @@ def _review(label: str, source: str = "s", day: date | None = None, text: str = 
 
 
 def test_load_applies_serving_gates_stars_and_dedup(tmp_path: Path) -> None:
-    f = _write(tmp_path / "r.jsonl", [
-        {"text": "Great strings, &amp; cheap", "rating": 5, "timestamp": "2013-01-02T00:00:00Z", "source": "a"},
-        {"text": "great   strings, & cheap", "rating": 4, "source": "a"},  # same text once normalised
-        {"text": "It is ok I guess", "rating": 3, "source": "a"},
-        {"text": "Broke on day one", "rating": 1.0, "source": "a"},
-        {"text": "no stars here at all", "rating": None, "source": "a"},
-        {"text": "tiny", "rating": 5, "source": "a"},  # too short for the serving gate
-        {"text": "x" * 6000, "rating": 2, "source": "a"},  # too long
-    ])
+    f = _write(
+        tmp_path / "r.jsonl",
+        [
+            {"text": "Great strings, &amp; cheap", "rating": 5, "timestamp": "2013-01-02T00:00:00Z", "source": "a"},
+            {"text": "great   strings, & cheap", "rating": 4, "source": "a"},  # same text once normalised
+            {"text": "It is ok I guess", "rating": 3, "source": "a"},
+            {"text": "Broke on day one", "rating": 1.0, "source": "a"},
+            {"text": "no stars here at all", "rating": None, "source": "a"},
+            {"text": "tiny", "rating": 5, "source": "a"},  # too short for the serving gate
+            {"text": "x" * 6000, "rating": 2, "source": "a"},  # too long
+        ],
+    )
     stats = LoadStats()
     rows = load_reviews([f], GateSettings(), stats)
     assert [(r.text, r.label) for r in rows] == [
@@ -87,8 +90,12 @@ def test_balancing_sources_spreads_each_class_over_its_sources_and_hands_on_what
     out = balanced_cap(rows, 600, random.Random(1), by_source=True)
     assert len({r.text for r in out}) == len(out)
     assert Counter((r.label.value, r.source) for r in out) == {
-        ("neutral", "big"): 40, ("negative", "big"): 140, ("negative", "small"): 140,
-        ("positive", "small"): 30, ("positive", "big"): 250}
+        ("neutral", "big"): 40,
+        ("negative", "big"): 140,
+        ("negative", "small"): 140,
+        ("positive", "small"): 30,
+        ("positive", "big"): 250,
+    }
     plain = Counter(r.source for r in balanced_cap(rows, 600, random.Random(1)) if r.label.value == "positive")
     assert plain["big"] > 250  # without it, the big source takes the class's quota in proportion to its size
 
@@ -129,8 +136,10 @@ def test_build_dataset_on_real_reviews_is_reproducible() -> None:
 
 
 def test_star_targets_lean_2_and_4_stars_towards_neutral() -> None:
-    rows = [Review(text="x", label=Label(lab), source="s", stars=st)
-            for lab, st in (("negative", 1), ("negative", 2), ("neutral", 3), ("positive", 4), ("positive", 5))]
+    rows = [
+        Review(text="x", label=Label(lab), source="s", stars=st)
+        for lab, st in (("negative", 1), ("negative", 2), ("neutral", 3), ("positive", 4), ("positive", 5))
+    ]
     rows.append(_review("positive"))  # a human label: no stars, stays pure
     assert star_targets(rows, 0.25) == [[1, 0, 0], [0.75, 0.25, 0], [0, 1, 0], [0, 0.25, 0.75], [0, 0, 1], [0, 0, 1]]
 
@@ -139,8 +148,12 @@ def test_label_noise_drops_only_three_star_reviews_that_read_clearly_polar() -> 
     rules = KeywordRules()
     polar = "Great sound, I love it, works great."
     mixed = "Great sound but the case broke after a week."
-    rows = [_review("neutral", text=polar), _review("neutral", text=mixed), _review("neutral", text="It is okay."),
-            _review("positive", text=polar)]
+    rows = [
+        _review("neutral", text=polar),
+        _review("neutral", text=mixed),
+        _review("neutral", text="It is okay."),
+        _review("positive", text=polar),
+    ]
     assert rules.reads_polar(polar) and not rules.reads_polar(mixed) and not rules.reads_polar("Great.")
     assert [r.text for r in drop_polar_neutral(rows, rules.reads_polar)] == [mixed, "It is okay.", polar]
 

@@ -37,8 +37,14 @@ from training.loso import (
     run_loso,
 )
 
-FILES = [SHARED / f for f in ("amazon2018_fashion_5core.jsonl", "amazon_reviews_us_gift_card_sample.jsonl",
-                              "amazon_reviews_pds_sample_us.jsonl")]
+FILES = [
+    SHARED / f
+    for f in (
+        "amazon2018_fashion_5core.jsonl",
+        "amazon_reviews_us_gift_card_sample.jsonl",
+        "amazon_reviews_pds_sample_us.jsonl",
+    )
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +53,19 @@ def reviews() -> list[Review]:
 
 
 def _config(base_model: str, **overrides: object) -> LosoConfig:
-    train = TrainConfig(base_model=base_model, max_train=60, max_val=40, max_length=32, batch_size=16, epochs=1,
-                        lr=1e-3, eval_every=2, patience=2, num_threads=2, seed=3)
+    train = TrainConfig(
+        base_model=base_model,
+        max_train=60,
+        max_val=40,
+        max_length=32,
+        batch_size=16,
+        epochs=1,
+        lr=1e-3,
+        eval_every=2,
+        patience=2,
+        num_threads=2,
+        seed=3,
+    )
     return LosoConfig(train=train, test_cap=120, in_domain_cap=60, bootstrap=40, **overrides)
 
 
@@ -124,18 +141,50 @@ def test_folds_run_apart_merge_into_the_same_report(report: LosoReport) -> None:
 
 
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
-def test_train_loso_report_reaches_the_model_info_card(report: LosoReport, tiny_checkpoint: Path,  # noqa: F811
-                                                        model_store: Path, tmp_path: Path,  # noqa: F811
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_loso_report_reaches_the_model_info_card(
+    report: LosoReport,
+    tiny_checkpoint: Path,  # noqa: F811
+    model_store: Path,
+    tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``scripts/train.py --loso-report`` -> store metadata -> what ``GET /model/info`` serialises."""
     loso_json = tmp_path / "loso.json"
     loso_json.write_text(report.model_dump_json())
     monkeypatch.setenv("SENTIMENT_PATHS__DATA_DIR", str(tmp_path / "var"))
-    assert train_main(["--base-model", str(tiny_checkpoint), "--data", str(MUSIC), "--max-train", "96",
-                       "--max-val", "32", "--max-test-per-source", "8", "--max-length", "32", "--eval-every", "3",
-                       "--threads", "2", "--train-budget-s", "0", "--name", "loso-card", "--output-dir",
-                       str(tmp_path / "reports"), "--loso-report", str(loso_json),
-                       "--loso-variant", "tuned_bias"]) == 0
+    assert (
+        train_main(
+            [
+                "--base-model",
+                str(tiny_checkpoint),
+                "--data",
+                str(MUSIC),
+                "--max-train",
+                "96",
+                "--max-val",
+                "32",
+                "--max-test-per-source",
+                "8",
+                "--max-length",
+                "32",
+                "--eval-every",
+                "3",
+                "--threads",
+                "2",
+                "--train-budget-s",
+                "0",
+                "--name",
+                "loso-card",
+                "--output-dir",
+                str(tmp_path / "reports"),
+                "--loso-report",
+                str(loso_json),
+                "--loso-variant",
+                "tuned_bias",
+            ]
+        )
+        == 0
+    )
     model = SentimentModel.from_store("loso-card:latest")
     info = ModelInfo(loaded=True, tag=model.tag, metadata=model.metadata, backend=model.backend)
     card = ModelCard.from_metadata(str(info.tag), model.metadata, info.backend).model_dump(mode="json")

@@ -23,10 +23,14 @@ from training.data import build_dataset
 from training.fine_tune import class_weights, fine_tune, length_batches
 from training.pipeline import Report
 
-POSITIVE = ["Excellent guitar strings, they sound great and I love them. Highly recommended!",
-            "Perfect, works exactly as described. Very happy with this purchase."]
-NEGATIVE = ["Terrible. It broke after two days and the sound is awful. Waste of money.",
-            "Do not buy this junk, it stopped working within a week. Very disappointed."]
+POSITIVE = [
+    "Excellent guitar strings, they sound great and I love them. Highly recommended!",
+    "Perfect, works exactly as described. Very happy with this purchase.",
+]
+NEGATIVE = [
+    "Terrible. It broke after two days and the sound is awful. Waste of money.",
+    "Do not buy this junk, it stopped working within a week. Very disappointed.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +66,13 @@ def test_real_training_learns_polarity_and_round_trips_the_store(minilm_run: Rep
 @pytest.mark.slow
 def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
     r = minilm_run
-    assert set(r.plots) == {"confusion_matrix.png", "reliability.png", "risk_coverage.png", "class_risk_coverage.png",
-                            "per_source.png"}
+    assert set(r.plots) == {
+        "confusion_matrix.png",
+        "reliability.png",
+        "risk_coverage.png",
+        "class_risk_coverage.png",
+        "per_source.png",
+    }
     assert r.test.n == sum(sum(row) for row in r.test.confusion) > 0
     assert abs(sum(t.share for t in r.chain.tiers.values()) - 1.0) < 1e-9
     assert r.calibration.nll_after <= r.calibration.nll_before + 1e-9  # T minimises validation NLL
@@ -116,8 +125,9 @@ def test_class_weights_and_length_batches() -> None:
 
 @pytest.mark.slow
 def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8,
-                       train_budget_s=0.0)
+    cfg = small_config(
+        str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8, train_budget_s=0.0
+    )
     ds = build_dataset(cfg, GateSettings(), SHARED)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert (result.stopped, result.steps, len(result.history)) == ("time_budget", 1, 1)

@@ -48,8 +48,11 @@ def test_latest_label_wins_duplicates_merge_and_conflicts_are_counted_across_rot
     labels = load_human_labels(path, GateSettings())
 
     got = {e.key: e.label.value for e in labels.examples}
-    assert got == {"the strings broke in a week.": "negative", "lovely tone, great value": "positive",
-                   "it is fine i guess": "neutral"}
+    assert got == {
+        "the strings broke in a week.": "negative",
+        "lovely tone, great value": "positive",
+        "it is fine i guess": "neutral",
+    }
     s = labels.stats
     assert (s.records, s.superseded, s.rejected_text, s.duplicates, s.conflicts, s.reviews) == (7, 1, 1, 2, 1, 3)
     [conflict] = s.conflict_examples
@@ -82,10 +85,15 @@ def test_held_out_and_evaluation_reviews_never_reach_training(tmp_path: Path) ->
     frozen_keys = {text_key(r.text) for r in frozen.test}
     assert frozen_keys & {text_key(r.text) for r in plain.train}, "the configs must overlap for this test to bite"
     # Human labels: some repeat frozen-evaluation reviews, some repeat base training reviews, the rest are new.
-    texts = ([r.text for r in frozen.test[:10]] + [r.text for r in plain.train[:10]]
-             + [f"Human labelled review {i}: the pickups hum a little" for i in range(60)])
-    append_records(settings.paths.human_labels, [label(f"q{i}", t, "neutral", f"2026-02-01T00:00:{i % 60:02d}Z")
-                                                 for i, t in enumerate(texts)])
+    texts = (
+        [r.text for r in frozen.test[:10]]
+        + [r.text for r in plain.train[:10]]
+        + [f"Human labelled review {i}: the pickups hum a little" for i in range(60)]
+    )
+    append_records(
+        settings.paths.human_labels,
+        [label(f"q{i}", t, "neutral", f"2026-02-01T00:00:{i % 60:02d}Z") for i, t in enumerate(texts)],
+    )
     labels = load_human_labels(settings.paths.human_labels, settings.gates)
 
     ds, info = retrain_dataset(cfg, settings, spec, labels)
@@ -107,8 +115,10 @@ def test_held_out_and_evaluation_reviews_never_reach_training(tmp_path: Path) ->
 
 def _drift_report(path: Path, drifted: list[str]) -> Path:
     window = WindowInfo(label="w", n=500)
-    signals = {name: SignalResult(drifted=name in drifted, statistic=0.1, threshold=0.05, description=name)
-               for name in ("oov_rate", "low_confidence")}
+    signals = {
+        name: SignalResult(drifted=name in drifted, statistic=0.1, threshold=0.05, description=name)
+        for name in ("oov_rate", "low_confidence")
+    }
     report = DriftReport.build(window, window, signals, {}, {})
     path.write_text(report.model_dump_json())
     return path
@@ -121,7 +131,8 @@ def test_when_drifted_skips_a_calm_report_and_says_why(tmp_path: Path, capsys: p
     assert decision["decision"] == "skip" and decision["reason"].startswith("no drift")
     assert drift_decision(_drift_report(tmp_path / "low.json", ["low_confidence"])).decision == "retrain"
     only_low = DriftReport.model_validate_json((tmp_path / "low.json").read_text()).model_copy(
-        update={"drift_detected": False, "drifted_signals": []})
+        update={"drift_detected": False, "drifted_signals": []}
+    )
     (tmp_path / "only_low.json").write_text(only_low.model_dump_json())
     low = drift_decision(tmp_path / "only_low.json")
     assert low.decision == "retrain" and "low-confidence" in low.reason
@@ -129,24 +140,50 @@ def test_when_drifted_skips_a_calm_report_and_says_why(tmp_path: Path, capsys: p
 
 @pytest.mark.slow
 def test_retrain_then_gate_from_the_command_line(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "SENTIMENT_PATHS__DATA_DIR": str(tmp_path / "var")}
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "SENTIMENT_PATHS__DATA_DIR": str(tmp_path / "var"),
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        )
 
     champion = run("tests.support.tiny_model")
     assert champion.returncode == 0, champion.stderr
     labels = tmp_path / "var" / "human_labels.jsonl"
     for i in range(30):
-        save_label(labels, f"req{i}", f"Queued review {i}: the tuner {'works' if i % 2 else 'died'} after a day",
-                   "positive" if i % 2 else "negative", "tester")
+        save_label(
+            labels,
+            f"req{i}",
+            f"Queued review {i}: the tuner {'works' if i % 2 else 'died'} after a day",
+            "positive" if i % 2 else "negative",
+            "tester",
+        )
     save_label(labels, "req0", "Queued review 0: the tuner died after a day", "neutral", "tester")  # relabelled
     drifted = _drift_report(tmp_path / "drift.json", ["oov_rate"])
-    sizes = ["--data", str(MUSIC), str(FLIPKART), "--base-model", str(tiny_checkpoint), "--max-train", "120",
-             "--max-val", "60", "--max-test-per-source", "40", "--max-length", "32", "--eval-every", "0",
-             "--threads", "1"]
+    sizes = [
+        "--data",
+        str(MUSIC),
+        str(FLIPKART),
+        "--base-model",
+        str(tiny_checkpoint),
+        "--max-train",
+        "120",
+        "--max-val",
+        "60",
+        "--max-test-per-source",
+        "40",
+        "--max-length",
+        "32",
+        "--eval-every",
+        "0",
+        "--threads",
+        "1",
+    ]
 
     retrained = run("scripts.retrain", "--profile", "quick", "--when-drifted", str(drifted), *sizes)
 

@@ -35,8 +35,15 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(default_base_model())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, initializer_range=0.2, num_labels=3)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        initializer_range=0.2,
+        num_labels=3,
+    )
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -95,8 +102,9 @@ def test_a_stale_cached_export_is_replaced(tiny_bert: Path, tiny_checkpoint: Pat
 def test_trained_checkpoint_keeps_its_labels_on_int8(trained_minilm: TrainedModel, tmp_path: Path) -> None:
     reviews = [r["text"] for r in iter_records(MUSIC) if len(r.get("text") or "") > 20][-120:]
     fp32 = SentimentModel(trained_minilm.path, trained_minilm.metadata, num_threads=2).predict(reviews)
-    int8 = SentimentModel(trained_minilm.path, trained_minilm.metadata, num_threads=2, backend="onnx-int8",
-                          onnx_cache=tmp_path)
+    int8 = SentimentModel(
+        trained_minilm.path, trained_minilm.metadata, num_threads=2, backend="onnx-int8", onnx_cache=tmp_path
+    )
     assert int8.backend == "onnx-int8", int8.backend_error
     probs = int8.predict(reviews)
     assert (probs.argmax(1) == fp32.argmax(1)).mean() >= 0.95

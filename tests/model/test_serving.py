@@ -88,7 +88,8 @@ def test_an_empty_store_is_reported_not_left_loading(tmp_path: Path) -> None:
 
 
 def test_the_watch_freezes_the_heap_after_a_load_so_full_collections_skip_the_model(
-        store: tuple[Settings, list[str]]) -> None:
+    store: tuple[Settings, list[str]],
+) -> None:
     import gc
     import threading
 

@@ -53,17 +53,27 @@ def test_a_star_head_takes_no_softened_three_class_targets() -> None:
 
 @pytest.mark.slow
 def test_a_star_head_model_trains_registers_and_serves_three_classes_on_every_runtime(
-        tiny_checkpoint: Path, tmp_path: Path) -> None:
-    cfg = small_config(str(tiny_checkpoint), max_train=96, max_val=48, max_test_per_source=16, eval_every=3,
-                       head="stars", decision_bias=True)
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    cfg = small_config(
+        str(tiny_checkpoint),
+        max_train=96,
+        max_val=48,
+        max_test_per_source=16,
+        eval_every=3,
+        head="stars",
+        decision_bias=True,
+    )
     with isolated_store(tmp_path / "bentoml"):
         settings = Settings(paths=PathSettings(data_dir=tmp_path / "var"))
         report = run(cfg, tmp_path / "report", settings, chain_view, log=lambda *_: None)
         assert report.tag is not None
         path, meta, tag = resolve(report.tag)
         texts = ["Great strings, sound amazing.", "Broke after two days. Awful.", "It's fine, nothing special.", "meh"]
-        served = {b: SentimentModel(path, meta, tag, num_threads=1, backend=b, onnx_cache=tmp_path / "cache")
-                  for b in ("torch", "onnx", "onnx-int8")}
+        served = {
+            b: SentimentModel(path, meta, tag, num_threads=1, backend=b, onnx_cache=tmp_path / "cache")
+            for b in ("torch", "onnx", "onnx-int8")
+        }
         assert all(m.backend == b for b, m in served.items())  # the export of a 5-logit graph was verified
         logits = {b: m.logits(texts)[0] for b, m in served.items()}
 
@@ -74,8 +84,9 @@ def test_a_star_head_model_trains_registers_and_serves_three_classes_on_every_ru
     assert raw_model.config.num_labels == 5 and raw_model.config.id2label[0] == "1 star"
     enc = Tokenizer(path, meta.max_length)(texts)
     with torch.inference_mode():
-        raw = raw_model(input_ids=torch.from_numpy(enc["input_ids"]),
-                        attention_mask=torch.from_numpy(enc["attention_mask"])).logits.numpy()
+        raw = raw_model(
+            input_ids=torch.from_numpy(enc["input_ids"]), attention_mask=torch.from_numpy(enc["attention_mask"])
+        ).logits.numpy()
     np.testing.assert_allclose(logits["torch"], class_logits(raw), atol=1e-5)
     np.testing.assert_allclose(logits["onnx"], logits["torch"], atol=1e-3)
     assert logits["onnx-int8"].shape == (4, 3)

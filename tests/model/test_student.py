@@ -23,8 +23,9 @@ def tiny_bert(layers: int = 3) -> Any:
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=32)
+    cfg = BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=32
+    )
     cfg.num_labels = len(LABELS)
     return BertForSequenceClassification(cfg).eval()  # type: ignore[no-untyped-call]
 
@@ -34,8 +35,9 @@ def test_a_student_keeps_the_chosen_blocks_in_order_and_reloads_as_the_smaller_m
     student = tiny_bert(3)
     keep_encoder_layers(student, [2, 0])
     assert student.config.num_hidden_layers == 2 and len(student.bert.encoder.layer) == 2
-    for mine, theirs in zip(student.bert.encoder.layer, [teacher.bert.encoder.layer[2], teacher.bert.encoder.layer[0]],
-                            strict=True):
+    for mine, theirs in zip(
+        student.bert.encoder.layer, [teacher.bert.encoder.layer[2], teacher.bert.encoder.layer[0]], strict=True
+    ):
         for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
             assert torch.equal(a, b)
     ids = torch.tensor([[1, 5, 7, 2]])
@@ -63,8 +65,16 @@ def test_distilbert_students_too(tiny_checkpoint: Path) -> None:
 
 @pytest.mark.slow
 def test_distillation_trains_on_the_teachers_softened_predictions(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=64, max_val=32, max_test_per_source=8,
-                       keep_layers=[1], teacher=str(tiny_checkpoint), distill_temperature=3.0)
+    cfg = small_config(
+        str(tiny_checkpoint),
+        data=[MUSIC],
+        max_train=64,
+        max_val=32,
+        max_test_per_source=8,
+        keep_layers=[1],
+        teacher=str(tiny_checkpoint),
+        distill_temperature=3.0,
+    )
     ds = build_dataset(cfg, GateSettings(), SHARED)
     texts = [r.text for r in ds.train]
     targets = np.array(teacher_targets(cfg, texts))

@@ -41,9 +41,22 @@ class TrainedModel(NamedTuple):
 def small_config(base_model: str, **overrides: object) -> TrainConfig:
     """A few hundred real reviews (Amazon by time, Flipkart at random), sized to train in about a minute."""
     values: dict[str, object] = dict(
-        profile="test", base_model=base_model, data=[MUSIC, BLITZER, FLIPKART], binary_eval=[], max_train=300,
-        max_val=120, max_test_per_source=80, max_length=64, batch_size=16, epochs=1, lr=5e-5, eval_every=10,
-        patience=3, num_threads=2, seed=7, name="test-sentiment",
+        profile="test",
+        base_model=base_model,
+        data=[MUSIC, BLITZER, FLIPKART],
+        binary_eval=[],
+        max_train=300,
+        max_val=120,
+        max_test_per_source=80,
+        max_length=64,
+        batch_size=16,
+        epochs=1,
+        lr=5e-5,
+        eval_every=10,
+        patience=3,
+        num_threads=2,
+        seed=7,
+        name="test-sentiment",
     )
     values.update(overrides)
     return TrainConfig(**values)  # type: ignore[arg-type]

@@ -38,7 +38,11 @@ class Server:
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(
             [BENTOML, "serve", "service:SentimentService", "--port", str(self.port), "--host", "127.0.0.1"],
-            cwd=REPO, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         key = env.get("TEST_API_KEY")
         auth = {"Authorization": f"Bearer {key}"} if key else None

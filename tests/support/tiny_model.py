@@ -24,10 +24,17 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(default_base_model())
     config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size, dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=512,
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        hidden_dim=64,
+        n_layers=2,
+        n_heads=2,
+        max_position_embeddings=512,
         # Wide init so answers differ from text to text (the default 0.02 gives one constant answer).
         initializer_range=0.2,
-        num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={lab: i for i, lab in enumerate(LABELS)},
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={lab: i for i, lab in enumerate(LABELS)},
     )
     DistilBertForSequenceClassification(config).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -39,8 +46,9 @@ def register_tiny_model(name: str = "review-sentiment", seed: int = 0) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = build_tiny_checkpoint(Path(tmp), seed)
-        meta = ModelMetadata(base_model="tiny-random-distilbert", temperature=1.0, profile="tiny",
-                             metrics={"test_macro_f1": 0.0})
+        meta = ModelMetadata(
+            base_model="tiny-random-distilbert", temperature=1.0, profile="tiny", metrics={"test_macro_f1": 0.0}
+        )
         return save_to_store(name, ckpt, meta, frozenset({"great", "strings", "sound", "terrible", "value"}))
 
 

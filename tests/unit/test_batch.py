@@ -64,8 +64,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelRef, SentimentM
     ckpt = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt")
     meta = ModelMetadata(base_model="tiny-random-distilbert", temperature=1.0, profile="tiny", metrics={})
     ref = ModelRef(path=str(ckpt), metadata=meta, tag="review-sentiment:tinytest")
-    return ref, SentimentModel(ckpt, meta, ref.tag, 1, backend="onnx-int8",
-                               onnx_cache=tmp_path_factory.mktemp("onnx-local"))
+    return ref, SentimentModel(
+        ckpt, meta, ref.tag, 1, backend="onnx-int8", onnx_cache=tmp_path_factory.mktemp("onnx-local")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +85,7 @@ def job_settings(tmp_path_factory: pytest.TempPathFactory, tiny: tuple[ModelRef,
     _, model = tiny
     gate = statistics.median(float(max(p)) for p in model.predict(NO_KEYWORDS))
     data = tmp_path_factory.mktemp("batch-var")
-    return load_settings(gates={"confidence_gate": gate}, paths={"data_dir": data},
-                         service={"backend": "onnx-int8"})
+    return load_settings(gates={"confidence_gate": gate}, paths={"data_dir": data}, service={"backend": "onnx-int8"})
 
 
 def expected(settings: Settings, model: SentimentModel, tmp: Path, texts: list[object]) -> list[dict[str, Any]]:
@@ -107,8 +107,12 @@ def read_output(out: Path, fmt: str) -> list[dict[str, Any]]:
 
 
 def answer(row: dict[str, Any]) -> dict[str, Any]:
-    return {"label": row["label"] or None, "confidence": float(row["confidence"]), "status": row["status"],
-            "reason": row["reason"]}
+    return {
+        "label": row["label"] or None,
+        "confidence": float(row["confidence"]),
+        "status": row["status"],
+        "reason": row["reason"],
+    }
 
 
 # --- without Ray ------------------------------------------------------------------------------------------------------
@@ -129,12 +133,12 @@ def test_blocks_are_numbered_the_same_way_every_time_and_csv_fields_may_hold_lin
         w = csv.writer(f)
         w.writerow(["id", "text"])
         for i in range(10):
-            w.writerow([i, f"line one\nline two of review {i}, \"quoted\""])
+            w.writerow([i, f'line one\nline two of review {i}, "quoted"'])
     first = plan(str(src), "csv", "text", 3)
     assert [b.first_row for b in first.blocks] == [0, 3, 6, 9]
     assert first == plan(str(src), "csv", "text", 3) and first.csv_header == ["id", "text"]
     data = src.read_bytes()
-    chunks = [list(csv.reader(io.StringIO(data[b.start:b.end].decode(), newline=""))) for b in first.blocks]
+    chunks = [list(csv.reader(io.StringIO(data[b.start : b.end].decode(), newline=""))) for b in first.blocks]
     assert [[r[0] for r in c] for c in chunks] == [["0", "1", "2"], ["3", "4", "5"], ["6", "7", "8"], ["9"]]
 
 
@@ -165,14 +169,18 @@ def test_a_missing_text_column_or_one_named_like_an_answer_field_is_refused_befo
 
 
 @pytest.mark.slow
-
 def test_every_format_round_trips_with_ids_columns_the_chains_answers_and_its_escalations(
     ray_local: None, tiny: tuple[ModelRef, SentimentModel], job_settings: Settings, tmp_path: Path
 ) -> None:
     ref, model = tiny
     rows = [{"review_id": f"R{i:03d}", "text": t, "stars": i % 5 + 1} for i, t in enumerate(TEXTS * 2)]
-    want = dict(zip([r["review_id"] for r in rows], expected(job_settings, model, tmp_path / "expected",
-                                                            [r["text"] for r in rows]), strict=True))
+    want = dict(
+        zip(
+            [r["review_id"] for r in rows],
+            expected(job_settings, model, tmp_path / "expected", [r["text"] for r in rows]),
+            strict=True,
+        )
+    )
     assert {a["status"] for a in want.values()} == {"ok", "fallback", "rejected"}
     assert any(a["reason"].startswith("human_review") for a in want.values())
     queue = job_settings.paths.human_queue
@@ -184,8 +192,9 @@ def test_every_format_round_trips_with_ids_columns_the_chains_answers_and_its_es
         w.writeheader()
         w.writerows(rows)
     for fmt in ("jsonl", "csv", "parquet"):
-        result = run_job(str(tmp_path / f"in.{fmt}"), str(tmp_path / f"out-{fmt}"), job_settings, ref,
-                         block_rows=5, actors=2)
+        result = run_job(
+            str(tmp_path / f"in.{fmt}"), str(tmp_path / f"out-{fmt}"), job_settings, ref, block_rows=5, actors=2
+        )
         assert result.rows == len(rows) and result.blocks_scored == result.blocks, fmt
         assert result.backends == ["onnx-int8"], result  # the service's backend in every actor
         got = read_output(tmp_path / f"out-{fmt}", fmt)
@@ -234,8 +243,16 @@ def test_bad_rows_become_rejected_rows_and_the_job_goes_on(
     assert b"\xff\xfe\xfa broken" in out[5]  # the input's bytes are written back as they were
     got = [json.loads(line.decode("utf-8", errors="replace")) for line in out]
     codes = [r["reason"].split(":")[0] if r["status"] == "rejected" else r["status"] for r in got]
-    assert codes[1:9] == ["invalid_input", "invalid_input", "invalid_input", "invalid_input", "bad_encoding",
-                          "invalid_input", "invalid_input", "empty"]
+    assert codes[1:9] == [
+        "invalid_input",
+        "invalid_input",
+        "invalid_input",
+        "invalid_input",
+        "bad_encoding",
+        "invalid_input",
+        "invalid_input",
+        "empty",
+    ]
     assert {codes[0], codes[9]} <= {"ok", "fallback"}
     assert got[2]["id"] == 3 and "no 'text' field" in got[2]["reason"]
     assert got[6]["_raw"] == "this line is not JSON" and "line 7 is not JSON" in got[6]["reason"]
@@ -265,4 +282,3 @@ def test_a_resumed_job_scores_only_missing_blocks_and_writes_no_row_twice(
     assert json.loads((out / "_summary.json").read_text())["blocks"] == 7
     nothing = run_job(str(src), str(out), job_settings, ref, block_rows=6, actors=2)
     assert (nothing.blocks_scored, nothing.rows) == (0, 0)
-

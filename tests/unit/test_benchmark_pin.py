@@ -16,8 +16,10 @@ from experiments.benchmark import parse_layout, pin
 
 # A parent with a thread and a child that looks like a BentoML worker of the ``transformer`` service.
 CHILD = "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); time.sleep(60)"
-PARENT = (f"import subprocess, sys, threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); "
-          f"subprocess.Popen([sys.executable, '-c', {CHILD!r}, '--service-name', 'transformer']); time.sleep(60)")
+PARENT = (
+    f"import subprocess, sys, threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); "
+    f"subprocess.Popen([sys.executable, '-c', {CHILD!r}, '--service-name', 'transformer']); time.sleep(60)"
+)
 
 
 @pytest.fixture

@@ -9,18 +9,34 @@ from experiments import capacity
 
 
 def _inputs(tmp_path: Path, ms: dict[str, float], model_ms: float = 6.0) -> list[str]:
-    bench = {"when": "then", "model_tag": "m:1",
-             "service": {"steady_cpu_ms_per_request": ms, "capacity_rps_at_p95_200ms": 20.0, "config": {}}}
+    bench = {
+        "when": "then",
+        "model_tag": "m:1",
+        "service": {"steady_cpu_ms_per_request": ms, "capacity_rps_at_p95_200ms": 20.0, "config": {}},
+    }
     backends = {"backends": [{"backend": "onnx-int8", "ms_per_text_1_thread": model_ms}]}
     (tmp_path / "b.json").write_text(json.dumps(bench))
     (tmp_path / "m.json").write_text(json.dumps(backends))
-    return ["--benchmark", str(tmp_path / "b.json"), "--backends", str(tmp_path / "m.json"),
-            "--out", str(tmp_path / "capacity.json")]
+    return [
+        "--benchmark",
+        str(tmp_path / "b.json"),
+        "--backends",
+        str(tmp_path / "m.json"),
+        "--out",
+        str(tmp_path / "capacity.json"),
+    ]
 
 
 def test_replicas_are_cores_over_the_target_and_follow_a_new_benchmark(tmp_path: Path) -> None:
-    ms = {"arbiter": 0.0, "review-sentiment": 5.0, "language": 4.0, "rules": 0.5, "transformer": 10.0,
-          "load generator": 1.0, "total": 20.5}
+    ms = {
+        "arbiter": 0.0,
+        "review-sentiment": 5.0,
+        "language": 4.0,
+        "rules": 0.5,
+        "transformer": 10.0,
+        "load generator": 1.0,
+        "total": 20.5,
+    }
     args = [*_inputs(tmp_path, ms), "--rate", "100", "--utilisation", "0.5"]
     assert capacity.main(args) == 0
     report = json.loads((tmp_path / "capacity.json").read_text())

@@ -102,8 +102,9 @@ def test_real_psutil_sampler_counts_its_children_as_own_and_an_orphan_as_foreign
     guard = ResourceGuard(max_memory_percent=100.0, max_cpu_percent=100.0, interval_s=NEVER)
     sleep = [sys.executable, "-c", "import time; time.sleep(30)"]
     child = subprocess.Popen(sleep)
-    shell = subprocess.run(["sh", "-c", '"$0" "$@" >/dev/null 2>&1 & echo $!', *sleep], capture_output=True,
-                           text=True, check=True)
+    shell = subprocess.run(
+        ["sh", "-c", '"$0" "$@" >/dev/null 2>&1 & echo $!', *sleep], capture_output=True, text=True, check=True
+    )
     orphan = int(shell.stdout.strip())
     try:
         guard.start()

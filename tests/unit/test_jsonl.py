@@ -29,8 +29,12 @@ def _writer(path: str, writer: int) -> None:
     for i in range(PER_WRITER):
         # Records of very different sizes (up to ~70 KB) make interleaving likely if appends were not atomic.
         queue.put(
-            QueueRecord(request_id=f"{writer}-{i}", text="é" * (i % 7) * 5000 + f"review {writer}/{i}",
-                        reason_code="low_confidence", reason="test")
+            QueueRecord(
+                request_id=f"{writer}-{i}",
+                text="é" * (i % 7) * 5000 + f"review {writer}/{i}",
+                reason_code="low_confidence",
+                reason="test",
+            )
         )
 
 

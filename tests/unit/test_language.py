@@ -36,8 +36,13 @@ def test_short_english_is_accepted(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["Très bon produit, je le recommande", "Muy buen producto, llegó rápido", "Sehr gutes Produkt, gerne wieder",
-     "非常好，物流很快", "Отличный товар, рекомендую"],
+    [
+        "Très bon produit, je le recommande",
+        "Muy buen producto, llegó rápido",
+        "Sehr gutes Produkt, gerne wieder",
+        "非常好，物流很快",
+        "Отличный товар, рекомендую",
+    ],
 )
 def test_foreign_reviews_are_rejected(text):
     assert not detect_language(text, GATES).accepted
@@ -60,8 +65,6 @@ def test_real_chinese_reviews_are_rejected():
     texts = _texts("zh_waimai_10k.jsonl", 300)
     accepted = sum(detect_language(t, GATES).accepted for t in texts)
     assert accepted / len(texts) < 0.05
-
-
 
 
 FOREIGN_SENTENCES = [

@@ -21,8 +21,12 @@ def _volume(root: Path) -> None:
     a, b = root / "api-7c9-aaaaa", root / "api-7c9-bbbbb"
     rotate = RotationSettings(max_bytes=200, max_age_s=None, keep=None)
     for s in (0, 2, 4, 6, 8):
-        append_records(a / "predictions.jsonl", [_rec(s, f"a{s}")], rotation=rotate,
-                       now=lambda: datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC))
+        append_records(
+            a / "predictions.jsonl",
+            [_rec(s, f"a{s}")],
+            rotation=rotate,
+            now=lambda: datetime(2026, 12, 1, 10, 0, 30, tzinfo=UTC),
+        )
     for s in (1, 3, 5, 7):
         append_records(b / "predictions.jsonl", [_rec(s, f"b{s}")])
     with (b / "predictions.jsonl").open("ab") as f:

@@ -47,8 +47,9 @@ class FakeTransformer:
 
 @pytest.fixture
 def fast_settings(tmp_path: Path) -> Settings:
-    return load_settings(paths={"data_dir": tmp_path},
-                         service={"runner_info_recheck_s": 0.2, "runner_info_timeout_s": 0.2})
+    return load_settings(
+        paths={"data_dir": tmp_path}, service={"runner_info_recheck_s": 0.2, "runner_info_timeout_s": 0.2}
+    )
 
 
 def _tiers(settings: Settings, transformer: FakeTransformer) -> RunnerTiers:
@@ -159,13 +160,27 @@ def test_logged_review_text_is_masked_and_the_log_rotates(tmp_path: Path) -> Non
     from sentiment.jsonl import iter_records
     from sentiment.records import PredictionRecord
 
-    settings = load_settings(paths={"data_dir": tmp_path}, service={"log_text": True},
-                             rotation={"max_bytes": 600, "max_age_s": None, "keep": None})
+    settings = load_settings(
+        paths={"data_dir": tmp_path},
+        service={"log_text": True},
+        rotation={"max_bytes": 600, "max_age_s": None, "keep": None},
+    )
     monitor = Monitor.from_settings(settings)
     for i in range(6):
-        monitor.record([PredictionRecord(request_id=f"r{i}", text_len=40, label=None, confidence=0.0,
-                                         status="rejected", reason="too_short: x", tier="gate",
-                                         text=f"card 4111 1111 1111 1111 number {i}")])
+        monitor.record(
+            [
+                PredictionRecord(
+                    request_id=f"r{i}",
+                    text_len=40,
+                    label=None,
+                    confidence=0.0,
+                    status="rejected",
+                    reason="too_short: x",
+                    tier="gate",
+                    text=f"card 4111 1111 1111 1111 number {i}",
+                )
+            ]
+        )
     records = list(iter_records(settings.paths.predictions_log))
     assert [r["request_id"] for r in records] == [f"r{i}" for i in range(6)]  # nothing lost across rotations
     assert all("4111" not in r["text"] and "[CARD]" in r["text"] for r in records)
@@ -204,8 +219,10 @@ def test_an_estimate_inflated_by_a_hang_recovers_once_the_runner_answers_again()
 
 
 def test_a_silent_model_runner_fails_liveness_but_a_loading_one_does_not(tmp_path: Path) -> None:
-    settings = load_settings(paths={"data_dir": tmp_path}, service={
-        "runner_info_recheck_s": 0.05, "runner_info_timeout_s": 0.05, "runner_dead_s": 0.3})
+    settings = load_settings(
+        paths={"data_dir": tmp_path},
+        service={"runner_info_recheck_s": 0.05, "runner_info_timeout_s": 0.05, "runner_dead_s": 0.3},
+    )
 
     async def main() -> None:
         transformer = FakeTransformer()
@@ -247,8 +264,9 @@ def test_urgent_language_check_runs_in_process_without_the_hop(fast_settings: Se
         def to_async(self) -> Any:
             raise AssertionError("the language runner was called for an urgent request")
 
-    tiers = RunnerTiers(fast_settings, FakeTransformer(), Unreachable(), None,
-                        Monitor(fast_settings.paths.predictions_log, 100))
+    tiers = RunnerTiers(
+        fast_settings, FakeTransformer(), Unreachable(), None, Monitor(fast_settings.paths.predictions_log, 100)
+    )
     texts = ["Terrible, it broke after a day.", "Ce produit est vraiment excellent, je le recommande."]
     langs = asyncio.run(tiers.languages(texts, urgent=True))
     assert langs == [detect_language(t, fast_settings.gates) for t in texts]
@@ -263,8 +281,9 @@ def test_urgent_rules_answer_in_process_without_the_hop(fast_settings: Settings)
         def to_async(self) -> Any:
             raise AssertionError("the rules runner was called for an urgent request")
 
-    tiers = RunnerTiers(fast_settings, FakeTransformer(), None, Unreachable(),
-                        Monitor(fast_settings.paths.predictions_log, 100))
+    tiers = RunnerTiers(
+        fast_settings, FakeTransformer(), None, Unreachable(), Monitor(fast_settings.paths.predictions_log, 100)
+    )
     texts = ["Terrible, it broke after a day.", "The box was brown."]
     verdicts = asyncio.run(tiers.rules(texts, urgent=True))
     assert verdicts == [tiers.keyword_rules.match(t) for t in texts] and verdicts[0].label is not None

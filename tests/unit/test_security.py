@@ -18,8 +18,12 @@ async def _ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def _call(guard: AccessGuard, path: str = "/predict", headers: list[tuple[bytes, bytes]] | None = None,
-          client: str = "10.0.0.1") -> tuple[int, dict[bytes, bytes], dict[str, Any]]:
+def _call(
+    guard: AccessGuard,
+    path: str = "/predict",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    client: str = "10.0.0.1",
+) -> tuple[int, dict[bytes, bytes], dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -81,8 +85,12 @@ def test_token_bucket_refills_at_its_rate(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(
     ("headers", "key"),
-    [([(b"authorization", b"Bearer  abc ")], "abc"), ([(b"authorization", b"Basic abc")], None),
-     ([(b"x-api-key", b"xyz")], "xyz"), ([], None)],
+    [
+        ([(b"authorization", b"Bearer  abc ")], "abc"),
+        ([(b"authorization", b"Basic abc")], None),
+        ([(b"x-api-key", b"xyz")], "xyz"),
+        ([], None),
+    ],
 )
 def test_presented_key(headers: list[tuple[bytes, bytes]], key: str | None) -> None:
     assert presented_key(headers) == key

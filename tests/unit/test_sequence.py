@@ -68,8 +68,14 @@ def gates() -> GateSettings:
     return GateSettings(model_timeout_s=0.3)
 
 
-def run(tiers: FakeTiers, gates: GateSettings, raws: Sequence[object], overlap: bool = True,
-        budget_s: float | None = None, **kw: object) -> list[Traced]:
+def run(
+    tiers: FakeTiers,
+    gates: GateSettings,
+    raws: Sequence[object],
+    overlap: bool = True,
+    budget_s: float | None = None,
+    **kw: object,
+) -> list[Traced]:
     seq = TierSequence(tiers, gates, overlap=overlap, **kw)  # type: ignore[arg-type]
     return asyncio.run(seq.run(raws, [f"r{i}" for i in range(len(raws))], budget_s))
 
@@ -86,8 +92,14 @@ def test_one_answer_per_text_in_order(gates: GateSettings, overlap: bool) -> Non
     tiers = FakeTiers(gates, {NEGATIVE: [0.9, 0.05, 0.05], BLAND: UNSURE})
     raws: list[object] = [POSITIVE, None, NEGATIVE, FRENCH, "", BLAND]
     preds = contract(run(tiers, gates, raws, overlap), len(raws))
-    assert [p.status for p in preds] == [Status.ok, Status.rejected, Status.ok, Status.rejected, Status.rejected,
-                                          Status.fallback]
+    assert [p.status for p in preds] == [
+        Status.ok,
+        Status.rejected,
+        Status.ok,
+        Status.rejected,
+        Status.rejected,
+        Status.fallback,
+    ]
     assert preds[0].label is Label.positive and preds[2].label is Label.negative
     assert preds[3].reason_code is Reason.not_english
     assert preds[5].reason_code is Reason.human_review  # unsure model, no keyword

@@ -18,8 +18,10 @@ from sentiment.shadow_log import summarize
 
 def _traced(i: int, probs: list[float] | None) -> Traced:
     model = ModelOutput(probs=probs, unk_rate=0, oov_rate=0, model_tag="m:champion") if probs else None
-    return Traced(prediction=Prediction.ok("positive", 0.9) if probs else Prediction.rejected(Reason.too_short, "x"),
-                  trace=Trace(request_id=f"r{i}", tier="model" if probs else "gate", text=f"text {i}", model=model))
+    return Traced(
+        prediction=Prediction.ok("positive", 0.9) if probs else Prediction.rejected(Reason.too_short, "x"),
+        trace=Trace(request_id=f"r{i}", tier="model" if probs else "gate", text=f"text {i}", model=model),
+    )
 
 
 class FakeTiers:
@@ -57,7 +59,9 @@ def test_shadowed_answers_are_logged_after_the_response(tmp_path: Path) -> None:
     asyncio.run(main())
     records = list(iter_records(tmp_path / "shadow.jsonl"))
     assert [(r["request_id"], r["champion_label"], r["challenger_label"]) for r in records] == [
-        ("r0", "positive", "negative"), ("r2", "negative", "negative")]
+        ("r0", "positive", "negative"),
+        ("r2", "negative", "negative"),
+    ]
     summary = summarize(records)
     assert summary.n == 2 and summary.agreement == 0.5 and summary.challenger_tag == "m:challenger"
     assert summary.confusion["positive"]["negative"] == 1 and summary.confusion["negative"]["negative"] == 1
@@ -88,10 +92,26 @@ def test_a_busy_or_failing_challenger_costs_only_samples(tmp_path: Path) -> None
 
 
 def test_summary_keeps_only_the_newest_pairing() -> None:
-    rows = [dict(request_id="a", champion_tag="m:1", champion_label="positive", champion_confidence=0.9,
-                 challenger_tag="m:old", challenger_label="negative", challenger_confidence=0.8),
-            dict(request_id="b", champion_tag="m:1", champion_label="positive", champion_confidence=0.9,
-                 challenger_tag="m:new", challenger_label="positive", challenger_confidence=0.7)]
+    rows = [
+        dict(
+            request_id="a",
+            champion_tag="m:1",
+            champion_label="positive",
+            champion_confidence=0.9,
+            challenger_tag="m:old",
+            challenger_label="negative",
+            challenger_confidence=0.8,
+        ),
+        dict(
+            request_id="b",
+            champion_tag="m:1",
+            champion_label="positive",
+            champion_confidence=0.9,
+            challenger_tag="m:new",
+            challenger_label="positive",
+            challenger_confidence=0.7,
+        ),
+    ]
     summary = summarize(rows)
     assert summary.n == 1 and summary.agreement == 1.0 and summary.challenger_tag == "m:new"
     assert summarize([]).agreement is None
