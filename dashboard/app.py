@@ -9,15 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import demo
-from dashboard.panels import drift, models, overview, queue
+from dashboard.panels import drift, labelling, lifecycle, overview
 from dashboard.sources import demo_dir, sources_for
 from sentiment.settings import load_settings
 
 PANELS = {
     "overview": (overview.TITLE, overview.render),
-    "queue": (queue.TITLE, queue.render),
+    "queue": (labelling.TITLE, labelling.render),
     "drift": (drift.TITLE, drift.render),
-    "models": (models.TITLE, models.render),
+    "models": (lifecycle.TITLE, lifecycle.render),
 }
 
 st.set_page_config(page_title="Review sentiment · operations", page_icon=":material/monitoring:", layout="wide")

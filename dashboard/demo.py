@@ -1,6 +1,6 @@
 """Synthetic prediction records so the dashboard can be explored without a server.
 
-They go to the demo dir only (see :func:`dashboard.data.sources_for`). The late part of the window drifts on
+They go to the demo dir only (see :func:`dashboard.loaders.sources_for`). The late part of the window drifts on
 purpose (more unknown words, less confident model, more negative reviews) so every chart has something to show.
 Records are built through the real contract (:class:`Prediction`) and schemas, so they are valid log lines.
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.data import Loaded
+from dashboard.loaders import Loaded
 
 
 def empty_state(what: str, path: Path, hint: str) -> None:

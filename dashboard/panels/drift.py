@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import charts, data
+from dashboard import charts, loaders
 from dashboard.drift_report import DriftReport, DriftSignal, fmt_number, fmt_value, is_shares
 from dashboard.panels import TITLES
 from dashboard.sources import Sources
@@ -107,7 +107,7 @@ def _signal(name: str, s: DriftSignal, early: str, late: str) -> None:
 
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
-    report, problem = data.load_drift(sources.drift)
+    report, problem = loaders.load_drift(sources.drift)
     if problem:
         st.warning(problem, icon=":material/error:")
         return

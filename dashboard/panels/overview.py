@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import aggregate, charts, data
+from dashboard import aggregate, charts, loaders
 from dashboard.panels import TITLES
 from dashboard.panels.common import empty_state, read_note, read_problem
 from dashboard.sources import Sources
@@ -38,7 +38,7 @@ def live_service(settings: Settings) -> None:
     url = settings.dashboard.service_url
     if not url:
         return
-    result = data.load_stats(url, settings.dashboard.stats_timeout_s)
+    result = loaders.load_stats(url, settings.dashboard.stats_timeout_s)
     if result.stats is None:
         st.caption(f"Live service `{result.url}` {result.problem}: showing the log files only.")
         return
@@ -59,7 +59,7 @@ def live_service(settings: Settings) -> None:
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
     live_service(settings)
-    loaded = data.load_predictions(sources.predictions, settings.dashboard.tail_records, sources.replicas)
+    loaded = loaders.load_predictions(sources.predictions, settings.dashboard.tail_records, sources.replicas)
     read_problem(loaded, sources.shown(sources.predictions))
     df = loaded.frame
     if df.empty:

@@ -23,10 +23,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from api.monitoring import rolling_stats
-from dashboard import aggregate, data, demo
+from dashboard import aggregate, demo, loaders
 from dashboard.drift_report import fmt_value, parse_report
-from dashboard.service import ServiceStats, fetch_stats
 from dashboard.sources import sources_for
+from dashboard.stats_client import ServiceStats, fetch_stats
 from sentiment.contract import LABELS, Prediction, Reason
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
@@ -141,7 +141,7 @@ def test_a_replicas_root_shows_every_pods_records_once_in_time_order(
     at = run_app("overview")
     assert metrics(at)["predictions"] == str(len(preds))
     assert f"of 2 replica(s) under `{root}` (`api-0` {len(preds[0::2])}, `api-1` {len(preds[1::2])})" in all_text(at)
-    frame = data.load_predictions(root / "predictions.jsonl", 1000, replicas=True).frame
+    frame = loaders.load_predictions(root / "predictions.jsonl", 1000, replicas=True).frame
     assert list(frame["request_id"]) == [r["request_id"] for r in preds]  # the fixture is in time order
     assert list(frame["replica"]) == ["api-0", "api-1"] * (len(preds) // 2)
     at = run_app("queue")
@@ -218,9 +218,9 @@ def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     assert metrics(at)["predictions"] == f"{n:,}"
     assert f"Showing the last {n:,} records of" in all_text(at)
 
-    data._predictions.clear()
+    loaders._predictions.clear()
     t0 = time.perf_counter()
-    loaded = data.load_predictions(settings.paths.predictions_log, n)
+    loaded = loaders.load_predictions(settings.paths.predictions_log, n)
     load_s = time.perf_counter() - t0
     print(f"\n1M-line log: last {n:,} records read in {load_s:.2f} s; overview page rendered in {page_s:.2f} s")
     assert loaded.frame["request_id"].iloc[-1] == "r999999"

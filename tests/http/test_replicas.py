@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import data
+from dashboard import loaders
 from drift.windows import WindowSpec, read_windows
 from sentiment.settings import DriftSettings
 from tests.support.server import Server
@@ -100,7 +100,7 @@ def test_every_answer_of_every_replica_is_read_once_from_its_folder(replicas: tu
     assert len(list(root.glob("*/predictions.*.jsonl"))) >= 4, "the logs rotated while written"
 
     # The dashboard: both folders, every record once, tagged with the folder its server writes to, in time order.
-    frame = data.load_predictions(root / "predictions.jsonl", 10_000, replicas=True).frame
+    frame = loaders.load_predictions(root / "predictions.jsonl", 10_000, replicas=True).frame
     assert len(frame) == len(sent) and frame["request_id"].is_unique
     assert {rid_token[rid]: rep for rid, rep in zip(frame["request_id"], frame["replica"], strict=True)} == {
         tok: folder[name] for tok, name in sent.items()
@@ -110,7 +110,7 @@ def test_every_answer_of_every_replica_is_read_once_from_its_folder(replicas: tu
     # The queue panel's loader: exactly the reviews the chain handed to humans, once each.
     humans = {rid for rid, tier in ((r["request_id"], r["tier"]) for r in raw) if tier == "human"}
     assert humans, "the neutral review reaches tier 3 without a model"
-    queue = data.load_queue(root / "human_queue.jsonl", 10_000, replicas=True).frame
+    queue = loaders.load_queue(root / "human_queue.jsonl", 10_000, replicas=True).frame
     assert sorted(queue["request_id"]) == sorted(humans)
     assert {TOKEN.search(t).group(1) for t in queue["text"]} == {rid_token[rid] for rid in humans}  # type: ignore[union-attr]
     assert len(_raw_lines(root, "human_queue.jsonl")) == len(humans)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.data import save_label
+from dashboard.loaders import save_label
 from drift.report import DriftReport, SignalResult, WindowInfo
 from scripts.retrain import drift_decision, main
 from sentiment.contract import Label

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dashboard import aggregate
 from dashboard.drift_report import DriftReport, parse_report
-from dashboard.service import StatsResult, fetch_stats
+from dashboard.stats_client import StatsResult, fetch_stats
 from sentiment.contract import Label
 from sentiment.jsonl import ReadStats, append_records
 from sentiment.records import HumanLabel

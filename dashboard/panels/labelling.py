@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import loaders
 from dashboard.panels import TITLES
 from dashboard.panels.common import empty_state, read_note, read_problem
 from dashboard.sources import Sources
@@ -21,7 +21,7 @@ SHOW = ("awaiting label", "labelled", "all")
 
 def _save(sources: Sources, request_id: str, text: str, label: str, labeller: str) -> None:
     try:
-        data.save_label(sources.labels, request_id, text, label, labeller)
+        loaders.save_label(sources.labels, request_id, text, label, labeller)
     except OSError as exc:
         st.session_state["queue_saved"] = (False, f"Could not save the label for `{request_id}`: {exc}")
         return
@@ -75,7 +75,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         ok, message = saved
         (st.success if ok else st.error)(message)
     n = settings.dashboard.tail_records
-    loaded = data.load_queue(sources.queue, n, sources.replicas)
+    loaded = loaders.load_queue(sources.queue, n, sources.replicas)
     read_problem(loaded, sources.shown(sources.queue))
     df = loaded.frame.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
     if df.empty:
@@ -86,7 +86,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         )
         read_note(loaded, sources.queue, "queued reviews", sources.replicas)
         return
-    df = df.assign(human_label=df["request_id"].map(data.load_labels(sources.labels, n)))
+    df = df.assign(human_label=df["request_id"].map(loaders.load_labels(sources.labels, n)))
     labelled = int(df["human_label"].notna().sum())
     cols = st.columns(3)
     cols[0].metric("escalated", f"{len(df):,}")
