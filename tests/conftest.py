@@ -1,10 +1,13 @@
 """Fixtures every layer may use: isolated settings per test and a chain over them. Helpers that tests call
 directly (stand-in model, fixed guard, data paths) are plain modules under ``tests/support/``.
 
-Layers: ``unit`` (pure modules, no model, no server), ``model`` (tier 1: data, training, calibration, ONNX),
-``drift``, ``dashboard`` (AppTest, and a real browser), ``http`` (real ``bentoml serve`` / ``bentoml build``).
-Everything in a folder named in ``SLOW_FOLDERS`` is marked ``slow``; elsewhere tests are marked one by one.
-Fast stage: ``pytest -m "not slow"``.
+Folders: ``unit`` (pure modules, no model, no server, no child processes that import the package: all fast),
+``model`` (tier 1: data, training, calibration, ONNX), ``batch`` (Ray batch jobs), ``stress`` (racing writer
+processes, hostile inputs up to 1 MB), ``drift``, ``dashboard`` (AppTest, and a real browser), ``deploy`` (rendered
+manifests), ``http`` (real ``bentoml serve`` / ``bentoml build``).
+"Slow" is marked one way: explicitly, ``pytestmark = pytest.mark.slow`` in a module or ``@pytest.mark.slow`` on a
+test, wherever a test trains or serves a real model, starts processes that import the package, or takes seconds.
+Fast stage: ``pytest -m "not slow"``; slow stage: ``pytest -m slow``.
 """
 
 from __future__ import annotations
@@ -17,16 +20,6 @@ import pytest
 from fallback.chain import Chain
 from sentiment.settings import Settings, load_settings
 from tests.support.doubles import FixedGuard
-
-SLOW_FOLDERS = {"http"}  # every test there starts real servers or builds a Bento
-TESTS = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = item.path.relative_to(TESTS).parts if item.path.is_relative_to(TESTS) else ()
-        if parts and parts[0] in SLOW_FOLDERS:
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

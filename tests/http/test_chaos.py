@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_drills_answer_every_request_and_lose_no_record(tmp_path: Path) -> None:

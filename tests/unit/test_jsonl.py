@@ -1,69 +1,19 @@
-"""Append-only JSON Lines: concurrent writers lose nothing, torn lines never break readers, rotation keeps both."""
+"""Append-only JSON Lines in one process: torn lines never break readers or later appends, tails read back across
+blocks and rotated pieces, rotation follows size, age and the clock. Writer processes racing on one file are in
+tests/stress/test_jsonl_writers.py."""
 
 from __future__ import annotations
 
 import fcntl
-import json
-import multiprocessing as mp
 import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from fallback.queue import HumanQueue
 from sentiment.jsonl import ReadStats, append_records, iter_records, tail_records
-from sentiment.records import QueueRecord
 from sentiment.rotation import rotated_files
 from sentiment.settings import RotationSettings
-
-WRITERS = 6
-PER_WRITER = 300
-
-
-def _writer(path: str, writer: int) -> None:
-    queue = HumanQueue(Path(path))
-    for i in range(PER_WRITER):
-        # Records of very different sizes (up to ~70 KB) make interleaving likely if appends were not atomic.
-        queue.put(
-            QueueRecord(
-                request_id=f"{writer}-{i}",
-                text="é" * (i % 7) * 5000 + f"review {writer}/{i}",
-                reason_code="low_confidence",
-                reason="test",
-            )
-        )
-
-
-def _run_writers(target: Any, path: Path, n: int) -> None:
-    """``n`` spawned processes running ``target(path, index)`` at once; each must finish cleanly."""
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=target, args=(str(path), w)) for w in range(n)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
-
-
-@pytest.mark.slow  # spawns writer processes that import the package
-def test_concurrent_processes_append_exact_parseable_records(tmp_path: Path):
-    path = tmp_path / "human_queue.jsonl"
-    _run_writers(_writer, path, WRITERS)
-    stats = ReadStats()
-    records = HumanQueue(path).read(stats)
-    assert stats.skipped == 0
-    assert len(records) == WRITERS * PER_WRITER
-    assert {r.request_id for r in records} == {f"{w}-{i}" for w in range(WRITERS) for i in range(PER_WRITER)}
-    for r in records:
-        w, i = r.request_id.split("-")
-        assert r.text.endswith(f"review {w}/{i}") and r.ts.endswith("Z")
-    # Every physical line is one complete JSON object.
-    lines = path.read_bytes().split(b"\n")
-    assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])
 
 
 def test_reader_skips_and_counts_a_torn_last_line(tmp_path: Path):
@@ -104,38 +54,6 @@ def test_tail_reads_the_last_records_across_blocks(tmp_path: Path):
 
 
 # Rotation ----------------------------------------------------------------------------------------------------------
-
-ROTATING_WRITERS = 6
-ROTATING_PER_WRITER = 250
-TINY = RotationSettings(max_bytes=4096, max_age_s=None, keep=None)
-
-
-def _rotating_writer(path: str, writer: int) -> None:
-    for i in range(ROTATING_PER_WRITER):
-        # 30-900 bytes per record, so a rotation falls between, never inside, records of any size.
-        append_records(Path(path), [{"w": writer, "i": i, "pad": "é" * (i % 30) * 15}], rotation=TINY)
-
-
-@pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
-def test_concurrent_writers_rotating_lose_duplicate_and_tear_nothing(tmp_path: Path):
-    path = tmp_path / "predictions.jsonl"
-    _run_writers(_rotating_writer, path, ROTATING_WRITERS)
-    pieces = rotated_files(path)
-    assert len(pieces) > 50  # many rotations happened while the writers raced
-    for f in [*pieces, path]:
-        lines = f.read_bytes().split(b"\n")
-        assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1]), f  # none torn
-        assert f.stat().st_size <= TINY.max_bytes
-    stats = ReadStats()
-    records = list(iter_records(path, stats))
-    assert stats.skipped == 0
-    assert len(records) == ROTATING_WRITERS * ROTATING_PER_WRITER
-    seen = [(r["w"], r["i"]) for r in records]
-    assert len(set(seen)) == len(seen)  # none duplicated
-    for w in range(ROTATING_WRITERS):  # read back in the order each writer wrote: pieces are in time order
-        assert [i for ww, i in seen if ww == w] == list(range(ROTATING_PER_WRITER))
-    tail = tail_records(path, 700, block=1024)
-    assert tail == records[-700:]
 
 
 def test_a_writer_queued_on_a_rotated_file_reopens_the_live_one(tmp_path: Path):
