@@ -227,14 +227,12 @@ def test_large_log_loads_only_the_tail_quickly(settings: Settings) -> None:
     assert load_s < 5.0 and page_s < 15.0
 
 
-def test_dashboard_reads_what_the_chain_writes(settings: Settings) -> None:
+def test_dashboard_reads_what_the_chain_writes(settings: Settings, shared_data: Path) -> None:
     """Real reviews and garbage through the real fallback chain (no model: tiers 2 and 3 answer), logged the way
     the service logs them; the overview and the queue must show exactly what was written."""
     from fallback.chain import Chain
 
-    if not (settings.paths.shared_data_dir / UCI).exists():
-        pytest.skip(f"shared data file {UCI} not found under {settings.paths.shared_data_dir}")
-    reviews = [r["text"] for r in itertools.islice(iter_records(settings.paths.shared_data_dir / UCI), 60)]
+    reviews = [r["text"] for r in itertools.islice(iter_records(shared_data / UCI), 60)]
     inputs: list[Any] = [*reviews, "", "ok", None, "Das Produkt ist leider schon nach zwei Tagen kaputt gegangen."]
     traced = Chain(settings).classify_many(inputs)
     append_records(settings.paths.predictions_log, [t.log_record(None, latency_ms=2.0) for t in traced])

@@ -35,8 +35,8 @@ def vocab(settings):
 
 
 @pytest.fixture(scope="module")
-def data(settings):
-    d = settings.paths.shared_data_dir
+def data(shared_data):
+    d = shared_data
     return {
         "music": list(iter_records(d / "amazon2014_musical_instruments_5core.jsonl")),
         "blitzer": list(iter_records(d / "blitzer_multidomain_sentiment.jsonl")),

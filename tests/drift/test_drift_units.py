@@ -201,10 +201,8 @@ def test_two_files_mode_writes_json_and_boxed_text(tmp_path, shared_reviews):
 
 
 @pytest.fixture(scope="module")
-def shared_reviews():
-    from sentiment.settings import load_settings
-
-    path = load_settings().paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
+def shared_reviews(shared_data):
+    path = shared_data / "amazon2014_musical_instruments_5core.jsonl"
     return [r for _, r in zip(range(600), iter_records(path), strict=False)]
 
 

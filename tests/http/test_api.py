@@ -275,11 +275,8 @@ def test_model_info_and_openapi(api: Server) -> None:
         assert p in paths
 
 
-def _real_reviews(n_english: int = 48) -> list[str]:
+def _real_reviews(shared: Path, n_english: int = 48) -> list[str]:
     """Evenly spaced real reviews of three English files, plus French and Chinese ones for the language gate."""
-    from sentiment.settings import PathSettings
-
-    shared = PathSettings().shared_data_dir
     picked: list[str] = []
     for name, n in (
         ("amazon2014_musical_instruments_5core.jsonl", n_english // 2),
@@ -292,7 +289,7 @@ def _real_reviews(n_english: int = 48) -> list[str]:
     return picked
 
 
-def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp_path: Path) -> None:
+def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, shared_data: Path, tmp_path: Path) -> None:
     """One tier sequence (fallback/sequence.py) behind both: the same model, gates and backend give the same
     four fields for every review, escalations included."""
     from fallback.chain import Chain
@@ -300,7 +297,7 @@ def test_service_and_in_process_chain_answer_real_reviews_alike(api: Server, tmp
     from sentiment.settings import load_settings
     from tests.support.models import isolated_store
 
-    texts = _real_reviews()
+    texts = _real_reviews(shared_data)
     r = api.client.post("/predict_batch", json={"texts": texts})
     assert r.status_code == 200, r.text
     served = r.json()["predictions"]

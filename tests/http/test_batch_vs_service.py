@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
-from tests.support.models import SHARED, isolated_store
+from tests.support.models import isolated_store
 from tests.support.server import Server
 
 pytestmark = pytest.mark.slow
@@ -34,11 +34,11 @@ SOURCES = (
 )
 
 
-def real_reviews() -> list[dict[str, str]]:
+def real_reviews(shared: Path) -> list[dict[str, str]]:
     """Evenly spaced reviews of each file, each with an id naming where it came from."""
     rows = []
     for name, n in SOURCES:
-        lines = (SHARED / name).read_text(encoding="utf-8").splitlines()
+        lines = (shared / name).read_text(encoding="utf-8").splitlines()
         step = max(1, len(lines) // n)
         for i in range(0, len(lines), step)[:n]:
             text = json.loads(lines[i])["text"]
@@ -48,10 +48,10 @@ def real_reviews() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, float]]:
+def served(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[tuple[Server, float]]:
     root = tmp_path_factory.mktemp("batch-api")
     home = root / "bentoml"
-    probe = [r["text"] for r in real_reviews()[:60]]
+    probe = [r["text"] for r in real_reviews(shared_data)[:60]]
     out = subprocess.run(
         [sys.executable, "-m", "tests.support.tiny_model", *probe],
         cwd=REPO,
@@ -78,12 +78,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, f
         server.stop()
 
 
-def test_batch_answers_every_real_review_exactly_as_post_predict(served: tuple[Server, float], tmp_path: Path) -> None:
+def test_batch_answers_every_real_review_exactly_as_post_predict(
+    served: tuple[Server, float], shared_data: Path, tmp_path: Path
+) -> None:
     from batch.job import ray_session, resolve_model, run_job
     from sentiment.settings import load_settings
 
     server, gate = served
-    rows = real_reviews()
+    rows = real_reviews(shared_data)
     assert len(rows) >= 250
 
     def ask(text: str) -> dict:

@@ -2,7 +2,8 @@
 
 The store fixture swaps BentoML's model-store singleton for a temporary one, so no test reads or writes
 ``~/bentoml`` whatever was imported first. ``trained_minilm`` is session-scoped here, so the real training runs
-once per session whichever modules ask for it.
+once per session whichever modules ask for it. The trained models request ``shared_data`` (their training reviews),
+so every test built on them skips without the data locally and fails under CI.
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ def _train_minilm(tmp_path_factory: pytest.TempPathFactory, **overrides: object)
 
 
 @pytest.fixture(scope="session")
-def trained_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+def trained_minilm(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> TrainedModel:
     """Fine-tuned on ~300 shared reviews (time split): ~1 min. Decisions tuned on validation, as the profiles do."""
     return _train_minilm(tmp_path_factory, max_train=320, lr=1e-4, epochs=2, decision_bias=True)
 
 
 @pytest.fixture(scope="session")
-def behaviour_minilm(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+def behaviour_minilm(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> TrainedModel:
     """Fine-tuned on ~1,000 shared reviews (1 epoch, 63 steps: ~2 min on an idle 2-core box), for the behaviour
     tests: the 320-review ``trained_minilm`` calls "This is not good." positive."""
     return _train_minilm(tmp_path_factory, max_train=1000, max_val=200, lr=1e-4, eval_every=21, decision_bias=True)

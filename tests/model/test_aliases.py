@@ -74,6 +74,7 @@ def test_registering_a_second_model_does_not_move_champion(home: Path, tiny_chec
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_data")
 def test_a_real_training_run_registers_without_moving_champion(
     home: Path, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:  # noqa: F811

@@ -38,9 +38,9 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def reviews() -> list[str]:
+def reviews(shared_data: Path) -> list[str]:
     """A few hundred real English reviews (the shared musical-instruments file, its last ones)."""
-    texts = [str(r["text"]) for r in iter_records(MUSIC) if len(str(r.get("text") or "")) > 10]
+    texts = [str(r["text"]) for r in iter_records(shared_data / MUSIC.name) if len(str(r.get("text") or "")) > 10]
     return texts[-300:]
 
 

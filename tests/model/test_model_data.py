@@ -124,9 +124,9 @@ def test_fingerprint_tracks_content() -> None:
 
 
 @pytest.mark.slow
-def test_build_dataset_on_real_reviews_is_reproducible() -> None:
+def test_build_dataset_on_real_reviews_is_reproducible(shared_data: Path) -> None:
     cfg = small_config("unused", data=[MUSIC, BLITZER], max_train=200, max_val=60, max_test_per_source=60)
-    first, second = build_dataset(cfg, GateSettings(), SHARED), build_dataset(cfg, GateSettings(), SHARED)
+    first, second = build_dataset(cfg, GateSettings(), shared_data), build_dataset(cfg, GateSettings(), shared_data)
     assert first.fingerprint == second.fingerprint
     assert 150 <= len(first.train) <= 200 and first.test
     assert max(r.day for r in first.train if r.day) < cfg.val_from <= min(r.day for r in first.test if r.day)

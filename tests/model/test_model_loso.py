@@ -16,7 +16,7 @@ from sentiment.contract import LABELS
 from sentiment.model.inference import SentimentModel
 from sentiment.model.serving import ModelInfo
 from sentiment.settings import GateSettings
-from tests.support.models import MUSIC, SHARED
+from tests.support.models import MUSIC
 from training.chain_view import chain_decisions
 from training.config import TrainConfig
 from training.data import LoadStats, Review, load_reviews
@@ -37,19 +37,16 @@ from training.loso import (
     run_loso,
 )
 
-FILES = [
-    SHARED / f
-    for f in (
-        "amazon2018_fashion_5core.jsonl",
-        "amazon_reviews_us_gift_card_sample.jsonl",
-        "amazon_reviews_pds_sample_us.jsonl",
-    )
-]
+SOURCES = (
+    "amazon2018_fashion_5core.jsonl",
+    "amazon_reviews_us_gift_card_sample.jsonl",
+    "amazon_reviews_pds_sample_us.jsonl",
+)
 
 
 @pytest.fixture(scope="module")
-def reviews() -> list[Review]:
-    return load_reviews(FILES, GateSettings(), LoadStats())
+def reviews(shared_data: Path) -> list[Review]:
+    return load_reviews([shared_data / f for f in SOURCES], GateSettings(), LoadStats())
 
 
 def _config(base_model: str, **overrides: object) -> LosoConfig:

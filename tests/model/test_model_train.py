@@ -18,7 +18,7 @@ from sentiment.contract import LABELS
 from sentiment.model.inference import SentimentModel
 from sentiment.model.registry import ModelMetadata, read_vocab, resolve, save_to_store
 from sentiment.settings import GateSettings, default_base_model
-from tests.support.models import MUSIC, SHARED, TrainedModel, small_config
+from tests.support.models import MUSIC, TrainedModel, small_config
 from training.data import build_dataset
 from training.fine_tune import class_weights, fine_tune, length_batches
 from training.pipeline import Report
@@ -80,9 +80,11 @@ def test_report_files_and_figures(minilm_run: Report, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_store: Path, tmp_path: Path) -> None:
+def test_any_checkpoint_trains_saves_and_reloads(
+    tiny_checkpoint: Path, model_store: Path, shared_data: Path, tmp_path: Path
+) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=120, max_val=40, max_test_per_source=20)
-    ds = build_dataset(cfg, GateSettings(), SHARED)
+    ds = build_dataset(cfg, GateSettings(), shared_data)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert result.steps == -(-len(ds.train) // cfg.batch_size)
     meta = ModelMetadata(base_model=str(tiny_checkpoint), temperature=1.7, max_length=64, profile="test")
@@ -98,9 +100,9 @@ def test_any_checkpoint_trains_saves_and_reloads(tiny_checkpoint: Path, model_st
 
 
 @pytest.mark.slow
-def test_same_seed_same_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_same_seed_same_model(tiny_checkpoint: Path, shared_data: Path, tmp_path: Path) -> None:
     cfg = small_config(str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8)
-    ds = build_dataset(cfg, GateSettings(), SHARED)
+    ds = build_dataset(cfg, GateSettings(), shared_data)
     a = fine_tune(cfg, ds.train, ds.val, tmp_path / "a")
     b = fine_tune(cfg, ds.train, ds.val, tmp_path / "b")
     fine_tune(cfg.model_copy(update={"seed": cfg.seed + 1}), ds.train, ds.val, tmp_path / "c")  # another seed
@@ -124,11 +126,13 @@ def test_class_weights_and_length_batches() -> None:
 
 
 @pytest.mark.slow
-def test_time_budget_stops_training_and_keeps_a_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_time_budget_stops_training_and_keeps_a_checkpoint(
+    tiny_checkpoint: Path, shared_data: Path, tmp_path: Path
+) -> None:
     cfg = small_config(
         str(tiny_checkpoint), data=[MUSIC], max_train=96, max_val=32, max_test_per_source=8, train_budget_s=0.0
     )
-    ds = build_dataset(cfg, GateSettings(), SHARED)
+    ds = build_dataset(cfg, GateSettings(), shared_data)
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert (result.stopped, result.steps, len(result.history)) == ("time_budget", 1, 1)
     assert SentimentModel(tmp_path / "ckpt", ModelMetadata(base_model="tiny")).predict(["fine"]).shape == (1, 3)

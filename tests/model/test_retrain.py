@@ -69,7 +69,7 @@ def test_the_holdout_is_a_stable_share_chosen_by_text() -> None:
 
 
 @pytest.mark.slow
-def test_held_out_and_evaluation_reviews_never_reach_training(tmp_path: Path) -> None:
+def test_held_out_and_evaluation_reviews_never_reach_training(shared_data: Path, tmp_path: Path) -> None:
     settings = Settings(paths=PathSettings(data_dir=tmp_path / "var"))
     reviews = tmp_path / "reviews.jsonl"
     with MUSIC.open(encoding="utf-8") as src:
@@ -78,10 +78,10 @@ def test_held_out_and_evaluation_reviews_never_reach_training(tmp_path: Path) ->
     # exclusion some of its reviews would be training reviews of this run.
     sizes = dict(data=[reviews], split="stratified", max_train=None, max_val=None, max_test_per_source=None)
     frozen_cfg = small_config(default_base_model(), seed=1, **sizes)
-    frozen = build_dataset(frozen_cfg, settings.gates, settings.paths.shared_data_dir)
+    frozen = build_dataset(frozen_cfg, settings.gates, shared_data)
     spec = EvalSpec(config=data_config(frozen_cfg), fingerprint=frozen.fingerprint)
     cfg = small_config(default_base_model(), seed=2, **sizes)
-    plain = build_dataset(cfg, settings.gates, settings.paths.shared_data_dir)
+    plain = build_dataset(cfg, settings.gates, shared_data)
     frozen_keys = {text_key(r.text) for r in frozen.test}
     assert frozen_keys & {text_key(r.text) for r in plain.train}, "the configs must overlap for this test to bite"
     # Human labels: some repeat frozen-evaluation reviews, some repeat base training reviews, the rest are new.
@@ -139,6 +139,7 @@ def test_when_drifted_skips_a_calm_report_and_says_why(tmp_path: Path, capsys: p
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_data")
 def test_retrain_then_gate_from_the_command_line(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
     env = {
         **os.environ,

@@ -14,7 +14,7 @@ import torch
 from sentiment.contract import LABELS
 from sentiment.model.inference import softmax
 from sentiment.settings import GateSettings
-from tests.support.models import MUSIC, SHARED, small_config
+from tests.support.models import MUSIC, small_config
 from training.data import build_dataset
 from training.fine_tune import fine_tune, keep_encoder_layers, load_base, predict_logits, teacher_targets
 
@@ -64,7 +64,9 @@ def test_distilbert_students_too(tiny_checkpoint: Path) -> None:
 
 
 @pytest.mark.slow
-def test_distillation_trains_on_the_teachers_softened_predictions(tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_distillation_trains_on_the_teachers_softened_predictions(
+    tiny_checkpoint: Path, shared_data: Path, tmp_path: Path
+) -> None:
     cfg = small_config(
         str(tiny_checkpoint),
         data=[MUSIC],
@@ -75,7 +77,7 @@ def test_distillation_trains_on_the_teachers_softened_predictions(tiny_checkpoin
         teacher=str(tiny_checkpoint),
         distill_temperature=3.0,
     )
-    ds = build_dataset(cfg, GateSettings(), SHARED)
+    ds = build_dataset(cfg, GateSettings(), shared_data)
     texts = [r.text for r in ds.train]
     targets = np.array(teacher_targets(cfg, texts))
     tokenizer, teacher = load_base(str(tiny_checkpoint))

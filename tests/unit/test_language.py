@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 
 from sentiment.language_id import detect_language
-from sentiment.settings import GateSettings, PathSettings
+from sentiment.settings import GateSettings
 from sentiment.validation import Validated, validate
 
-DATA = PathSettings().shared_data_dir
 GATES = GateSettings()
 
 
-def _texts(name: str, n: int, max_chars: int | None = None) -> list[str]:
-    path = DATA / name
-    opener = gzip.open if name.endswith(".gz") else open
+def _texts(path: Path, n: int, max_chars: int | None = None) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
     out = []
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -53,16 +52,14 @@ def test_detection_is_deterministic():
     assert len({detect_language(text, GATES).model_dump_json() for _ in range(20)}) == 1
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
-def test_real_short_english_reviews_false_rejection_under_one_percent():
-    texts = _texts("flipkart_product_reviews.jsonl.gz", 600, max_chars=40)
+def test_real_short_english_reviews_false_rejection_under_one_percent(shared_data: Path):
+    texts = _texts(shared_data / "flipkart_product_reviews.jsonl.gz", 600, max_chars=40)
     rejected = [t for t in texts if not detect_language(t, GATES).accepted]
     assert len(rejected) / len(texts) < 0.01, rejected[:10]
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
-def test_real_chinese_reviews_are_rejected():
-    texts = _texts("zh_waimai_10k.jsonl", 300)
+def test_real_chinese_reviews_are_rejected(shared_data: Path):
+    texts = _texts(shared_data / "zh_waimai_10k.jsonl", 300)
     accepted = sum(detect_language(t, GATES).accepted for t in texts)
     assert accepted / len(texts) < 0.05
 
@@ -88,11 +85,11 @@ def test_clear_english_is_settled_by_fasttext_and_the_rest_by_langdetect():
         assert not verdict.accepted and verdict.method == "langdetect", (text, verdict)
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared data not beside the checkout")
-def test_fast_path_accepts_nothing_the_careful_path_rejects_on_real_reviews():
+def test_fast_path_accepts_nothing_the_careful_path_rejects_on_real_reviews(shared_data: Path):
     g = GateSettings()
     careful = g.model_copy(update={"lang_fast_accept": None})
-    texts = _texts("amazon_reviews_pds_sample_fr.jsonl", 40) + _texts("amazon2018_fashion_5core.jsonl", 200)
+    french = _texts(shared_data / "amazon_reviews_pds_sample_fr.jsonl", 40)
+    texts = french + _texts(shared_data / "amazon2018_fashion_5core.jsonl", 200)
     fast = [detect_language(t, g) for t in texts]
     slow = [detect_language(t, careful) for t in texts]
     assert sum(f.method == "fasttext" for f in fast) > len(texts) / 2  # the fast path does most of the work

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -102,10 +103,8 @@ def test_phone_regions_decide_numbers_written_without_country_code() -> None:
     assert PiiMasker(phone_regions=["US"]).mask("call +91 98765 43210") == "call [PHONE]"
 
 
-def test_precision_and_recall_floors_on_the_labelled_sample(settings: Settings) -> None:
-    path = settings.paths.shared_data_dir / "amazon2014_musical_instruments_5core.jsonl"
-    if not path.exists():
-        pytest.skip(f"shared data file {path} not found")
+def test_precision_and_recall_floors_on_the_labelled_sample(shared_data: Path) -> None:
+    path = shared_data / "amazon2014_musical_instruments_5core.jsonl"
     masker = PiiMasker()
     real = [r["text"] for r in itertools.islice(iter_records(path), 0, 6000, 6)]
     clean = [t for t in real if not masker.find(t)]
