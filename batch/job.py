@@ -236,6 +236,15 @@ def _plan_parquet(fs: pafs.FileSystem, src: SourceFile, block_rows: int, first_i
     return blocks
 
 
+def _check_columns(names: list[str], text_column: str, where: str) -> None:
+    """Refuse before any work: an input without the text column, or with a column the answer would overwrite."""
+    if text_column not in names:
+        raise ValueError(f"{where} has no column {text_column!r} (columns: {names}): see --text-column")
+    clash = sorted(set(names) & set(OUTPUT_FIELDS))
+    if clash:
+        raise ValueError(f"{where} already has column(s) {clash}: the output would overwrite them")
+
+
 def plan(input_uri: str, fmt: Format, text_column: str, block_rows: int) -> Plan:
     """Number the blocks of the input: the same input and block size always give the same plan."""
     if block_rows < 1:
@@ -254,19 +263,10 @@ def plan(input_uri: str, fmt: Format, text_column: str, block_rows: int) -> Plan
             header = header or this_header
             blocks += got
         else:
-            names = pq.ParquetFile(src.path, filesystem=fs).schema_arrow.names
-            if text_column not in names:
-                raise ValueError(f"{src.path} has no column {text_column!r} (columns: {names}): see --text-column")
-            clash = sorted(set(names) & set(OUTPUT_FIELDS))
-            if clash:
-                raise ValueError(f"{src.path} already has column(s) {clash}: the output would overwrite them")
+            _check_columns(pq.ParquetFile(src.path, filesystem=fs).schema_arrow.names, text_column, src.path)
             blocks += _plan_parquet(fs, src, block_rows, len(blocks))
     if header is not None:
-        if text_column not in header:
-            raise ValueError(f"the CSV header has no column {text_column!r} (columns: {header}): see --text-column")
-        clash = sorted(set(header) & set(OUTPUT_FIELDS))
-        if clash:
-            raise ValueError(f"the CSV input already has column(s) {clash}: the output would overwrite them")
+        _check_columns(header, text_column, "the CSV header")
     return Plan(
         input=input_uri,
         format=fmt,

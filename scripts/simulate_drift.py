@@ -88,17 +88,22 @@ def _resolve_data(name: str, settings: Settings) -> Path:
     return path if path.exists() else settings.paths.shared_data_dir / name
 
 
+def _two_files(args: argparse.Namespace) -> list[WindowSpec]:
+    """``--reference`` and ``--current``: one window per file, each optionally cut to its own range."""
+    if not (args.reference and args.current):
+        raise SystemExit("--reference and --current go together")
+    ref_range = parse_range(args.reference_range) if args.reference_range else (None, None)
+    cur_range = parse_range(args.current_range) if args.current_range else (None, None)
+    return [
+        WindowSpec(label=str(args.reference), path=args.reference, start=ref_range[0], end=ref_range[1]),
+        WindowSpec(label=str(args.current), path=args.current, start=cur_range[0], end=cur_range[1]),
+    ]
+
+
 def window_specs(args: argparse.Namespace, settings: Settings) -> list[WindowSpec]:
     """The two windows the flags describe (see the module docstring)."""
     if args.reference or args.current:
-        if not (args.reference and args.current):
-            raise SystemExit("--reference and --current go together")
-        ref_range = parse_range(args.reference_range) if args.reference_range else (None, None)
-        cur_range = parse_range(args.current_range) if args.current_range else (None, None)
-        return [
-            WindowSpec(label=str(args.reference), path=args.reference, start=ref_range[0], end=ref_range[1]),
-            WindowSpec(label=str(args.current), path=args.current, start=cur_range[0], end=cur_range[1]),
-        ]
+        return _two_files(args)
     if args.replicas_root and args.predictions:
         raise SystemExit("--replicas-root reads every replica's log: give --predictions without a PATH")
     if args.replicas_root and args.predictions is None:

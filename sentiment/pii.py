@@ -181,22 +181,25 @@ class PiiMasker:
             if kind == "URL":
                 while end > start and text[end - 1] in _TRAILING:
                     end -= 1
-            if kind != "NUMBER":
-                if PiiKind(kind) in self.kinds:
-                    spans.append(PiiSpan(kind=PiiKind(kind), start=start, end=end))
-                continue
-            if _CODE_TAIL.match(text, end):  # part of a code such as "2671abc" or "2125550199-B"
-                continue
-            candidate = m.group()
-            digits = sum(ch.isdigit() for ch in candidate)
-            if digits >= _ORDER_MIN_DIGITS and _ORDER_CONTEXT.search(text, max(0, start - 30), start):
-                if PiiKind.ORDER in self.kinds:
-                    spans.append(PiiSpan(kind=PiiKind.ORDER, start=start, end=end))
-            elif PiiKind.CARD in self.kinds and _is_card(candidate):
-                spans.append(PiiSpan(kind=PiiKind.CARD, start=start, end=end))
-            elif PiiKind.PHONE in self.kinds and digits >= 8:
-                spans.extend(self._phones(candidate, start))
+            if kind == "NUMBER":
+                spans.extend(self._number(text, start, end))
+            elif PiiKind(kind) in self.kinds:
+                spans.append(PiiSpan(kind=PiiKind(kind), start=start, end=end))
         return spans
+
+    def _number(self, text: str, start: int, end: int) -> list[PiiSpan]:
+        """A run of digits: an order number by its context, else a card by its checksum, else phone numbers."""
+        if _CODE_TAIL.match(text, end):  # part of a code such as "2671abc" or "2125550199-B"
+            return []
+        candidate = text[start:end]
+        digits = sum(ch.isdigit() for ch in candidate)
+        if digits >= _ORDER_MIN_DIGITS and _ORDER_CONTEXT.search(text, max(0, start - 30), start):
+            return [PiiSpan(kind=PiiKind.ORDER, start=start, end=end)] if PiiKind.ORDER in self.kinds else []
+        if PiiKind.CARD in self.kinds and _is_card(candidate):
+            return [PiiSpan(kind=PiiKind.CARD, start=start, end=end)]
+        if PiiKind.PHONE in self.kinds and digits >= 8:
+            return self._phones(candidate, start)
+        return []
 
     def mask_counts(self, text: str) -> tuple[str, Counter[PiiKind]]:
         """The masked text and how many findings of each kind it replaced."""

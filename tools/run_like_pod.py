@@ -138,9 +138,10 @@ class Pod:
         port = probe["httpGet"]["port"]
         return self.ports[port] if isinstance(port, str) else int(port)
 
-    def docker_args(self) -> list[str]:
+    def security_args(self) -> list[str]:
+        """The pod's and the container's securityContext as docker flags (the container's own value wins)."""
         pod_sc, c_sc = self.spec.get("securityContext", {}), self.c.get("securityContext", {})
-        args = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart]
+        args: list[str] = []
         uid, gid = c_sc.get("runAsUser", pod_sc.get("runAsUser")), c_sc.get("runAsGroup", pod_sc.get("runAsGroup"))
         if uid is not None:
             args += ["--user", f"{uid}:{gid}" if gid is not None else str(uid)]
@@ -152,6 +153,10 @@ class Pod:
             args += ["--security-opt", "no-new-privileges"]
         if c_sc.get("readOnlyRootFilesystem"):
             args += ["--read-only"]
+        return args
+
+    def docker_args(self) -> list[str]:
+        args = ["docker", "run", "-d", "--name", self.name, "--restart", self.restart, *self.security_args()]
         limits = self.c.get("resources", {}).get("limits", {})
         if "cpu" in limits:
             args += ["--cpus", str(cpu_cores(limits["cpu"]))]
