@@ -69,7 +69,7 @@ class SentimentService:
         self.pipeline = Pipeline(SETTINGS, tiers, guard)
         # When the language runner is slow (a burst, a loaded box) this process checks the language itself: load
         # fastText and langdetect's profiles now, off the event loop, not in the middle of the first such request
-        # (measured under load: about a second of this process's CPU, every request waiting behind it).
+        # (the load takes long enough that every request would wait behind it).
         threading.Thread(target=_warm_up_then_freeze, name="language-warm-up", daemon=True).start()
 
     @bentoml.api(route="/predict")
@@ -83,7 +83,7 @@ class SentimentService:
     async def predict_batch(
         self, ctx: bentoml.Context, texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS)
     ) -> BatchResult:
-        """Up to 256 reviews -> one answer each, in order; tier 1 sees them as one batch."""
+        """Up to ``service.max_batch_texts`` reviews -> one answer each, in order; tier 1 sees them as one batch."""
         budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER), batch=True)
         return BatchResult(predictions=await self.pipeline.classify(texts, budget))
 

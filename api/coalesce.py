@@ -1,8 +1,8 @@
 """Join the texts of concurrent requests into one runner call.
 
 BentoML batches inside the callee: every request still crosses to the transformer and language services as its
-own HTTP call, and at 50+ requests/s that per-call work (serialising, parsing, dispatching: ~4 ms of CPU in each
-service) costs more than the model on a 2-core box. Here requests that are waiting at the same moment share one
+own HTTP call, and under load that per-call work (serialising, parsing, dispatching, in each service) costs more
+CPU than the model on a small box. Here requests that are waiting at the same moment share one
 call. A lone request never waits for company: with no call out, a call goes out on the next event-loop turn. While
 a call to the runner is already out (the runner is busy anyway), new texts wait up to ``gather_s`` for others to
 join them, and while ``max_in_flight`` calls are out they pile up until one returns; so groups grow with load, also
@@ -37,7 +37,7 @@ class Coalescer(Generic[T]):
         self._wake = asyncio.Event()  # set whenever a call returns and frees a slot
         self._flusher: asyncio.Task[None] | None = None
         # The loop holds tasks only weakly: a call task nobody references can be collected mid-call, and its
-        # callers would then wait for their timeout (measured: a 10 s model timeout in a 60 s steady run).
+        # callers would then wait for their timeout.
         self._sending: set[asyncio.Task[None]] = set()
         self._pending_texts = 0
         self._in_flight_texts = 0

@@ -124,8 +124,8 @@ class RunnerTiers:
 
     async def rules(self, texts: list[str], urgent: bool = False) -> list[RuleVerdict]:
         """Through the rules runner, except under overload (``urgent``): then the same rules run here, inline. They
-        cost about 0.2 ms a text, the hop to the runner several times that in this process alone, and an
-        overloaded API worker is short of exactly that CPU."""
+        cost less per text than the hop to the runner costs this process alone, and an overloaded API worker is
+        short of exactly that CPU."""
         if urgent:
             return [self.keyword_rules.match(t) for t in texts]
         raw = await self._or_local(
@@ -160,9 +160,9 @@ class RunnerTiers:
 async def resent_if_dropped(call: Callable[[], Awaitable[T]]) -> T:
     """A runner call, sent again once if the connection dropped under it.
 
-    BentoML's client (1.4.38) used to drop calls when it replaced its HTTP session (2 in 500 requests at 25 req/s;
-    sentiment.bentoml_patches.defer_session_close fixes that); a runner restarting drops them too. Runner calls are pure
-    functions of their input, so sending one again is safe.
+    BentoML's client (1.4.38) used to drop calls when it replaced its HTTP session
+    (sentiment.bentoml_patches.defer_session_close fixes that); a runner restarting drops them too. Runner calls are
+    pure functions of their input, so sending one again is safe.
     """
     try:
         return await call()

@@ -33,7 +33,7 @@ def language_service(gates: GateSettings) -> bentoml.Service[Any]:
 
         @bentoml.api
         async def detect(self, texts: list[str]) -> list[LanguageResult]:
-            """On the event loop, not a worker thread: fastText answers most texts in 0.04 ms, less than the thread
+            """On the event loop, not a worker thread: fastText answers most texts in less time than the thread
             hand-off would cost, and this process has nothing else to do while langdetect takes the rest."""
             return [detect_language(t, gates) for t in texts]
 

@@ -2,7 +2,7 @@
 
 A serving process makes most of its objects once, at start-up: libraries, a model, word lists (about 230,000 in
 the API process, 430,000 in a transformer process that imported torch to export an older version). CPython's
-full collection walks every one of them: 200-270 ms a pass, measured in those processes, during which nothing else
+full collection walks every one of them, a pass long enough to show in the latency tail, during which nothing else
 in the process runs. Under steady load that is a p95 spike every minute or so. Freezing the start-up heap (CPython's
 ``gc.freeze``: the permanent generation) leaves later passes only the objects made since.
 """

@@ -43,7 +43,8 @@ class GateSettings(BaseModel):
     lang_min_english_zipf: float = 2.0
     lang_max_chars: int = 300  # langdetect reads this much; its verdict settles within a few sentences
     # fastText's probability for the target language at which Latin-script text is accepted without langdetect
-    # (0.04 ms instead of 2-10 ms). Lower verdicts still go to langdetect and its word-frequency check. None = off.
+    # (fastText is far cheaper per review). Lower verdicts still go to langdetect and its word-frequency check.
+    # None = off.
     lang_fast_accept: float | None = 0.5
     confidence_gate: float = 0.60
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
@@ -55,7 +56,7 @@ class GateSettings(BaseModel):
     # "system": any saturation sheds load to the rules.
     cpu_pressure_scope: Literal["others", "system"] = "others"
     # As long as the transformer's batcher may queue a call (service.max_latency_ms): a burst waits for the model
-    # instead of the caller giving up on work the batcher still does (10 s sent 5% of a 200 req/s burst to the rules).
+    # instead of the caller giving up on work the batcher still does (a short timeout sends bursts to the rules).
     model_timeout_s: float = 30.0
 
 
@@ -76,8 +77,8 @@ class ModelSettings(BaseModel):
 class ServiceSettings(BaseModel):
     """BentoML serving knobs."""
 
-    # On CPU a batch costs the same per text as single texts (measured 51-56 ms/text at 1, 8, 32); bigger batches
-    # only make the first text wait for the last. 8: p50 73 ms vs 107 ms at 32 (10 req/s, shared box).
+    # On CPU a batch costs about the same per text as single texts, so bigger batches only make the first text
+    # wait for the last (docs/serving-performance.md).
     max_batch_size: int = 8
     # BentoML's batcher answers 503 once a request would exceed this: high, so bursts queue instead of failing.
     max_latency_ms: int = 30000
@@ -87,20 +88,19 @@ class ServiceSettings(BaseModel):
     stats_window: int = 1000
     log_text: bool = False
     max_batch_texts: int = 256
-    # Request bodies above this get 413 before any parsing (256 reviews of 5,000 chars fit comfortably).
+    # Request bodies above this get 413 before any parsing; a full batch of max-length reviews must fit.
     max_request_bytes: int = 4 * 1024 * 1024
-    # Intra-op threads of the transformer runner's forward pass. 1: on a shared 2-core box two spinning threads
-    # stall each other (measured: 540 ms -> 60 ms per single request under load; see the benchmark notes).
+    # Intra-op threads of the transformer runner's forward pass. 1: on a small shared box spinning threads stall
+    # each other and single requests slow down many times under load.
     inference_threads: int = 1
     # Transformer runner processes, each with its own model copy and batcher. 1: with the int8 backend one worker
-    # keeps up, and a second one's server competes with the API and language services for the same 2 cores
-    # (measured, ladder --quick: 1 worker held 50 req/s at p95 38 ms, 2 workers broke p95 200 ms at 40).
+    # keeps up, and a second one's server competes with the API and language services for the same cores.
     transformer_workers: int = 1
     # Calls to the transformer (and the language runner) each API worker keeps open; further requests wait and
     # join the next call (api.coalesce). 0: no joining, one call per request.
     coalesce_in_flight: int = 2
     # Forward pass of the transformer runner (sentiment.model.runtime). "onnx": ONNX Runtime, the PyTorch logits to
-    # 1e-3, ~1.7x faster; "onnx-int8": per-channel dynamic int8, ~3x faster at the same test macro-F1, one text per
+    # 1e-3 and faster; "onnx-int8": per-channel dynamic int8, faster still at the same test macro-F1, one text per
     # run so that an answer never depends on its batch. An export that fails its check falls back to "torch".
     backend: Backend = "onnx-int8"
     # Longest wait on the language or rules runner before the same function answers in-process instead (a few ms):
@@ -118,8 +118,8 @@ class ServiceSettings(BaseModel):
     # answer in time, the rules do, with reason code `overload`. A client may ask for less (header
     # X-Latency-Budget-Ms), never for more.
     latency_budget_s: float = 1.0
-    # The same for /predict_batch (up to 256 texts at ~8 ms each on one CPU core): a batch caller wants the model's
-    # answers and can wait for them.
+    # The same for /predict_batch (up to max_batch_texts texts): a batch caller wants the model's answers and can
+    # wait for them.
     batch_latency_budget_s: float = 10.0
     # Kept back from the budget for the rules' answer after tier 1 gives up.
     rules_reserve_s: float = 0.05
@@ -134,9 +134,8 @@ class ServiceSettings(BaseModel):
     # Largest number of texts one coalesced runner call carries: a call must finish well inside the budget.
     coalesce_max_texts: int = 64
     # While a call to a runner is already out, the next one waits up to this long for more requests to join it
-    # (api.coalesce): requests share calls at moderate load too. A lone request never waits. 0: off. Measured
-    # (--steady-only, back to back, loaded box): at 50 req/s the language service's CPU per request 1.64 -> 1.27 ms
-    # and the transformer's per text it was asked for 9.8 -> 8.8 ms; at 25 req/s no difference beyond noise.
+    # (api.coalesce): requests share calls at moderate load too, which saves runner CPU per request under load.
+    # A lone request never waits. 0: off.
     coalesce_gather_ms: float = 5.0
     # Where the transformer runner computes. "cuda": PyTorch on the GPU with padded batches (the ONNX backends here are
     # CPU builds), and the runner asks BentoML for one GPU. See the GPU section of experiments/benchmark.py.
@@ -226,8 +225,8 @@ class DriftSettings(BaseModel):
 class RotationSettings(BaseModel):
     """When the append-only logs (predictions, human queue, labels) are rotated, and how many closed pieces stay.
 
-    At 50 req/s a prediction record of ~360 bytes makes 4.3M lines, ~1.5 GB a day: 100 MB closes a piece about every
-    1.5 h at that load, and once a day at most anyway. Disk per log is bounded by (keep + 1) * max_bytes (3.1 GB).
+    A piece closes at ``max_bytes`` or ``max_age_s``, whichever comes first: a busy service rotates by size, a quiet
+    one daily. Disk per log is bounded by (keep + 1) * max_bytes.
     """
 
     max_bytes: int | None = 100 * 1024 * 1024

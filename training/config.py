@@ -1,6 +1,6 @@
 """Training configuration: one pydantic model, two named profiles, CLI flags override either.
 
-``quick`` is sized for the set-up command on a 2-core CPU (<= 10 minutes end to end, measured);
+``quick`` is sized so the set-up command finishes on a small CPU;
 ``full`` is for a GPU (``--device cuda``) or a long CPU run. Everything that changes a result is here, so the
 config stored with a model says exactly how it was made.
 """
@@ -84,10 +84,8 @@ class TrainConfig(BaseModel):
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # Sized to fill the 10-minute set-up budget on an idle 2-core box: the November idle run trained 188 steps
-    # (batch 16, 96 tokens, 4 validation passes) in 113 s, ~100 steps a minute, with 23 s of data and 19 s of
-    # evaluation around it. 9,600 reviews = 600 steps, ~6 minutes of training, ~7 in all. On a loaded box the
-    # budget stops training at 480 s and the best checkpoint so far is kept.
+    # Sized to fill the set-up command's 10-minute budget on an idle 2-core box, with data loading and evaluation
+    # around the training; on a loaded box train_budget_s stops training early and the best checkpoint so far is kept.
     "quick": dict(
         max_train=9600,
         max_val=600,

@@ -193,7 +193,8 @@ def balanced_cap(rows: Sequence[Review], n: int, rng: random.Random, by_source: 
 
     Capping throws data away anyway, so we keep every scarce neutral review and drop surplus positives. Sources: one
     big source (Flipkart's short, informal reviews) otherwise fills half the budget, and a model meant for unseen
-    domains might learn more from the same number of reviews spread over more of them (measured: it did not, README).
+    domains might learn more from the same number of reviews spread over more of them; ``by_source`` is the lever
+    that tests it (the result is in docs/model-quality.md).
     """
     by_label: dict[str, list[Review]] = defaultdict(list)
     for r in rows:

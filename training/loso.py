@@ -51,7 +51,7 @@ NEG, NEU, POS = range(len(LABELS))
 # Per review: the tier that answered ("model" | "rules" | "human") and its label (None for the human queue).
 DecideFn = Callable[[Sequence[str], Sequence[ModelOutput], GateSettings], Sequence[tuple[str, str | None, str]]]
 
-# Issue 11's targets on the LOSO average: (figure, comparison, threshold).
+# The targets the LOSO average must meet for unseen domains: (figure, comparison, threshold).
 TARGETS: dict[str, tuple[str, float]] = {
     "macro_f1": (">=", 0.70),
     "ok_negative_precision": (">=", 0.75),

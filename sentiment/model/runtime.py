@@ -1,8 +1,8 @@
 """Tier-1 forward passes on ONNX Runtime: export any HF checkpoint, quantise it, run it.
 
-Why: on a 2-core CPU, PyTorch eager spends most of a MiniLM forward pass in per-op overhead. ONNX Runtime's fused
-graph gives the same logits (verified below to 1e-3) about 1.5x faster, and per-channel dynamic int8 about 3x
-faster at the same test macro-F1 (``experiments/evaluate_backends.py`` measures both on the held-out split).
+Why: on a small CPU, PyTorch eager spends most of a MiniLM forward pass in per-op overhead. ONNX Runtime's fused
+graph gives the same logits (verified below to 1e-3) faster, and per-channel dynamic int8 faster still at the same
+test macro-F1 (``experiments/evaluate_backends.py`` measures both on the held-out split; figures in docs/).
 
 The export is checked against the PyTorch model on fixed probe texts (``PROBES``) when a version is registered
 (:mod:`sentiment.model.export`): a broken export (a traced-in shape, a dropped attention mask) would otherwise

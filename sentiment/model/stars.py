@@ -1,6 +1,6 @@
 """A star head: five logits, one per star rating, read as the contract's three classes.
 
-Why (issue 11, "a 5-class head mapped to three"): a 2-star and a 1-star review are both negative, but a head that
+Why a 5-class head mapped to three: a 2-star and a 1-star review are both negative, but a head that
 must tell them apart learns the ordinal scale the flat labels throw away, and may learn where 3 stars sits between
 them. The served contract stays three classes: p(negative) = p(1 star) + p(2 stars), and so on. A class's logit is
 therefore the log-sum-exp of its stars' logits, which is exact (softmax over the grouped logits equals the grouped
