@@ -3,6 +3,7 @@ in scripts/build_image.sh, not in CI)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -16,6 +17,22 @@ from tests.support import REPO
 
 pytestmark = pytest.mark.slow
 BENTOML = str(Path(sys.executable).parent / "bentoml")
+NOT_SERVED = {"training", "batch", "drift", "dashboard", "scripts", "experiments", "tools", "tests"}
+FIRST_PARTY = NOT_SERVED | {"sentiment", "fallback", "runners", "api", "service"}
+
+
+def first_party_imports(src: Path) -> dict[str, set[str]]:
+    """Every first-party module each Python file of the Bento imports, at any depth (lazy imports included)."""
+    found: dict[str, set[str]] = {}
+    for path in src.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[str(path.relative_to(src))] = {n for n in names if n.split(".")[0] in FIRST_PARTY}
+    return found
 
 
 def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
@@ -45,7 +62,12 @@ def test_bentoml_build_packages_code_and_model(tmp_path: Path) -> None:
     src = bento / "src"
     for path in ("service.py", "api/request.py", "fallback/chain.py", "sentiment/contract.py"):
         assert (src / path).is_file(), path
-    assert not (src / "tests").exists() and not (src / "var").exists() and not (src / "dashboard").exists()
+    assert not any((src / package).exists() for package in NOT_SERVED | {"var"})
+    # What serving ships imports nothing from training or batch code, and every module it imports is shipped.
+    imports = first_party_imports(src)
+    assert not {f: m for f, m in imports.items() if any(n.split(".")[0] in NOT_SERVED for n in m)}
+    shipped = {f.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for f in imports}
+    assert {n for m in imports.values() for n in m} - shipped == set()
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     for package in ("tokenizers==", "onnxruntime==", "fastapi==", "langdetect==", "bentoml=="):
         assert package in requirements, package
