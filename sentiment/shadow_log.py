@@ -24,6 +24,10 @@ class ShadowRecord(BaseModel):
     challenger_tag: str
     challenger_label: str
     challenger_confidence: float
+    # Both versions' calibrated class probabilities (``LABELS`` order), so each gets its own performance estimate;
+    # absent in shadow logs written before they were kept.
+    champion_probs: list[float] | None = None
+    challenger_probs: list[float] | None = None
 
     @property
     def agree(self) -> bool:
