@@ -1,0 +1,260 @@
+"""How well tier 1 is doing without labels: accuracy, per-class precision and recall, macro-F1 and the class mix of
+a window of answers, each with a 95% interval, estimated from the calibrated probabilities the log keeps.
+
+Two methods, one confusion matrix each (rows: true class, columns: the model's top label):
+- ``cbpe`` (confidence-based performance estimation, as NannyML's CBPE): a calibrated probability vector is the
+  expected one-hot truth, so column ``j`` of the expected confusion matrix is the sum of the probability vectors of
+  the answers whose top label is ``j``.
+- ``atc`` (Average Thresholded Confidence, Garg et al. 2022): a threshold on the top probability, chosen on labelled
+  validation data so that the share above it equals validation accuracy; an answer above it counts as correct. The
+  errors of a column are spread over the other true classes as its probability vectors spread them.
+Both assume the calibration made on validation data still holds on the stream; where it does not, the estimate is
+biased by the calibration error, and operator labels are what corrects it: a labelled answer counts with its true
+class instead of its estimate (``labelled`` says how many did).
+
+Intervals are the 2.5 and 97.5 percentiles over confusion matrices drawn around the estimate (a normal
+approximation per column of the multinomial the method implies): the spread of the realised figure the window
+would show if the method's assumption holds, so a calibrated stream lands inside it 95% of the time. Nothing here
+does I/O; every reader (the service's ``/stats``, the drift report, the dashboard, the evaluation) calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel
+
+from sentiment.contract import LABELS
+
+Method = Literal["cbpe", "atc"]
+METHODS: tuple[Method, ...] = ("cbpe", "atc")
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+K = len(LABELS)
+DRAWS = 1000
+
+
+class Interval(BaseModel):
+    value: float
+    lo: float
+    hi: float
+
+    def contains(self, x: float) -> bool:
+        return self.lo - 1e-12 <= x <= self.hi + 1e-12
+
+
+class ClassEstimate(BaseModel):
+    precision: Interval
+    recall: Interval
+    share: Interval  # the estimated share of this true class in the window (the class mix)
+
+
+class PerformanceEstimate(BaseModel):
+    """One window's estimate for one model version."""
+
+    method: Method
+    model_tag: str | None = None
+    n: int
+    accuracy: Interval
+    macro_f1: Interval
+    per_class: dict[str, ClassEstimate]
+    predicted_mix: dict[str, float]  # share of each top label (what the model says, not an estimate)
+    labelled: int = 0  # answers whose operator label replaced their estimate
+    realised_accuracy: float | None = None  # over the labelled answers alone, where there are any
+    realised_macro_f1: float | None = None
+    note: str = ""
+
+
+class AtcThreshold(BaseModel):
+    """ATC's one fitted number, with the validation figures it came from."""
+
+    threshold: float
+    val_accuracy: float
+    val_n: int
+
+
+def fit_atc(val_probs: Floats, val_y: Sequence[int] | Ints) -> AtcThreshold:
+    """The top-probability threshold whose share above it on validation data equals validation accuracy."""
+    probs = np.asarray(val_probs, dtype=np.float64)
+    y = np.asarray(val_y)
+    conf = probs.max(1)
+    acc = float((probs.argmax(1) == y).mean())
+    # share above t == acc  <=>  t is the (1 - acc) quantile of the confidences
+    t = float(np.quantile(conf, 1.0 - acc, method="linear")) if len(conf) else 1.0
+    return AtcThreshold(threshold=t, val_accuracy=acc, val_n=len(y))
+
+
+def metrics_of(conf: Floats) -> dict[str, Floats]:
+    """Accuracy, precision, recall, F1, macro-F1 and class mix of confusion matrices ``(..., true, pred)``."""
+    c = np.asarray(conf, dtype=np.float64)
+    n = c.sum(axis=(-2, -1))
+    diag = np.diagonal(c, axis1=-2, axis2=-1)
+    pred_n, true_n = c.sum(-2), c.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(pred_n > 0, diag / pred_n, 0.0)
+        recall = np.where(true_n > 0, diag / true_n, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        accuracy = np.where(n > 0, diag.sum(-1) / n, 0.0)
+        mix = np.where(n[..., None] > 0, true_n / n[..., None], 0.0)
+    return {
+        "accuracy": accuracy,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "macro_f1": f1.mean(-1),
+        "mix": mix,
+    }
+
+
+def true_confusion(y: Sequence[int] | Ints, pred: Sequence[int] | Ints) -> Floats:
+    c = np.zeros((K, K))
+    np.add.at(c, (np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)), 1.0)
+    return c
+
+
+def _columns(probs: Floats, pred: Ints, method: Method, atc: AtcThreshold | None) -> tuple[Floats, Floats]:
+    """Expected confusion matrix (true, pred) and each column's covariance (pred, true, true)."""
+    mean = np.zeros((K, K))
+    cov = np.zeros((K, K, K))
+    for j in range(K):
+        p = probs[pred == j]
+        if not len(p):
+            continue
+        if method == "cbpe":
+            m = p.sum(0)
+            cov[j] = np.diag(m) - p.T @ p  # sum over answers of a categorical's covariance
+        else:
+            assert atc is not None
+            correct = float((p.max(1) > atc.threshold).sum())
+            wrong = p.sum(0)
+            wrong[j] = 0.0
+            spread = wrong / wrong.sum() if wrong.sum() > 0 else np.full(K, 1.0 / (K - 1)) * (np.arange(K) != j)
+            m = spread * (len(p) - correct)
+            m[j] = correct
+            pi = m / len(p)
+            # twice a multinomial's: the count above the threshold is itself a draw, as noisy as the truth it
+            # stands for, and the two are independent
+            cov[j] = 2 * len(p) * (np.diag(pi) - np.outer(pi, pi))
+        mean[:, j] = m
+    return mean, cov
+
+
+def estimate(
+    probs: Floats,
+    method: Method = "cbpe",
+    atc: AtcThreshold | None = None,
+    labels: Sequence[int] | Ints | None = None,
+    model_tag: str | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> PerformanceEstimate:
+    """One window. ``labels``: the true class per answer where an operator gave one, -1 where not."""
+    if method == "atc" and atc is None:
+        raise ValueError("ATC needs a threshold fitted on labelled validation data (fit_atc)")
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, K)
+    pred = p.argmax(1)
+    y = np.full(len(p), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    known = y >= 0
+    mean, cov = _columns(p[~known], pred[~known], method, atc)
+    mean += true_confusion(y[known], pred[known])
+    rng = np.random.default_rng(seed)
+    samples = np.repeat(mean[None], draws, axis=0)
+    for j in range(K):
+        if cov[j].any():
+            w, v = np.linalg.eigh(cov[j])
+            noise = rng.standard_normal((draws, K)) * np.sqrt(np.clip(w, 0.0, None))
+            samples[:, :, j] += noise @ v.T
+    samples = np.clip(samples, 0.0, None)
+    point, drawn = metrics_of(mean), metrics_of(samples)
+
+    def iv(key: str, idx: int | None = None) -> Interval:
+        v, d = (point[key], drawn[key]) if idx is None else (point[key][idx], drawn[key][:, idx])
+        lo, hi = np.percentile(d, [2.5, 97.5])
+        return Interval(value=float(v), lo=float(min(lo, v)), hi=float(max(hi, v)))
+
+    realised: dict[str, float] = {}
+    if known.any():
+        r = metrics_of(true_confusion(y[known], pred[known]))
+        realised = {"realised_accuracy": float(r["accuracy"]), "realised_macro_f1": float(r["macro_f1"])}
+    n_known = int(known.sum())
+    note = f"{method}; {n_known} of {len(p)} answers counted with their operator label" if n_known else method
+    return PerformanceEstimate(
+        method=method,
+        model_tag=model_tag,
+        n=len(p),
+        accuracy=iv("accuracy"),
+        macro_f1=iv("macro_f1"),
+        per_class={
+            label: ClassEstimate(precision=iv("precision", i), recall=iv("recall", i), share=iv("mix", i))
+            for i, label in enumerate(LABELS)
+        },
+        predicted_mix={label: float((pred == i).mean()) if len(p) else 0.0 for i, label in enumerate(LABELS)},
+        labelled=n_known,
+        note=note,
+        **realised,
+    )
+
+
+# --- log records -------------------------------------------------------------------------------------------------
+
+
+class RecordArrays(BaseModel, arbitrary_types_allowed=True):
+    """The part of the predictions log the estimate reads, as arrays: records where tier 1 ran and logged its
+    probabilities (older records without them are skipped and counted)."""
+
+    probs: Floats
+    tags: list[str]
+    ts: list[str]
+    labels: Ints
+    skipped: int = 0
+
+
+def record_arrays(records: Iterable[Mapping[str, Any]], labels: Mapping[str, str] | None = None) -> RecordArrays:
+    """``labels``: operator labels by request id (the latest per request, as the dashboard and training read them)."""
+    index = {label: i for i, label in enumerate(LABELS)}
+    rows: list[list[float]] = []
+    tags: list[str] = []
+    ts: list[str] = []
+    ys: list[int] = []
+    skipped = 0
+    for r in records:
+        p = r.get("probs")
+        if not p or len(p) != K:
+            skipped += int(r.get("model_confidence") is not None)
+            continue
+        rows.append(p)
+        tags.append(str(r.get("model_tag") or ""))
+        ts.append(str(r.get("ts") or ""))
+        ys.append(index.get(labels.get(str(r.get("request_id")), ""), -1) if labels else -1)
+    return RecordArrays(
+        probs=np.asarray(rows, dtype=np.float64).reshape(-1, K),
+        tags=tags,
+        ts=ts,
+        labels=np.asarray(ys, dtype=np.int64),
+        skipped=skipped,
+    )
+
+
+def by_version(
+    arrays: RecordArrays, method: Method = "cbpe", atc: AtcThreshold | None = None
+) -> dict[str, PerformanceEstimate]:
+    """One estimate per model version over all the records given (the rolling window of ``/stats``)."""
+    tags = np.asarray(arrays.tags, dtype=object)
+    out: dict[str, PerformanceEstimate] = {}
+    for tag in dict.fromkeys(arrays.tags):
+        mask = tags == tag
+        out[tag] = estimate(arrays.probs[mask], method, atc, arrays.labels[mask], model_tag=tag or None)
+    return out
+
+
+def count_windows(n: int, size: int) -> list[slice]:
+    """Consecutive windows of ``size`` answers; a last partial window counts when it holds at least half of one."""
+    edges = list(range(0, n, size))
+    out = [slice(a, min(a + size, n)) for a in edges]
+    if len(out) > 1 and out[-1].stop - out[-1].start < size // 2:
+        out[-2] = slice(out[-2].start, n)
+        out.pop()
+    return out
