@@ -72,8 +72,15 @@ class AtcThreshold(BaseModel):
     """ATC's one fitted number, with the validation figures it came from."""
 
     threshold: float
-    val_accuracy: float
-    val_n: int
+    val_accuracy: float | None = None
+    val_n: int = 0
+
+
+def choose_method(method: Method, atc_threshold: float | None) -> tuple[Method, AtcThreshold | None, str]:
+    """The method a setting asks for, or CBPE where ATC has no fitted threshold (and a note saying so)."""
+    if method == "atc" and atc_threshold is None:
+        return "cbpe", None, "ATC asked for without a fitted threshold (estimation.atc_threshold): estimated by CBPE"
+    return method, AtcThreshold(threshold=atc_threshold) if atc_threshold is not None else None, ""
 
 
 def fit_atc(val_probs: Floats, val_y: Sequence[int] | Ints) -> AtcThreshold:
@@ -250,6 +257,16 @@ def by_version(
     return out
 
 
+def latest_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """request id -> the operator's most recent label; the labels file is append-only, so later lines win."""
+    out: dict[str, str] = {}
+    for r in records:
+        rid, label = r.get("request_id"), r.get("label")
+        if isinstance(rid, str) and label in LABELS:
+            out[rid] = str(label)
+    return out
+
+
 def count_windows(n: int, size: int) -> list[slice]:
     """Consecutive windows of ``size`` answers; a last partial window counts when it holds at least half of one."""
     edges = list(range(0, n, size))
@@ -258,3 +275,41 @@ def count_windows(n: int, size: int) -> list[slice]:
         out[-2] = slice(out[-2].start, n)
         out.pop()
     return out
+
+
+# --- correcting the calibration with a few labels ------------------------------------------------------------------
+
+
+class Recalibration(BaseModel):
+    """Temperature and per-class bias on the log-probabilities (vector scaling), fitted on labelled answers."""
+
+    temperature: float = 1.0
+    bias: list[float] = [0.0] * K
+    n: int = 0
+
+    def apply(self, probs: Floats) -> Floats:
+        z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / self.temperature + np.asarray(self.bias)
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        out: Floats = e / e.sum(1, keepdims=True)
+        return out
+
+
+def fit_recalibration(probs: Floats, y: Sequence[int] | Ints, l2: float = 0.1) -> Recalibration:
+    """Vector scaling on a stream's labelled answers (a random sample: the human queue's would be biased).
+
+    A light L2 pull towards no change keeps a fit on a few dozen labels from chasing their noise.
+    """
+    from scipy.optimize import minimize
+
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None))
+    yy = np.asarray(y, dtype=np.int64)
+
+    def nll(theta: Floats) -> float:
+        z = logp * np.exp(theta[0]) + theta[1:]
+        z -= z.max(1, keepdims=True)
+        lse = np.log(np.exp(z).sum(1))
+        return float((lse - z[np.arange(len(yy)), yy]).mean() + l2 * (theta**2).sum())
+
+    res = minimize(nll, np.zeros(K + 1), method="L-BFGS-B")
+    return Recalibration(temperature=float(np.exp(-res.x[0])), bias=[float(b) for b in res.x[1:]], n=len(yy))

@@ -118,3 +118,24 @@ def test_a_million_answers_estimate_fast() -> None:
     start = time.perf_counter()
     e = estimate(q)
     assert time.perf_counter() - start < 10.0 and e.n == 1_000_000
+
+
+def test_the_evaluation_scores_a_calibrated_fold_close_to_its_truth() -> None:
+    from experiments.evaluate_estimation import evaluate_fold
+
+    p, y, _ = stream(1500, 7)
+    vp, vy, _ = stream(600, 8)
+    order = np.argsort(y, kind="stable")  # stored folds are ordered by class; the evaluation shuffles them
+    fold = {
+        "source": "synthetic",
+        "y": y[order].tolist(),
+        "probs": p[order].tolist(),
+        "val_y": vy.tolist(),
+        "val_probs": vp.tolist(),
+        "in_domain": {"macro_f1": 0.9},
+    }
+    out = evaluate_fold(fold, drop=0.05, seed=0)
+    assert abs(out["stream"]["cbpe"]["accuracy_error"]) <= 0.02 and out["stream"]["cbpe"]["accuracy_inside"]
+    assert len(out["windows"]) == 3 and all(w["true"]["macro_f1"] > 0.4 for w in out["windows"])  # mixed classes
+    assert out["false_drop"]["cbpe"] <= 0.05 and len(out["in_domain_windows"]) == 100
+    assert out["true_drop"] and out["drop"]["cbpe"]["stream"] is False  # truth well below 0.9; estimate near val's
