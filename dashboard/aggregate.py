@@ -92,16 +92,6 @@ def queue_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def latest_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """request_id -> the operator's most recent label; the labels file is append-only, so later lines win."""
-    out: dict[str, str] = {}
-    for r in records:
-        rid, label = r.get("request_id"), r.get("label")
-        if isinstance(rid, str) and label in LABELS:
-            out[rid] = label
-    return out
-
-
 def status_counts(df: pd.DataFrame) -> pd.DataFrame:
     """ok / fallback / rejected always present (zero when absent), in that order, with their share."""
     counts = df["status"].value_counts()

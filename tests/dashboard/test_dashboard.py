@@ -28,6 +28,7 @@ from dashboard.drift_report import fmt_value, parse_report
 from dashboard.sources import sources_for
 from dashboard.stats_client import ServiceStats, fetch_stats
 from sentiment.contract import LABELS, Prediction, Reason
+from sentiment.estimation import latest_labels
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
 from sentiment.settings import REPO_ROOT, Settings, load_settings
@@ -293,7 +294,7 @@ def test_queue_relabel_latest_wins(settings: Settings) -> None:
     at = run_app("queue")
     at.radio(key="queue_show").set_value("labelled").run()
     at.button(key="label-q01-negative").click().run()
-    assert aggregate.latest_labels(iter_records(settings.paths.human_labels))["q01"] == "negative"
+    assert latest_labels(iter_records(settings.paths.human_labels))["q01"] == "negative"
     assert list(at.dataframe[0].value["human_label"]) == ["negative"]
     assert metrics(at)["labelled"] == "1"  # a relabel is not a new review
 
