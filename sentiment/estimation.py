@@ -167,42 +167,82 @@ def estimate(
     known = y >= 0
     mean, cov = _columns(p[~known], pred[~known], method, atc)
     mean += true_confusion(y[known], pred[known])
-    rng = np.random.default_rng(seed)
-    samples = np.repeat(mean[None], draws, axis=0)
-    for j in range(K):
-        if cov[j].any():
-            w, v = np.linalg.eigh(cov[j])
-            noise = rng.standard_normal((draws, K)) * np.sqrt(np.clip(w, 0.0, None))
-            samples[:, :, j] += noise @ v.T
-    samples = np.clip(samples, 0.0, None)
-    point, drawn = metrics_of(mean), metrics_of(samples)
-
-    def iv(key: str, idx: int | None = None) -> Interval:
-        v, d = (point[key], drawn[key]) if idx is None else (point[key][idx], drawn[key][:, idx])
-        lo, hi = np.percentile(d, [2.5, 97.5])
-        return Interval(value=float(v), lo=float(min(lo, v)), hi=float(max(hi, v)))
-
+    n_known = int(known.sum())
     realised: dict[str, float] = {}
-    if known.any():
+    if n_known:
         r = metrics_of(true_confusion(y[known], pred[known]))
         realised = {"realised_accuracy": float(r["accuracy"]), "realised_macro_f1": float(r["macro_f1"])}
-    n_known = int(known.sum())
     note = f"{method}; {n_known} of {len(p)} answers counted with their operator label" if n_known else method
-    return PerformanceEstimate(
-        method=method,
-        model_tag=model_tag,
-        n=len(p),
-        accuracy=iv("accuracy"),
-        macro_f1=iv("macro_f1"),
-        per_class={
-            label: ClassEstimate(precision=iv("precision", i), recall=iv("recall", i), share=iv("mix", i))
-            for i, label in enumerate(LABELS)
-        },
-        predicted_mix={label: float((pred == i).mean()) if len(p) else 0.0 for i, label in enumerate(LABELS)},
-        labelled=n_known,
-        note=note,
-        **realised,
-    )
+    est = from_expected(mean, cov, method, model_tag, draws, seed)
+    return est.model_copy(update={"labelled": n_known, "note": note, **realised})
+
+
+def cbpe_sums(probs: Floats) -> tuple[Floats, Floats]:
+    """CBPE's sufficient statistics of a set of answers: additive, so stored rollups can be summed (trends)."""
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, K)
+    return _columns(p, p.argmax(1), "cbpe", None)
+
+
+def from_expected(
+    mean: Floats,
+    cov: Floats,
+    method: Method = "cbpe",
+    model_tag: str | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> PerformanceEstimate:
+    """Figures and intervals from an expected confusion matrix (true, pred) and its columns' covariances."""
+    return many_from_expected(mean[None], cov[None], method, model_tag, draws, seed)[0]
+
+
+def many_from_expected(
+    means: Floats,
+    covs: Floats,
+    method: Method = "cbpe",
+    model_tag: str | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> list[PerformanceEstimate]:
+    """:func:`from_expected` for many windows at once ``(W, true, pred)``, ``(W, pred, true, true)``: one
+    vectorised draw for all of them, so a trends page of hundreds of windows costs one pass."""
+    rng = np.random.default_rng(seed)
+    w, v = np.linalg.eigh(covs)  # (W, pred, K), (W, pred, K, K)
+    noise = rng.standard_normal((len(means), draws, K, K)) * np.sqrt(np.clip(w, 0.0, None))[:, None]
+    # samples[w, d, :, j] = mean[w, :, j] + v[w, j] @ noise[w, d, j]
+    samples = np.clip(means[:, None] + np.einsum("wjab,wdjb->wdaj", v, noise), 0.0, None)
+    point, drawn = metrics_of(means), metrics_of(samples)
+    bounds = {key: np.percentile(d, [2.5, 97.5], axis=1) for key, d in drawn.items()}  # (2, W, ...)
+
+    def iv(key: str, at: tuple[int, ...]) -> Interval:
+        value = float(point[key][at])
+        lo, hi = float(bounds[key][(0, *at)]), float(bounds[key][(1, *at)])
+        return Interval.model_construct(value=value, lo=min(lo, value), hi=max(hi, value))
+
+    out = []
+    for k in range(len(means)):
+        n = float(means[k].sum())
+        pred_n = means[k].sum(0)
+        out.append(
+            PerformanceEstimate.model_construct(
+                method=method,
+                model_tag=model_tag,
+                n=round(n),
+                accuracy=iv("accuracy", (k,)),
+                macro_f1=iv("macro_f1", (k,)),
+                per_class={
+                    label: ClassEstimate.model_construct(
+                        precision=iv("precision", (k, i)), recall=iv("recall", (k, i)), share=iv("mix", (k, i))
+                    )
+                    for i, label in enumerate(LABELS)
+                },
+                predicted_mix={label: float(pred_n[i] / n) if n else 0.0 for i, label in enumerate(LABELS)},
+                labelled=0,
+                realised_accuracy=None,
+                realised_macro_f1=None,
+                note=method,
+            )
+        )
+    return out
 
 
 # --- log records -------------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ class PredictionRecord(BaseModel):
     lang: str | None = None
     latency_ms: float = 0.0
     model_tag: str | None = None
+    # The caller's optional metadata (``GET /trends`` filters on it); never part of the answer.
+    source: str | None = None
+    topic: str | None = None
     text: str | None = None  # only when SENTIMENT_SERVICE__LOG_TEXT=true
 
 

@@ -180,6 +180,11 @@ class PathSettings(BaseModel):
         return self.data_dir / "human_labels.jsonl"
 
     @property
+    def trends_db(self) -> Path:
+        """The trends rollup (:mod:`sentiment.rollup`), kept as answers are logged."""
+        return self.data_dir / "trends.sqlite"
+
+    @property
     def drift_report(self) -> Path:
         return self.reports_dir / "drift.json"
 

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -586,3 +587,56 @@ def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settin
     history = at.dataframe[-1].value
     assert list(history["alias"])[:2] == ["challenger", "champion"]  # newest first: the challenger, the bootstrap
     assert set(at.dataframe[0].value["aliases"]) >= {"champion", "challenger"}
+
+
+def _scored_records(n: int, tag: str, start: str, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Answers with logged probabilities over several hours, and true labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, (n, 3))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
+    t0 = pd.Timestamp(start)
+    recs = [
+        PredictionRecord(
+            ts=(t0 + pd.Timedelta(minutes=3 * i)).isoformat().replace("+00:00", "Z"),
+            request_id=f"{tag}-{i}",
+            text_len=40,
+            label=LABELS[int(p[i].argmax())],
+            confidence=float(p[i].max()),
+            status="ok",
+            reason="",
+            tier="model",
+            model_confidence=float(p[i].max()),
+            probs=[round(float(v), 6) for v in p[i]],
+            model_tag=tag,
+        ).model_dump(mode="json")
+        for i in range(n)
+    ]
+    return recs, [LABELS[int(k)] for k in y]
+
+
+def test_overview_draws_estimated_performance_per_version_beside_realised(settings: Settings) -> None:
+    from sentiment.records import HumanLabel
+
+    old, _ = _scored_records(200, "m:1", "2026-11-20T00:00:00Z", 0)
+    new, truth = _scored_records(200, "m:2", "2026-11-20T10:00:00Z", 1)
+    append_records(settings.paths.predictions_log, [*old, *new])
+    labelled = [HumanLabel(request_id=r["request_id"], text="t", label=y) for r, y in zip(new, truth, strict=True)]
+    append_records(settings.paths.human_labels, labelled[:120])
+    at = run_app("overview")
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    titles = [str(s.get("title")) for s in specs]
+    perf = next(s for s, t in zip(specs, titles, strict=True) if t.startswith("Estimated macro-F1"))
+    assert any(t.startswith("Estimated class mix") for t in titles)
+    assert len(perf["layer"]) == 3  # the band, the estimate, the realised points
+    assert "have at least 10 operator labels" in all_text(at)
+    frame = aggregate.predictions_frame([*old, *new])
+    labels = {r.request_id: r.label.value for r in labelled[:120]}
+    f1, mix = aggregate.performance_over_time(frame, labels, aggregate.bucket_for(frame))
+    assert set(f1["model_tag"]) == {"m:1", "m:2"}
+    realised = f1[f1["figure"] != "estimated"]
+    assert len(realised) and set(realised["model_tag"]) == {"m:2"} and (realised["labelled"] >= 10).all()
+    assert set(mix["label"]) == set(LABELS)
+    assert np.allclose(mix.groupby(["bucket", "model_tag"])["share"].sum(), 1.0)
+    blind, _ = aggregate.performance_over_time(frame, {}, "1h")
+    assert (blind["figure"] == "estimated").all()
