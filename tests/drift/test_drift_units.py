@@ -164,6 +164,8 @@ def test_predictions_log_windows_flag_low_confidence_growth(tmp_path):
     strict = json.loads(out.read_text())
     assert set(strict["drifted_signals"]) == set(report["drifted_signals"]) - {"low_confidence"}
     assert strict["settings"]["low_confidence_growth"] == 0.8
+    # these records carry no probabilities: the performance section says so instead of estimating
+    assert report["performance"]["skipped"] and not report["performance"]["performance_drop"]
 
 
 @pytest.mark.slow
@@ -276,3 +278,25 @@ def test_performance_section_fires_when_the_estimate_drops_and_uses_operator_lab
     no_probs = window_from_records("cur", [{**r, "probs": None} for r in same], VOCAB, DriftSettings(), 0.6)
     skipped = performance_section(ref, no_probs, settings)
     assert skipped.skipped and not skipped.performance_drop and "no tier-1 probabilities" in skipped.detail
+
+
+@pytest.mark.slow
+def test_a_worse_model_in_the_log_raises_performance_drop_and_retrain_acts_on_it(tmp_path):
+    """End to end: sentiment-drift on a predictions log with probabilities, then sentiment-retrain's decision."""
+    from scripts.retrain import drift_decision
+
+    log = tmp_path / "predictions.jsonl"
+    ref, _ = _scored("2026-01-01", 1500, 1.0, "m:1", 0)
+    cur, _ = _scored("2026-02-01", 1500, 0.5, "m:2", 1)
+    append_records(log, [*ref, *cur])
+    out = tmp_path / "drift.json"
+    ranges = ["--reference-range", "2026-01..2026-01", "--current-range", "2026-02..2026-02"]
+    args = ["--predictions", str(log), *ranges, "--output-json", str(out), "--quiet", "--no-embedding"]
+    assert simulate_drift.main(args) == 0
+    perf = json.loads(out.read_text())["performance"]
+    assert perf["performance_drop"] and perf["drop"]["m:2"] > 0.05 and perf["current"]["m:2"]["n"] == 1500
+    assert "PERFORMANCE DROP" in (tmp_path / "drift_report.txt").read_text()
+    decision = drift_decision(out)
+    assert decision.decision == "retrain" and decision.performance_drop
+    assert simulate_drift.main([*args, "--performance-drop", "0.9"]) == 0  # a looser threshold: no verdict
+    assert not json.loads(out.read_text())["performance"]["performance_drop"]
