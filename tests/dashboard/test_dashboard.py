@@ -640,3 +640,25 @@ def test_overview_draws_estimated_performance_per_version_beside_realised(settin
     assert np.allclose(mix.groupby(["bucket", "model_tag"])["share"].sum(), 1.0)
     blind, _ = aggregate.performance_over_time(frame, {}, "1h")
     assert (blind["figure"] == "estimated").all()
+
+
+def test_drift_panel_shows_the_performance_section_and_its_verdict(settings: Settings) -> None:
+    from drift.report import PerformanceReport
+    from sentiment.estimation import estimate
+
+    rng = np.random.default_rng(0)
+    sharp, flat = rng.normal(0, 2.0, (600, 3)), rng.normal(0, 0.5, (600, 3))
+    ref = estimate(np.exp(sharp) / np.exp(sharp).sum(1, keepdims=True))
+    cur = estimate(np.exp(flat) / np.exp(flat).sum(1, keepdims=True), model_tag="m:2")
+    drop = round(ref.macro_f1.value - cur.macro_f1.value, 4)
+    perf = PerformanceReport(method="cbpe", window=500, threshold=0.05, reference=ref, current={"m:2": cur},
+                             drop={"m:2": drop}, performance_drop=True, detail="m:2 fell")  # fmt: skip
+    report = json.loads((FIXTURES / "drift.json").read_text())
+    settings.paths.drift_report.write_text(json.dumps({**report, "performance": perf.model_dump(mode="json")}))
+    at = run_app("drift")
+    assert any("performance_drop" in e.value and "m:2 fell" in e.value for e in at.error)
+    table = next(d.value for d in at.dataframe if "period" in d.value.columns)
+    assert list(table["period"]) == ["early (all versions)", "late m:2"]
+    assert table["macro-F1"][1].startswith(f"{cur.macro_f1.value:.3f} [")
+    settings.paths.drift_report.write_text(json.dumps({**report, "performance": {"reference": "garbled"}}))
+    assert "unreadable performance section" in all_text(run_app("drift"))
