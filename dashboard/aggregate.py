@@ -198,8 +198,11 @@ def performance_over_time(
             {**base, "figure": "estimated", "value": e.macro_f1.value, "lo": e.macro_f1.lo, "hi": e.macro_f1.hi}
         )
         if e.labelled >= MIN_REALISED and e.realised_macro_f1 is not None:
-            v = e.realised_macro_f1
-            f1_rows.append({**base, "figure": "realised (operator labels)", "value": v, "lo": v, "hi": v})
+            for figure, v in (
+                ("realised (operator labels)", e.realised_macro_f1),
+                ("estimated on the same labelled answers", e.labelled_estimated_macro_f1),
+            ):
+                f1_rows.append({**base, "figure": figure, "value": v, "lo": v, "hi": v})
         for label, c in e.per_class.items():
             mix_rows.append({**base, "label": label, "share": c.share.value, "lo": c.share.lo, "hi": c.share.hi})
     f1_cols = ["bucket", "model_tag", "n", "labelled", "figure", "value", "lo", "hi"]

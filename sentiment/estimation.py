@@ -65,6 +65,10 @@ class PerformanceEstimate(BaseModel):
     labelled: int = 0  # answers whose operator label replaced their estimate
     realised_accuracy: float | None = None  # over the labelled answers alone, where there are any
     realised_macro_f1: float | None = None
+    # The blind estimate over those same labelled answers: what to hold the realised figures against, since
+    # operators label a chosen few (the human queue holds the low-confidence answers), not a random sample.
+    labelled_estimated_accuracy: float | None = None
+    labelled_estimated_macro_f1: float | None = None
     note: str = ""
 
 
@@ -171,7 +175,13 @@ def estimate(
     realised: dict[str, float] = {}
     if n_known:
         r = metrics_of(true_confusion(y[known], pred[known]))
-        realised = {"realised_accuracy": float(r["accuracy"]), "realised_macro_f1": float(r["macro_f1"])}
+        b = metrics_of(_columns(p[known], pred[known], method, atc)[0])
+        realised = {
+            "realised_accuracy": float(r["accuracy"]),
+            "realised_macro_f1": float(r["macro_f1"]),
+            "labelled_estimated_accuracy": float(b["accuracy"]),
+            "labelled_estimated_macro_f1": float(b["macro_f1"]),
+        }
     note = f"{method}; {n_known} of {len(p)} answers counted with their operator label" if n_known else method
     est = from_expected(mean, cov, method, model_tag, draws, seed)
     return est.model_copy(update={"labelled": n_known, "note": note, **realised})
@@ -239,6 +249,8 @@ def many_from_expected(
                 labelled=0,
                 realised_accuracy=None,
                 realised_macro_f1=None,
+                labelled_estimated_accuracy=None,
+                labelled_estimated_macro_f1=None,
                 note=method,
             )
         )

@@ -68,13 +68,14 @@ def performance(df: pd.DataFrame, sources: Sources, settings: Settings, freq: st
         return
     st.altair_chart(charts.performance_over_time(f1, freq), width="stretch")
     st.altair_chart(charts.mix_over_time(mix, freq), width="stretch")
-    realised = int((f1["figure"] != "estimated").sum())
+    realised = int((f1["figure"] == "realised (operator labels)").sum())
     st.caption(
         f"Estimated by {method} from tier 1's calibrated probabilities, per time bucket and model version; it "
         "holds while calibration holds (docs/performance-estimation.md). "
         + (
-            f"{realised} bucket(s) have at least {aggregate.MIN_REALISED} operator labels: where the realised "
-            "figure sits outside the band, do not trust the estimate there."
+            f"{realised} bucket(s) have at least {aggregate.MIN_REALISED} operator labels: the realised macro-F1 "
+            "(diamond) is drawn beside the estimate for those same answers (circle), since operators label a chosen "
+            "few, not a random sample; where the two part, do not trust the estimate there."
             if realised
             else "No bucket has enough operator labels yet to draw the realised figure."
         )

@@ -628,14 +628,16 @@ def test_overview_draws_estimated_performance_per_version_beside_realised(settin
     titles = [str(s.get("title")) for s in specs]
     perf = next(s for s, t in zip(specs, titles, strict=True) if t.startswith("Estimated macro-F1"))
     assert any(t.startswith("Estimated class mix") for t in titles)
-    assert len(perf["layer"]) == 3  # the band, the estimate, the realised points
+    assert len(perf["layer"]) == 3  # the band, the estimate, the points on labelled answers
     assert "have at least 10 operator labels" in all_text(at)
     frame = aggregate.predictions_frame([*old, *new])
     labels = {r.request_id: r.label.value for r in labelled[:120]}
     f1, mix = aggregate.performance_over_time(frame, labels, aggregate.bucket_for(frame))
     assert set(f1["model_tag"]) == {"m:1", "m:2"}
-    realised = f1[f1["figure"] != "estimated"]
+    realised = f1[f1["figure"] == "realised (operator labels)"]
     assert len(realised) and set(realised["model_tag"]) == {"m:2"} and (realised["labelled"] >= 10).all()
+    same = f1[f1["figure"] == "estimated on the same labelled answers"]
+    assert list(same["bucket"]) == list(realised["bucket"])  # each realised point has its blind estimate beside it
     assert set(mix["label"]) == set(LABELS)
     assert np.allclose(mix.groupby(["bucket", "model_tag"])["share"].sum(), 1.0)
     blind, _ = aggregate.performance_over_time(frame, {}, "1h")

@@ -88,6 +88,11 @@ def test_operator_labels_correct_a_biased_estimate_and_say_so() -> None:
     blind, corrected = estimate(q), estimate(q, labels=labels)
     assert abs(corrected.accuracy.value - t["accuracy"]) < abs(blind.accuracy.value - t["accuracy"]) / 1.5
     assert corrected.labelled == 2000 and "operator label" in corrected.note and blind.labelled == 0
+    hard = np.where(q.max(1) < 0.6, y, -1)  # operators label the low-confidence answers (the human queue)
+    picked = estimate(p, labels=hard)
+    assert picked.realised_accuracy is not None and picked.labelled_estimated_accuracy is not None
+    assert picked.realised_accuracy < picked.accuracy.value - 0.1  # the chosen few are harder than the stream
+    assert abs(picked.realised_accuracy - picked.labelled_estimated_accuracy) < 0.03  # like for like they agree
     every = estimate(q, labels=y)
     assert every.accuracy.value == pytest.approx(t["accuracy"]) and every.accuracy.lo == every.accuracy.hi
     assert every.realised_macro_f1 == pytest.approx(t["macro_f1"])
