@@ -350,7 +350,8 @@ class Recalibration(BaseModel):
 def fit_recalibration(probs: Floats, y: Sequence[int] | Ints, l2: float = 0.1) -> Recalibration:
     """Vector scaling on a stream's labelled answers (a random sample: the human queue's would be biased).
 
-    A light L2 pull towards no change keeps a fit on a few dozen labels from chasing their noise.
+    A light L2 pull towards no change keeps a fit on a few dozen labels from chasing their noise. It needs scipy,
+    which the serving image does not ship: evaluations and training environments call it, the service does not.
     """
     from scipy.optimize import minimize
 
