@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from api.http import BodyGuard, LoadShedder
-from api.monitoring import Monitor, Stats
+from api.monitoring import Monitor, Stats, Trends
 from api.openapi import TruthfulOpenAPI
 from api.request import Pipeline
 from api.runner_tiers import RunnerTiers
-from api.schemas import BatchResult, Health, ModelCard, ReviewText
+from api.schemas import BatchResult, Health, MetaText, ModelCard, RequestMeta, ReviewText, TrendTime
 from api.security import AccessGuard
 from fallback.guard import ResourceGuard
 from runners.language import language_service
@@ -30,6 +30,7 @@ from sentiment.bentoml_patches import apply_patches
 from sentiment.contract import Prediction, redact_paths
 from sentiment.heap import freeze_heap
 from sentiment.language_id import warm_up
+from sentiment.rollup import Granularity
 from sentiment.settings import load_settings
 
 SETTINGS = load_settings()
@@ -73,19 +74,26 @@ class SentimentService:
         threading.Thread(target=_warm_up_then_freeze, name="language-warm-up", daemon=True).start()
 
     @bentoml.api(route="/predict")
-    async def predict(self, text: ReviewText, ctx: bentoml.Context) -> Prediction:
+    async def predict(
+        self, text: ReviewText, ctx: bentoml.Context, source: MetaText | None = None, topic: MetaText | None = None
+    ) -> Prediction:
         """One review -> ``{label, confidence, status, reason}``, within the latency budget (header
-        ``X-Latency-Budget-Ms`` may shorten it)."""
+        ``X-Latency-Budget-Ms`` may shorten it). Optional ``source`` and ``topic`` are logged for ``/trends``."""
         budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER))
-        return (await self.pipeline.classify([text], budget))[0]
+        return (await self.pipeline.classify([text], budget, RequestMeta(source=source, topic=topic)))[0]
 
     @bentoml.api(route="/predict_batch")
     async def predict_batch(
-        self, ctx: bentoml.Context, texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS)
+        self,
+        ctx: bentoml.Context,
+        texts: list[ReviewText] = Field(min_length=1, max_length=MAX_TEXTS),
+        source: MetaText | None = None,
+        topic: MetaText | None = None,
     ) -> BatchResult:
         """Up to ``service.max_batch_texts`` reviews -> one answer each, in order; tier 1 sees them as one batch."""
         budget = self.pipeline.budget_s(ctx.request.headers.get(BUDGET_HEADER), batch=True)
-        return BatchResult(predictions=await self.pipeline.classify(texts, budget))
+        meta = RequestMeta(source=source, topic=topic)
+        return BatchResult(predictions=await self.pipeline.classify(texts, budget, meta))
 
     @ops.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health(self) -> Health | JSONResponse:
@@ -111,6 +119,19 @@ class SentimentService:
     def stats(self) -> Stats:
         """Rolling window over the last 1,000 predictions of all workers."""
         return self.pipeline.monitor.stats()
+
+    @ops.get("/trends")
+    def trends(
+        self,
+        window: Granularity = "hour",
+        start: TrendTime = None,
+        end: TrendTime = None,
+        source: str | None = None,
+        topic: str | None = None,
+    ) -> Trends:
+        """Per hour, day or week from ``start`` (inclusive) to ``end`` (exclusive): answers per label, mean
+        confidence, low-confidence share and the estimated performance, from the rollup kept as answers are logged."""
+        return self.pipeline.monitor.trends(window, start, end, source, topic)
 
     @ops.get("/model/info", response_model=ModelCard)
     async def model_info(self) -> ModelCard | JSONResponse:

@@ -12,6 +12,7 @@ custom histograms collapse into one).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,13 +22,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from sentiment.backlog import BackloggedFile
-from sentiment.contract import Status
+from sentiment.contract import LABELS, Status
+from sentiment.estimation import PerformanceEstimate, by_version, choose_method, latest_labels, record_arrays
 from sentiment.jsonl import tail_records
 from sentiment.pii import text_masker
 from sentiment.records import PredictionRecord
-from sentiment.settings import RotationSettings, Settings
+from sentiment.rollup import Granularity, Rollup, TrendWindow
+from sentiment.settings import EstimationSettings, RotationSettings, Settings
 from sentiment.shadow_log import ShadowSummary, summarize
 
+log = logging.getLogger(__name__)
 TOTAL_METRIC = "sentiment_predictions"
 BUCKETS = 5
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -47,6 +51,21 @@ class Stats(BaseModel):
     confidence_histogram: dict[str, int]
     skipped_lines: int = 0
     shadow: ShadowSummary | None = None  # champion vs challenger over the window, when a challenger is shadowed
+    # Tier 1's estimated performance over the window's answers from the newest model version (the one serving),
+    # and per version; None until answers with logged probabilities exist.
+    performance_estimate: PerformanceEstimate | None = None
+    performance_by_version: dict[str, PerformanceEstimate] = {}
+
+
+class Trends(BaseModel):
+    """``GET /trends``: per window, answers per label, mean confidence, low-confidence share and the estimate."""
+
+    window: Granularity
+    start: str | None
+    end: str | None
+    source: str | None
+    topic: str | None
+    windows: list[TrendWindow]
 
 
 def _bucket_names(n: int = BUCKETS) -> list[str]:
@@ -59,7 +78,29 @@ def _model_confidence(rec: Mapping[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
-def rolling_stats(records: Sequence[Mapping[str, Any]], total: int, window: int, skipped: int = 0) -> Stats:
+def estimates(
+    records: Sequence[Mapping[str, Any]], labels: Mapping[str, str], settings: EstimationSettings
+) -> dict[str, PerformanceEstimate]:
+    """Per model version, newest last; operator labels count where they exist."""
+    method, atc, note = choose_method(settings.method, settings.atc_threshold)
+    arrays = record_arrays(records, labels)
+    out = by_version(arrays, method, atc)
+    if note:
+        out = {tag: e.model_copy(update={"note": f"{e.note}; {note}"}) for tag, e in out.items()}
+    if arrays.tags:  # the newest version last, whatever order the versions first appeared in
+        newest = arrays.tags[-1]
+        out = {**{t: e for t, e in out.items() if t != newest}, newest: out[newest]}
+    return out
+
+
+def rolling_stats(
+    records: Sequence[Mapping[str, Any]],
+    total: int,
+    window: int,
+    skipped: int = 0,
+    labels: Mapping[str, str] | None = None,
+    estimation: EstimationSettings | None = None,
+) -> Stats:
     """Pure: the window's numbers from log records (dicts as read back from ``predictions.jsonl``)."""
     statuses = Counter(str(r.get("status")) for r in records)
     oov = [float(r["oov_rate"]) for r in records if r.get("oov_rate") is not None]
@@ -68,6 +109,7 @@ def rolling_stats(records: Sequence[Mapping[str, Any]], total: int, window: int,
     hist = dict.fromkeys(names, 0)
     for c in conf:
         hist[names[min(int(c * BUCKETS), BUCKETS - 1)]] += 1
+    per_version = estimates(records, labels or {}, estimation or EstimationSettings())
     return Stats(
         total_requests=total,
         window=window,
@@ -77,6 +119,8 @@ def rolling_stats(records: Sequence[Mapping[str, Any]], total: int, window: int,
         rolling_confidence=sum(conf) / len(conf) if conf else None,
         confidence_histogram=hist,
         skipped_lines=skipped,
+        performance_estimate=list(per_version.values())[-1] if per_version else None,
+        performance_by_version=per_version,
     )
 
 
@@ -85,7 +129,7 @@ class _Metrics:
 
     def __init__(self) -> None:
         from prometheus_client import Counter as PCounter
-        from prometheus_client import Histogram
+        from prometheus_client import Gauge, Histogram
 
         self.predictions = PCounter(
             TOTAL_METRIC,
@@ -113,6 +157,13 @@ class _Metrics:
             "Time spent waiting on each runner",
             ["runner"],
             buckets=_LATENCY_BUCKETS,
+        )
+        # Estimated over the rolling window (the newest refresh wins across workers), per model version.
+        self.estimated = Gauge(
+            "sentiment_estimated_performance",
+            "Tier 1's estimated performance over the rolling window, without labels (lo/hi: 95% interval)",
+            ["model_tag", "metric", "bound"],
+            multiprocess_mode="mostrecent",
         )
 
 
@@ -149,10 +200,17 @@ class Monitor:
         rotation: RotationSettings | None = None,
         mask: Callable[[str], str] = str,
         shadow_log: Path | None = None,
+        labels_log: Path | None = None,
+        estimation: EstimationSettings | None = None,
+        rollup: Rollup | None = None,
     ) -> None:
         self.log_path = log_path
         self.shadow_log = shadow_log
+        self.labels_log = labels_log
+        self.estimation = estimation or EstimationSettings()
+        self.rollup = rollup
         self.window = window
+        self._since_refresh = 0
         self.mask = mask  # review text (logged only with service.log_text) never reaches the disk unmasked
         self.file = BackloggedFile(log_path, rotation)
 
@@ -164,6 +222,9 @@ class Monitor:
             settings.rotation,
             text_masker(settings.privacy),
             settings.paths.shadow_log,
+            settings.paths.human_labels,
+            settings.estimation,
+            Rollup(settings.paths.trends_db, settings.gates.confidence_gate),
         )
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
@@ -177,6 +238,19 @@ class Monitor:
                 m.confidence.observe(r.model_confidence)
             if r.oov_rate is not None:
                 m.oov.observe(r.oov_rate)
+        if self.rollup is not None:
+            try:
+                self.rollup.add(recs)
+            except Exception as exc:  # trends are a view: a locked or full store costs them, never the log
+                log.warning("trends rollup not updated (%s: %s)", type(exc).__name__, exc)
+        self._since_refresh += len(recs)
+        if self._since_refresh >= self.estimation.window:  # one tail read per window of answers, not per answer
+            self._since_refresh = 0
+            publish(estimates(tail_records(self.log_path, self.window), self._labels(), self.estimation))
+
+    def _labels(self) -> dict[str, str]:
+        """The newest operator labels only: operators label recent answers, and the window is recent."""
+        return latest_labels(tail_records(self.labels_log, self.window)) if self.labels_log else {}
 
     def observe_runner(self, runner: str, seconds: float) -> None:
         metrics().runner_latency.labels(runner).observe(seconds)
@@ -186,7 +260,32 @@ class Monitor:
 
         read = ReadStats()
         records = tail_records(self.log_path, self.window, read)
-        stats = rolling_stats(records, total_requests(), self.window, read.skipped)
+        stats = rolling_stats(records, total_requests(), self.window, read.skipped, self._labels(), self.estimation)
         if self.shadow_log is not None and self.shadow_log.exists():
             stats.shadow = summarize(tail_records(self.shadow_log, self.window))
+        publish(stats.performance_by_version)
         return stats
+
+    def trends(
+        self,
+        window: Granularity,
+        start: str | None = None,
+        end: str | None = None,
+        source: str | None = None,
+        topic: str | None = None,
+    ) -> Trends:
+        found = self.rollup.query(window, start, end, source, topic) if self.rollup is not None else []
+        return Trends(window=window, start=start, end=end, source=source, topic=topic, windows=found)
+
+
+def publish(per_version: Mapping[str, PerformanceEstimate]) -> None:
+    """The estimate as gauges: accuracy, macro-F1, per-class precision/recall/share, each with its interval."""
+    gauge = metrics().estimated
+    for tag, e in per_version.items():
+        figures = {"accuracy": e.accuracy, "macro_f1": e.macro_f1}
+        for label in LABELS:
+            c = e.per_class[label]
+            figures |= {f"{label}_precision": c.precision, f"{label}_recall": c.recall, f"{label}_share": c.share}
+        for metric, iv in figures.items():
+            for bound, value in (("value", iv.value), ("lo", iv.lo), ("hi", iv.hi)):
+                gauge.labels(tag or "none", metric, bound).set(value)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 from api.runner_tiers import RunnerTiers
+from api.schemas import RequestMeta
 from api.shadow import Shadow
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
@@ -86,19 +87,23 @@ class Pipeline:
                 out.append(f"{state.path}: {state.dropped} records dropped after waiting too long")
         return out
 
-    async def classify(self, raws: Sequence[object], budget_s: float) -> list[Prediction]:
+    async def classify(
+        self, raws: Sequence[object], budget_s: float, meta: RequestMeta | None = None
+    ) -> list[Prediction]:
         """Every text gets exactly one answer, in order, within the budget; every answer is logged."""
         start = time.perf_counter()
         traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
-        self._log(traced, (time.perf_counter() - start) * 1000.0)
+        self._log(traced, (time.perf_counter() - start) * 1000.0, meta)
         self.shadow.after(traced)
         return [t.prediction for t in traced]
 
-    def _log(self, traced: list[Traced], latency_ms: float) -> None:
+    def _log(self, traced: list[Traced], latency_ms: float, meta: RequestMeta | None = None) -> None:
         tag = self.tiers.info.tag
         log_text = self.settings.service.log_text
         records = [t.log_record(tag, latency_ms, log_text) for t in traced]
+        if meta is not None:
+            records = [r.model_copy(update=meta.model_dump()) for r in records]
         try:
             self.monitor.record(records)
         except Exception as exc:  # a full disk or a metrics hiccup must not turn answers into errors

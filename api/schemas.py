@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from sentiment.contract import Prediction, redact_paths
 from sentiment.model.registry import ModelMetadata
+from sentiment.rollup import ALL
 
 
 def _not_blank(text: str) -> str:
@@ -31,6 +33,27 @@ ReviewText = Annotated[
     ),
     AfterValidator(_not_blank),
 ]
+
+
+def _not_all(value: str) -> str:
+    """``*`` names the rollup's totals (:data:`sentiment.rollup.ALL`), so it cannot be a source or topic."""
+    if value == ALL:
+        raise ValueError(f"{ALL!r} is reserved")
+    return value
+
+
+MetaText = Annotated[str, Field(min_length=1, max_length=100, examples=["web-shop"]), AfterValidator(_not_all)]
+
+
+class RequestMeta(BaseModel):
+    """Optional metadata a request may carry: logged with its answers for ``GET /trends``; the answer is unchanged."""
+
+    source: MetaText | None = None
+    topic: MetaText | None = None
+
+
+# ``GET /trends``' start and end: ISO 8601 prefixes down to the hour ("2026-11", "2026-11-20T10").
+TrendTime = Annotated[str | None, Query(pattern=r"^\d{4}(-\d{2}(-\d{2}([T ]\d{2}.*)?)?)?$")]
 
 
 def public_model_name(base_model: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from api.monitoring import metrics
 from api.runner_tiers import RunnerTiers
-from fallback.decide import Traced, top
+from fallback.decide import Traced, served_probs, top
 from sentiment.backlog import BackloggedFile
 from sentiment.settings import Settings
 from sentiment.shadow_log import ShadowRecord
@@ -68,6 +68,8 @@ class Shadow:
                     challenger_tag=out.model_tag,
                     challenger_label=label_b,
                     challenger_confidence=conf_b,
+                    champion_probs=served_probs(champion.probs),
+                    challenger_probs=served_probs(out.probs),
                 )
             )
             metrics().shadow.labels(label_a, label_b).inc()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sentiment.contract import LABELS, Status
+from sentiment.estimation import AtcThreshold, Method, estimate
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -26,6 +28,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "text_len",
     "lang",
     "model_tag",
+    "probs",  # tier 1's calibrated probabilities, where logged: what the performance estimate reads
     "replica",  # which replica's log (sentiment.replicas): the data dir's folder name
 )
 QUEUE_COLUMNS: tuple[str, ...] = (
@@ -90,16 +93,6 @@ def queue_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     for col in ("request_id", "text", "reason_code", "reason", "model_label", "rules_label", "rules_detail"):
         df[col] = df[col].astype("string")
     return df
-
-
-def latest_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """request_id -> the operator's most recent label; the labels file is append-only, so later lines win."""
-    out: dict[str, str] = {}
-    for r in records:
-        rid, label = r.get("request_id"), r.get("label")
-        if isinstance(rid, str) and label in LABELS:
-            out[rid] = label
-    return out
 
 
 def status_counts(df: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +168,46 @@ def oov_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:
     timed = _timed(df.dropna(subset=["oov_rate"]), freq)
     grouped = timed.groupby("bucket")["oov_rate"].agg(["mean", "count"]).reset_index()
     return grouped.rename(columns={"mean": "oov_rate", "count": "n"})
+
+
+MIN_REALISED = 10  # labelled answers a bucket needs before its realised macro-F1 is drawn
+
+
+def performance_over_time(
+    df: pd.DataFrame,
+    labels: Mapping[str, str],
+    freq: str,
+    method: Method = "cbpe",
+    atc: AtcThreshold | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Estimated macro-F1 per bucket and model version (with the realised one where operators labelled enough
+    answers), and the estimated class mix; long frames for the charts. Records without probabilities are left out.
+    """
+    has = df["probs"].map(lambda p: isinstance(p, list) and len(p) == len(LABELS))
+    timed = _timed(df[has], freq)
+    timed["model_tag"] = timed["model_tag"].fillna("").astype(str)
+    index = {label: i for i, label in enumerate(LABELS)}
+    f1_rows: list[dict[str, Any]] = []
+    mix_rows: list[dict[str, Any]] = []
+    for (bucket, tag), group in timed.groupby(["bucket", "model_tag"], sort=True):
+        y = [index.get(labels.get(str(r), ""), -1) for r in group["request_id"]]
+        e = estimate(np.array(group["probs"].tolist(), dtype=np.float64), method, atc, np.array(y))
+        version = str(tag) or "(untagged)"
+        base = {"bucket": bucket, "model_tag": version, "n": e.n, "labelled": e.labelled}
+        f1_rows.append(
+            {**base, "figure": "estimated", "value": e.macro_f1.value, "lo": e.macro_f1.lo, "hi": e.macro_f1.hi}
+        )
+        if e.labelled >= MIN_REALISED and e.realised_macro_f1 is not None:
+            for figure, v in (
+                ("realised (operator labels)", e.realised_macro_f1),
+                ("estimated on the same labelled answers", e.labelled_estimated_macro_f1),
+            ):
+                f1_rows.append({**base, "figure": figure, "value": v, "lo": v, "hi": v})
+        for label, c in e.per_class.items():
+            mix_rows.append({**base, "label": label, "share": c.share.value, "lo": c.share.lo, "hi": c.share.hi})
+    f1_cols = ["bucket", "model_tag", "n", "labelled", "figure", "value", "lo", "hi"]
+    mix_cols = ["bucket", "model_tag", "n", "labelled", "label", "share", "lo", "hi"]
+    return pd.DataFrame(f1_rows, columns=f1_cols), pd.DataFrame(mix_rows, columns=mix_cols)
 
 
 def labels_over_time(df: pd.DataFrame, freq: str) -> pd.DataFrame:

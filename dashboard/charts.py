@@ -158,3 +158,59 @@ def service_histogram(counts: dict[str, int]) -> alt.Chart:
         )
         .properties(height=180)
     )
+
+
+def performance_over_time(frame: pd.DataFrame, freq: str) -> alt.LayerChart:
+    """Estimated macro-F1 per version with its 95% band; realised macro-F1 from operator labels as points."""
+    est = frame[frame["figure"] == "estimated"]
+    real = frame[frame["figure"] != "estimated"]
+    x = alt.X("bucket:T", axis=time_axis(frame["bucket"], freq))
+    tips = [
+        alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+        "model_tag:N",
+        "figure:N",
+        alt.Tooltip("value:Q", title="macro-F1", format=".3f"),
+        alt.Tooltip("lo:Q", title="95% from", format=".3f"),
+        alt.Tooltip("hi:Q", title="95% to", format=".3f"),
+        alt.Tooltip("n:Q", title="answers"),
+        alt.Tooltip("labelled:Q", title="labelled"),
+    ]
+    color = alt.Color("model_tag:N", title="model version")
+    band = alt.Chart(est).mark_area(opacity=0.2).encode(x=x, y="lo:Q", y2="hi:Q", color=color)
+    line = (
+        alt.Chart(est)
+        .mark_line(point=True)
+        .encode(x=x, y=alt.Y("value:Q", title="macro-F1", scale=alt.Scale(zero=False)), color=color, tooltip=tips)
+    )
+    points = (
+        alt.Chart(real)
+        .mark_point(shape="diamond", size=90, filled=True)
+        .encode(x=x, y="value:Q", color=color, tooltip=tips)
+    )
+    return (band + line + points).properties(
+        title="Estimated macro-F1 over time (band: 95% interval; diamonds: realised, from operator labels)",
+        height=HEIGHT,
+    )
+
+
+def mix_over_time(frame: pd.DataFrame, freq: str) -> alt.Chart:
+    """The estimated share of each true class per version: a prior shift shows here before labels do."""
+    return (
+        alt.Chart(frame, title="Estimated class mix over time (dashes: model version)")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("bucket:T", axis=time_axis(frame["bucket"], freq)),
+            y=alt.Y("share:Q", title="estimated share", axis=alt.Axis(format="%")),
+            color=alt.Color("label:N", scale=_scale(LABEL_COLORS), title="class"),
+            strokeDash=alt.StrokeDash("model_tag:N", title="model version"),
+            tooltip=[
+                alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                "model_tag:N",
+                "label:N",
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("lo:Q", title="95% from", format=".1%"),
+                alt.Tooltip("hi:Q", title="95% to", format=".1%"),
+            ],
+        )
+        .properties(height=HEIGHT)
+    )

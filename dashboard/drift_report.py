@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sentiment.estimation import PerformanceEstimate
+
 Value = float | dict[str, Any] | list[Any] | str | None
 
 
@@ -49,12 +51,38 @@ class DriftWindow(BaseModel):
     n: int | None = None
 
 
+class DriftPerformance(BaseModel):
+    """The report's estimated-performance section (``drift.report.PerformanceReport``), read tolerantly."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: str = ""
+    threshold: float | None = None
+    reference: PerformanceEstimate | None = None
+    current: dict[str, PerformanceEstimate] = {}
+    drop: dict[str, float] = {}
+    performance_drop: bool | None = None
+    skipped: bool = False
+    detail: str = ""
+    error: str | None = None
+
+
 class DriftReport(BaseModel):
     drift_detected: bool | None = None
     generated_at: str | None = None
     windows: dict[str, DriftWindow] = {}
     signals: dict[str, DriftSignal] = {}
     drifted_signals: list[str] = []
+    performance: DriftPerformance | None = None  # reports written before it existed have none
+
+
+def _performance(raw: Any) -> DriftPerformance | None:
+    if raw is None:
+        return None
+    try:
+        return DriftPerformance.model_validate(raw)
+    except ValidationError as exc:
+        return DriftPerformance(error=f"unreadable performance section ({exc.error_count()} problem(s))")
 
 
 def _window(raw: Any) -> DriftWindow:
@@ -85,6 +113,7 @@ def parse_report(raw: Any) -> DriftReport:
         windows={str(k): _window(v) for k, v in windows.items()},
         signals={str(k): _signal(v) for k, v in signals.items()},
         drifted_signals=[str(s) for s in drifted] if isinstance(drifted, list) else [],
+        performance=_performance(raw.get("performance")),
     )
 
 

@@ -19,6 +19,7 @@ from dashboard import aggregate
 from dashboard.drift_report import DriftReport, parse_report
 from dashboard.stats_client import StatsResult, fetch_stats
 from sentiment.contract import Label
+from sentiment.estimation import latest_labels
 from sentiment.jsonl import ReadStats, append_records
 from sentiment.records import HumanLabel
 from sentiment.replicas import replica_logs, tail_merged
@@ -77,7 +78,7 @@ def _queue(path: str, stamps: tuple[tuple[str, int, int], ...], n: int, replicas
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _labels(path: str, stamp: tuple[int, int], n: int) -> dict[str, str]:
     records, _, _ = _tail(path, n)
-    return aggregate.latest_labels(records)
+    return latest_labels(records)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)

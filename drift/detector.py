@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
 from drift.features import GateCode, gate_codes, load_vocab, score_low_confidence, unk_rate_mean
+from drift.performance import performance_section
 from drift.report import DriftReport
 from drift.signals import SignalInputs, evaluate
 from drift.windows import Window, WindowSpec, read_windows
+from sentiment.estimation import latest_labels
+from sentiment.jsonl import iter_records
 from sentiment.settings import Settings
 
 
@@ -123,6 +127,7 @@ def detect_windows(
         unk_rate_mean(cur.texts[:n], unk_model, settings.drift.embedding_max_length),
     )
     signals = evaluate(in_ref, in_cur, settings.drift, _context(ref, cur, s_ref, s_cur, vocab_note, unk))
+    performance = performance_section(ref, cur, settings)
     t2 = time.perf_counter()
     return DriftReport.build(
         ref.info,
@@ -133,9 +138,16 @@ def detect_windows(
             "confidence_gate": settings.gates.confidence_gate,
             "model_tag": options.model_tag,
             "embedding": options.embedding,
+            "estimation": settings.estimation.model_dump(),
         },
         timings_s={"sampled_features": round(t1 - t0, 3), "signals": round(t2 - t1, 3)},
+        performance=performance,
     )
+
+
+def operator_labels(path: Path) -> dict[str, str]:
+    """request id -> the operator's latest label (``human_labels.jsonl`` with its rotated pieces), for the estimate."""
+    return latest_labels(iter_records(path))
 
 
 def detect(
@@ -144,7 +156,8 @@ def detect(
     """Read the reference and current windows (streaming) and report drift between them; the windows too, to plot."""
     t0 = time.perf_counter()
     vocab, vocab_note = load_vocab(settings, options.model_tag)
-    ref, cur = read_windows(specs, vocab, settings.drift, settings.gates.confidence_gate, options.progress)
+    labels = operator_labels(settings.paths.human_labels)
+    ref, cur = read_windows(specs, vocab, settings.drift, settings.gates.confidence_gate, options.progress, labels)
     t1 = time.perf_counter()
     report = detect_windows(ref, cur, settings, options, vocab_note)
     report.timings_s = {"read": round(t1 - t0, 3), **report.timings_s, "total": round(time.perf_counter() - t0, 3)}

@@ -2,8 +2,10 @@
 
 Keys are a contract with the dashboard: ``drift_detected``, ``generated_at``, ``windows``, ``signals`` (each with
 ``drifted``, ``statistic``, ``threshold``, ``reference``, ``current``, ``description``, ``detail``) and
-``drifted_signals``. Fields may be added, never renamed. A skipped signal has ``skipped: true``, ``drifted: false``
-and ``statistic: null``, because a made-up number would read as a measurement.
+``drifted_signals``; ``performance`` (tier 1's estimated performance, :mod:`drift.performance`) with its own
+verdict ``performance_drop``, apart from the input signals. Fields may be added, never renamed. A skipped signal
+has ``skipped: true``, ``drifted: false`` and ``statistic: null``, because a made-up number would read as a
+measurement.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sentiment.estimation import PerformanceEstimate
 from sentiment.records import utc_now
 
 SIGNAL_NAMES: tuple[str, ...] = (
@@ -57,6 +60,31 @@ class SignalResult(BaseModel):
     skipped: bool = False
 
 
+class PerformanceWindow(BaseModel):
+    """One window of ``window`` consecutive answers of one model version in the current period."""
+
+    model_tag: str | None
+    start: int  # index of its first answer among that version's answers in the current period
+    estimate: PerformanceEstimate
+    drop: bool  # its estimated macro-F1 is more than the threshold below the reference's
+
+
+class PerformanceReport(BaseModel):
+    """Estimated performance, reference period (all versions together) against each version in the current one."""
+
+    method: str
+    window: int
+    threshold: float  # drift.performance_drop
+    reference: PerformanceEstimate | None = None
+    reference_by_version: dict[str, PerformanceEstimate] = Field(default_factory=dict)
+    current: dict[str, PerformanceEstimate] = Field(default_factory=dict)
+    windows: list[PerformanceWindow] = Field(default_factory=list)
+    drop: dict[str, float] = Field(default_factory=dict)  # reference macro-F1 minus each version's current one
+    performance_drop: bool = False
+    skipped: bool = False
+    detail: str = ""
+
+
 class DriftReport(BaseModel):
     drift_detected: bool
     generated_at: str = Field(default_factory=utc_now)
@@ -65,6 +93,7 @@ class DriftReport(BaseModel):
     drifted_signals: list[str]
     settings: dict[str, Any] = Field(default_factory=dict)
     timings_s: dict[str, float] = Field(default_factory=dict)
+    performance: PerformanceReport | None = None
 
     @classmethod
     def build(
@@ -74,6 +103,7 @@ class DriftReport(BaseModel):
         signals: dict[str, SignalResult],
         settings: dict[str, Any],
         timings_s: dict[str, float],
+        performance: PerformanceReport | None = None,
     ) -> DriftReport:
         drifted = [name for name, s in signals.items() if s.drifted]
         return cls(
@@ -83,6 +113,7 @@ class DriftReport(BaseModel):
             drifted_signals=drifted,
             settings=settings,
             timings_s=timings_s,
+            performance=performance,
         )
 
 
@@ -148,8 +179,35 @@ def render_text(report: DriftReport) -> str:
         if s.detail:
             lines.append(f"  {s.detail}")
         lines += ["  → DRIFTED" if s.drifted else "  → NO DRIFT", ""]
+    if report.performance is not None:
+        lines += _performance_lines(report.performance)
     if report.drift_detected:
         lines.append(f"Overall: DRIFT DETECTED in [{', '.join(report.drifted_signals)}]")
     else:
         lines.append("Overall: NO DRIFT")
+    if report.performance is not None and report.performance.performance_drop:
+        lines.append(f"Performance: DROP ({report.performance.detail})")
     return "\n".join(lines) + "\n"
+
+
+def _iv(e: PerformanceEstimate) -> str:
+    return (
+        f"macro-F1 {e.macro_f1.value:.3f} [{e.macro_f1.lo:.3f}, {e.macro_f1.hi:.3f}], "
+        f"accuracy {e.accuracy.value:.3f} [{e.accuracy.lo:.3f}, {e.accuracy.hi:.3f}], n {e.n:,}"
+        + (f", {e.labelled} labelled" if e.labelled else "")
+    )
+
+
+def _performance_lines(p: PerformanceReport) -> list[str]:
+    """Estimated tier-1 performance (no labels needed), after the input signals."""
+    lines = [f"Estimated performance ({p.method}, 95% intervals)  [performance_drop]"]
+    if p.skipped or p.reference is None:
+        return [*lines, f"  {p.detail}", "  SKIPPED", ""]
+    lines.append(f"  Early:  {_iv(p.reference)}")
+    for tag, e in p.current.items():
+        lines.append(f"  Late {tag or '(untagged)'}:  {_iv(e)}")
+    lines.append(f"  drop if estimated macro-F1 falls more than {p.threshold:.2f} below Early")
+    if p.detail:
+        lines.append(f"  {p.detail}")
+    lines += ["  PERFORMANCE DROP" if p.performance_drop else "  NO PERFORMANCE DROP", ""]
+    return lines

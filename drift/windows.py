@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from drift.features import LABEL_CODES, GateCode, oov_rate
 from drift.report import WindowInfo
-from sentiment.contract import star_to_label
+from sentiment.contract import LABELS, star_to_label
 from sentiment.jsonl import ReadStats
 from sentiment.replicas import iter_merged, replica_logs
 from sentiment.settings import DriftSettings
@@ -74,13 +74,28 @@ class Window:
     gate: np.ndarray  # int8 GateCode, -1 = unknown (review files: computed from the text sample instead)
     texts: list[str] = field(default_factory=list)
     markup: int = 0
+    # Tier 1's logged probabilities (NaN rows where none), the model version (index into ``tag_names``) and the
+    # operator's label (-1 = none), aligned with the arrays above: what the performance estimate reads.
+    probs: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LABELS))))
+    tag: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    tag_names: list[str] = field(default_factory=list)
+    truth: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
 
 
 class _Builder:
     """Streaming reducer for one window."""
 
-    def __init__(self, spec: WindowSpec, vocab: frozenset[str], drift: DriftSettings, gate_cut: float):
+    def __init__(
+        self,
+        spec: WindowSpec,
+        vocab: frozenset[str],
+        drift: DriftSettings,
+        gate_cut: float,
+        labels: Mapping[str, str] | None = None,
+    ):
         self.spec = spec
+        self.labels = labels or {}
+        self.tags: dict[str, int] = {}
         self.vocab = vocab
         self.cap = drift.max_values
         self.text_cap = max(drift.gate_sample, drift.embedding_sample, drift.score_sample)
@@ -92,7 +107,17 @@ class _Builder:
         self.first_ts: str | None = None
         self.last_ts: str | None = None
         self.cols: dict[str, array[Any]] = {
-            k: array(t) for k, t in (("length", "f"), ("oov", "f"), ("label", "b"), ("low", "b"), ("gate", "b"))
+            k: array(t)
+            for k, t in (
+                ("length", "f"),
+                ("oov", "f"),
+                ("label", "b"),
+                ("low", "b"),
+                ("gate", "b"),
+                *((f"p{i}", "f") for i in range(len(LABELS))),
+                ("tag", "h"),
+                ("truth", "b"),
+            )
         }
         self.texts: list[str] = []
 
@@ -115,18 +140,25 @@ class _Builder:
             logged = rec.get("oov_rate")
             oov = float(logged) if isinstance(logged, (int, float)) else NAN
         c = self.cols
+        row = (length, oov, label_code(rec), _low_conf(rec, self.gate_cut), _gate_code(rec), *self._model(rec))
         if self.n <= self.cap:
-            c["length"].append(length)
-            c["oov"].append(oov)
-            c["label"].append(label_code(rec))
-            c["low"].append(_low_conf(rec, self.gate_cut))
-            c["gate"].append(_gate_code(rec))
+            for col, v in zip(c.values(), row, strict=True):
+                col.append(v)
         else:
             j = self.rng.randrange(self.n)
             if j < self.cap:
-                row = (length, oov, label_code(rec), _low_conf(rec, self.gate_cut), _gate_code(rec))
                 for col, v in zip(c.values(), row, strict=True):
                     col[j] = v
+
+    def _model(self, rec: Mapping[str, Any]) -> tuple[float | int, ...]:
+        """Probabilities, version code and operator label of one record (NaN, -1, -1 where absent)."""
+        probs = rec.get("probs")
+        if not isinstance(probs, list) or len(probs) != len(LABELS):
+            return (*[NAN] * len(LABELS), -1, -1)
+        tag = str(rec.get("model_tag") or "")
+        code = self.tags.setdefault(tag, len(self.tags))
+        truth = LABEL_CODES.get(self.labels.get(str(rec.get("request_id")), ""), -1)
+        return (*(float(p) for p in probs), code, truth)
 
     def _sample_text(self, text: str) -> None:
         if len(self.texts) < self.text_cap:
@@ -159,6 +191,12 @@ class _Builder:
             gate=np.frombuffer(c["gate"], dtype=np.int8).copy(),
             texts=self.texts,
             markup=self.markup,
+            probs=np.stack(
+                [np.frombuffer(c[f"p{i}"], dtype=np.float32).astype(np.float64) for i in range(len(LABELS))], axis=1
+            ),
+            tag=np.frombuffer(c["tag"], dtype=np.int16).copy(),
+            tag_names=list(self.tags),
+            truth=np.frombuffer(c["truth"], dtype=np.int8).copy(),
         )
 
 
@@ -201,10 +239,15 @@ def _gate_code(rec: Mapping[str, Any]) -> int:
 
 
 def window_from_records(
-    label: str, records: Iterable[Mapping[str, Any]], vocab: frozenset[str], drift: DriftSettings, gate_cut: float
+    label: str,
+    records: Iterable[Mapping[str, Any]],
+    vocab: frozenset[str],
+    drift: DriftSettings,
+    gate_cut: float,
+    labels: Mapping[str, str] | None = None,
 ) -> Window:
     """A window over records already in memory (experiments, tests); same reduction as for files."""
-    b = _Builder(WindowSpec(label=label, path=Path("<memory>")), vocab, drift, gate_cut)
+    b = _Builder(WindowSpec(label=label, path=Path("<memory>")), vocab, drift, gate_cut, labels)
     for rec in records:
         ts = rec.get("timestamp") or rec.get("ts")
         b.add(rec, ts if isinstance(ts, str) else None)
@@ -212,13 +255,21 @@ def window_from_records(
 
 
 def read_windows(
-    specs: Iterable[WindowSpec], vocab: frozenset[str], drift: DriftSettings, gate_cut: float, progress: bool = True
+    specs: Iterable[WindowSpec],
+    vocab: frozenset[str],
+    drift: DriftSettings,
+    gate_cut: float,
+    progress: bool = True,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Window]:
-    """One streaming pass per distinct file; a record goes to every window whose range holds it."""
+    """One streaming pass per distinct file; a record goes to every window whose range holds it.
+
+    ``labels``: operator labels by request id, joined to the records they label.
+    """
     from tqdm import tqdm
 
     specs = list(specs)
-    builders = [_Builder(s, vocab, drift, gate_cut) for s in specs]
+    builders = [_Builder(s, vocab, drift, gate_cut, labels) for s in specs]
     windows: dict[int, Window] = {}
     for path, replicas in dict.fromkeys((s.path, s.replicas) for s in specs):
         mine = [(i, b) for i, b in enumerate(builders) if (specs[i].path, specs[i].replicas) == (path, replicas)]

@@ -66,6 +66,7 @@ class Traced(BaseModel):
             oov_rate=t.model.oov_rate if t.model else None,
             unk_rate=t.model.unk_rate if t.model else None,
             model_confidence=max(t.model.probs) if t.model else None,
+            probs=served_probs(t.model.probs) if t.model else None,
             had_markup=t.had_markup,
             lang=t.lang,
             latency_ms=latency_ms,
@@ -182,6 +183,11 @@ def internal_error(request_id: str, detail: str) -> Traced:
     """What a bug in the chain still answers: a contract answer, never an exception."""
     pred = Prediction.fallback(Reason.internal_error, detail, None, 0.0)
     return Traced(prediction=pred, trace=Trace(request_id=request_id, tier="gate"))
+
+
+def served_probs(probs: Sequence[float]) -> list[float]:
+    """Probabilities as logged: six decimals keep every figure derived from them and a line short."""
+    return [round(float(p), 6) for p in probs]
 
 
 def top(output: ModelOutput) -> tuple[str, float]:

@@ -2,7 +2,8 @@
 ``python -m scripts.retrain --profile quick`` (console script ``sentiment-retrain``).
 
 ``--when-drifted REPORT.json`` retrains only when that drift report (``sentiment-drift``'s JSON) says drifted,
-overall or on the low-confidence signal; either way it exits 0 and its last line is JSON with the decision.
+overall or on the low-confidence signal, or its estimated performance dropped (``performance_drop``); either way
+it exits 0 and its last line is JSON with the decision.
 Then ``sentiment-models gate`` decides whether the challenger replaces the champion.
 """
 
@@ -29,21 +30,27 @@ class DriftDecision(BaseModel):
     report: str
     drifted_signals: list[str]
     generated_at: str
+    performance_drop: bool = False
 
 
 def drift_decision(path: Path) -> DriftDecision:
-    """Retrain when the report's overall verdict is drift, or its low-confidence signal fired on its own."""
+    """Retrain when the report's overall verdict is drift, its low-confidence signal fired on its own, or the
+    estimated macro-F1 dropped (``performance_drop``: the answers likely got worse, whatever the inputs did)."""
     report = DriftReport.model_validate_json(path.read_text(encoding="utf-8"))
     low = report.signals.get("low_confidence")
     low_fired = low is not None and low.drifted
+    dropped = report.performance is not None and report.performance.performance_drop
+    reasons = []
     if report.drift_detected:
-        reason = f"drift detected in {', '.join(report.drifted_signals) or 'the overall verdict'}"
+        reasons.append(f"drift detected in {', '.join(report.drifted_signals) or 'the overall verdict'}")
     elif low_fired:
-        reason = "the low-confidence share grew past its threshold"
-    else:
-        reason = "no drift: every signal is within its threshold"
+        reasons.append("the low-confidence share grew past its threshold")
+    if dropped and report.performance is not None:
+        reasons.append(f"performance_drop: {report.performance.detail}")
+    reason = "; ".join(reasons) or "no drift: every signal is within its threshold and no performance drop"
     return DriftDecision(
-        decision="retrain" if report.drift_detected or low_fired else "skip",
+        decision="retrain" if report.drift_detected or low_fired or dropped else "skip",
+        performance_drop=dropped,
         reason=reason,
         report=str(path),
         drifted_signals=report.drifted_signals,
@@ -62,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--when-drifted",
         type=Path,
         metavar="REPORT.json",
-        help="retrain only if this drift report says drifted (overall, or the low-confidence signal)",
+        help="retrain only if this drift report says drifted (overall, or low confidence) or performance_drop",
     )
     return p.parse_args(argv)
 

@@ -35,6 +35,7 @@ _THRESHOLDS = {
     "non_english_threshold": "absolute increase of the non-English share that fires",
     "rejected_threshold": "absolute increase of the rejected-input share that fires",
     "rate_pvalue": "significance the three rate signals also need (one-sided two-proportion z-test)",
+    "performance_drop": "fall of estimated macro-F1 below the reference that raises performance_drop",
 }
 
 _SAMPLING = {

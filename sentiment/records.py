@@ -33,10 +33,16 @@ class PredictionRecord(BaseModel):
     unk_rate: float | None = None
     # Tier 1's own top probability whenever the model answered (also when a later tier gave the answer).
     model_confidence: float | None = None
+    # Tier 1's calibrated class probabilities as served (order of ``sentiment.contract.LABELS``): the evidence the
+    # performance estimate reads. Absent in logs written before it was kept, and when the model never ran.
+    probs: list[float] | None = None
     had_markup: bool = False
     lang: str | None = None
     latency_ms: float = 0.0
     model_tag: str | None = None
+    # The caller's optional metadata (``GET /trends`` filters on it); never part of the answer.
+    source: str | None = None
+    topic: str | None = None
     text: str | None = None  # only when SENTIMENT_SERVICE__LOG_TEXT=true
 
 

@@ -179,6 +179,11 @@ class PathSettings(BaseModel):
         return self.data_dir / "human_labels.jsonl"
 
     @property
+    def trends_db(self) -> Path:
+        """The trends rollup (:mod:`sentiment.rollup`), kept as answers are logged."""
+        return self.data_dir / "trends.sqlite"
+
+    @property
     def drift_report(self) -> Path:
         return self.reports_dir / "drift.json"
 
@@ -220,6 +225,21 @@ class DriftSettings(BaseModel):
     score_sample: int = 2000
     max_values: int = 2_000_000
     seed: int = 0
+    # performance_drop: estimated macro-F1 this far below the reference window's estimate
+    # (docs/performance-estimation.md for how often it fires on in-domain windows).
+    performance_drop: float = 0.05
+
+
+class EstimationSettings(BaseModel):
+    """Performance estimated without labels (:mod:`sentiment.estimation`), wherever it is shown."""
+
+    # "cbpe" needs only the logged probabilities; "atc" also needs ``atc_threshold``, fitted on the model's labelled
+    # validation split (without one it estimates by CBPE and says so).
+    method: Literal["cbpe", "atc"] = "cbpe"
+    atc_threshold: float | None = None
+    window: int = 500  # answers per window in the drift report's performance section
+    # A model version needs this many answers in a window before its estimate can raise performance_drop.
+    min_answers: int = 200
 
 
 class RotationSettings(BaseModel):
@@ -288,6 +308,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     paths: PathSettings = PathSettings()
     drift: DriftSettings = DriftSettings()
+    estimation: EstimationSettings = EstimationSettings()
     dashboard: DashboardSettings = DashboardSettings()
     privacy: PrivacySettings = PrivacySettings()
     rotation: RotationSettings = RotationSettings()

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from sentiment.contract import LABELS
+from sentiment.estimation import PerformanceEstimate, estimate
 from sentiment.records import utc_now
 
 
@@ -24,6 +26,10 @@ class ShadowRecord(BaseModel):
     challenger_tag: str
     challenger_label: str
     challenger_confidence: float
+    # Both versions' calibrated class probabilities (``LABELS`` order), so each gets its own performance estimate;
+    # absent in shadow logs written before they were kept.
+    champion_probs: list[float] | None = None
+    challenger_probs: list[float] | None = None
 
     @property
     def agree(self) -> bool:
@@ -37,6 +43,9 @@ class ShadowSummary(BaseModel):
     challenger_tag: str | None
     # confusion[champion label][challenger label] = count
     confusion: dict[str, dict[str, int]]
+    # Each version's estimated performance on the same shadowed answers (CBPE), where probabilities were logged.
+    champion_estimate: PerformanceEstimate | None = None
+    challenger_estimate: PerformanceEstimate | None = None
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> ShadowSummary:
@@ -48,10 +57,15 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> ShadowSummary:
     confusion = {a: dict.fromkeys(LABELS, 0) for a in LABELS}
     for r in rows:
         confusion[r.champion_label][r.challenger_label] += 1
+    both = [(a, b) for r in rows if (a := r.champion_probs) and (b := r.challenger_probs)]
+    champion = estimate(np.array([a for a, _ in both]), model_tag=rows[-1].champion_tag) if both else None
+    challenger = estimate(np.array([b for _, b in both]), model_tag=rows[-1].challenger_tag) if both else None
     return ShadowSummary(
         n=len(rows),
         agreement=sum(r.agree for r in rows) / len(rows) if rows else None,
         champion_tag=rows[-1].champion_tag if rows else None,
         challenger_tag=rows[-1].challenger_tag if rows else None,
         confusion=confusion,
+        champion_estimate=champion,
+        challenger_estimate=challenger,
     )

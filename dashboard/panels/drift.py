@@ -13,6 +13,7 @@ from dashboard import charts, loaders
 from dashboard.drift_report import DriftReport, DriftSignal, fmt_number, fmt_value, is_shares
 from dashboard.panels import TITLES
 from dashboard.sources import Sources
+from sentiment.estimation import PerformanceEstimate
 from sentiment.settings import Settings
 
 TITLE = TITLES["drift"]
@@ -37,6 +38,39 @@ def _verdict(report: DriftReport) -> None:
         st.success("**No drift**: every signal is within its threshold", icon=":material/check_circle:")
     else:
         st.warning("The report carries no overall verdict (`drift_detected` missing).")
+
+
+def _estimate_row(period: str, e: PerformanceEstimate) -> dict[str, object]:
+    return {
+        "period": period,
+        "answers": e.n,
+        "macro-F1": f"{e.macro_f1.value:.3f} [{e.macro_f1.lo:.3f}, {e.macro_f1.hi:.3f}]",
+        "accuracy": f"{e.accuracy.value:.3f} [{e.accuracy.lo:.3f}, {e.accuracy.hi:.3f}]",
+        "class mix (est.)": ", ".join(f"{k} {c.share.value:.0%}" for k, c in e.per_class.items()),
+        "labelled": e.labelled,
+    }
+
+
+def performance(report: DriftReport) -> None:
+    """The estimated performance of tier 1, early against late per model version, and its own verdict."""
+    p = report.performance
+    if p is None:
+        return
+    st.subheader("Estimated performance (no labels needed)")
+    if p.error or p.skipped or p.reference is None:
+        st.caption(p.error or p.detail or "No estimate in this report.")
+        return
+    if p.performance_drop:
+        st.error(f"**performance_drop**: {p.detail}", icon=":material/trending_down:")
+    else:
+        limit = f"{p.threshold:.2f}" if p.threshold is not None else "the threshold"
+        st.success(f"No performance drop: estimated macro-F1 within {limit} of early", icon=":material/check_circle:")
+    rows = [_estimate_row("early (all versions)", p.reference)]
+    rows += [_estimate_row(f"late {tag or '(untagged)'}", e) for tag, e in p.current.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption(
+        f"{p.method} estimate with 95% intervals; it holds while calibration holds (docs/performance-estimation.md)."
+    )
 
 
 def _window_name(report: DriftReport, key: str, short: str, full: bool) -> str:
@@ -119,6 +153,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         )
         return
     _verdict(report)
+    performance(report)
     early_full, late_full = (_window_name(report, key, short, full=True) for key, short in WINDOWS)
     st.caption(
         f"Early window: {early_full} · late window: {late_full}"

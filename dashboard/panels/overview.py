@@ -12,6 +12,7 @@ from dashboard import aggregate, charts, loaders
 from dashboard.panels import TITLES
 from dashboard.panels.common import empty_state, read_note, read_problem
 from dashboard.sources import Sources
+from sentiment.estimation import choose_method
 from sentiment.settings import Settings
 
 TITLE = TITLES["overview"]
@@ -56,6 +57,32 @@ def live_service(settings: Settings) -> None:
             st.altair_chart(charts.service_histogram(s.histogram()), width="stretch")
 
 
+def performance(df: pd.DataFrame, sources: Sources, settings: Settings, freq: str) -> None:
+    """Estimated macro-F1 and class mix per version, realised macro-F1 beside them where operators labelled."""
+    st.subheader("Estimated performance (no labels needed)")
+    method, atc, note = choose_method(settings.estimation.method, settings.estimation.atc_threshold)
+    labels = loaders.load_labels(sources.labels, settings.dashboard.tail_records)
+    f1, mix = aggregate.performance_over_time(df, labels, freq, method, atc)
+    if f1.empty:
+        st.caption("No answers with logged probabilities yet (logs written before they were kept have none).")
+        return
+    st.altair_chart(charts.performance_over_time(f1, freq), width="stretch")
+    st.altair_chart(charts.mix_over_time(mix, freq), width="stretch")
+    realised = int((f1["figure"] == "realised (operator labels)").sum())
+    st.caption(
+        f"Estimated by {method} from tier 1's calibrated probabilities, per time bucket and model version; it "
+        "holds while calibration holds (docs/performance-estimation.md). "
+        + (
+            f"{realised} bucket(s) have at least {aggregate.MIN_REALISED} operator labels: the realised macro-F1 "
+            "(diamond) is drawn beside the estimate for those same answers (circle), since operators label a chosen "
+            "few, not a random sample; where the two part, do not trust the estimate there."
+            if realised
+            else "No bucket has enough operator labels yet to draw the realised figure."
+        )
+        + (f" {note}" if note else "")
+    )
+
+
 def render(sources: Sources, settings: Settings, labeller: str) -> None:
     st.header(TITLE)
     live_service(settings)
@@ -96,6 +123,7 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     freq = aggregate.bucket_for(df)
     _series(charts.oov_over_time, aggregate.oov_over_time(df, freq), freq, "No OOV rates logged yet.")
     _series(charts.labels_over_time, aggregate.labels_over_time(df, freq), freq, "No timestamped labelled answers yet.")
+    performance(df, sources, settings, freq)
 
     st.subheader("Latency")
     pcts = aggregate.latency_percentiles(df)

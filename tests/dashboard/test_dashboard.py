@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -28,6 +29,7 @@ from dashboard.drift_report import fmt_value, parse_report
 from dashboard.sources import sources_for
 from dashboard.stats_client import ServiceStats, fetch_stats
 from sentiment.contract import LABELS, Prediction, Reason
+from sentiment.estimation import latest_labels
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord
 from sentiment.settings import REPO_ROOT, Settings, load_settings
@@ -291,7 +293,7 @@ def test_queue_relabel_latest_wins(settings: Settings) -> None:
     at = run_app("queue")
     at.radio(key="queue_show").set_value("labelled").run()
     at.button(key="label-q01-negative").click().run()
-    assert aggregate.latest_labels(iter_records(settings.paths.human_labels))["q01"] == "negative"
+    assert latest_labels(iter_records(settings.paths.human_labels))["q01"] == "negative"
     assert list(at.dataframe[0].value["human_label"]) == ["negative"]
     assert metrics(at)["labelled"] == "1"  # a relabel is not a new review
 
@@ -583,3 +585,80 @@ def test_models_panel_shows_aliases_versions_shadow_and_history(settings: Settin
     history = at.dataframe[-1].value
     assert list(history["alias"])[:2] == ["challenger", "champion"]  # newest first: the challenger, the bootstrap
     assert set(at.dataframe[0].value["aliases"]) >= {"champion", "challenger"}
+
+
+def _scored_records(n: int, tag: str, start: str, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Answers with logged probabilities over several hours, and true labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, (n, 3))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
+    t0 = pd.Timestamp(start)
+    recs = [
+        PredictionRecord(
+            ts=(t0 + pd.Timedelta(minutes=3 * i)).isoformat().replace("+00:00", "Z"),
+            request_id=f"{tag}-{i}",
+            text_len=40,
+            label=LABELS[int(p[i].argmax())],
+            confidence=float(p[i].max()),
+            status="ok",
+            reason="",
+            tier="model",
+            model_confidence=float(p[i].max()),
+            probs=[round(float(v), 6) for v in p[i]],
+            model_tag=tag,
+        ).model_dump(mode="json")
+        for i in range(n)
+    ]
+    return recs, [LABELS[int(k)] for k in y]
+
+
+def test_overview_draws_estimated_performance_per_version_beside_realised(settings: Settings) -> None:
+    from sentiment.records import HumanLabel
+
+    old, _ = _scored_records(200, "m:1", "2026-11-20T00:00:00Z", 0)
+    new, truth = _scored_records(200, "m:2", "2026-11-20T10:00:00Z", 1)
+    append_records(settings.paths.predictions_log, [*old, *new])
+    labelled = [HumanLabel(request_id=r["request_id"], text="t", label=y) for r, y in zip(new, truth, strict=True)]
+    append_records(settings.paths.human_labels, labelled[:120])
+    at = run_app("overview")
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    titles = [str(s.get("title")) for s in specs]
+    perf = next(s for s, t in zip(specs, titles, strict=True) if t.startswith("Estimated macro-F1"))
+    assert any(t.startswith("Estimated class mix") for t in titles)
+    assert len(perf["layer"]) == 3  # the band, the estimate, the points on labelled answers
+    assert "have at least 10 operator labels" in all_text(at)
+    frame = aggregate.predictions_frame([*old, *new])
+    labels = {r.request_id: r.label.value for r in labelled[:120]}
+    f1, mix = aggregate.performance_over_time(frame, labels, aggregate.bucket_for(frame))
+    assert set(f1["model_tag"]) == {"m:1", "m:2"}
+    realised = f1[f1["figure"] == "realised (operator labels)"]
+    assert len(realised) and set(realised["model_tag"]) == {"m:2"} and (realised["labelled"] >= 10).all()
+    same = f1[f1["figure"] == "estimated on the same labelled answers"]
+    assert list(same["bucket"]) == list(realised["bucket"])  # each realised point has its blind estimate beside it
+    assert set(mix["label"]) == set(LABELS)
+    assert np.allclose(mix.groupby(["bucket", "model_tag"])["share"].sum(), 1.0)
+    blind, _ = aggregate.performance_over_time(frame, {}, "1h")
+    assert (blind["figure"] == "estimated").all()
+
+
+def test_drift_panel_shows_the_performance_section_and_its_verdict(settings: Settings) -> None:
+    from drift.report import PerformanceReport
+    from sentiment.estimation import estimate
+
+    rng = np.random.default_rng(0)
+    sharp, flat = rng.normal(0, 2.0, (600, 3)), rng.normal(0, 0.5, (600, 3))
+    ref = estimate(np.exp(sharp) / np.exp(sharp).sum(1, keepdims=True))
+    cur = estimate(np.exp(flat) / np.exp(flat).sum(1, keepdims=True), model_tag="m:2")
+    drop = round(ref.macro_f1.value - cur.macro_f1.value, 4)
+    perf = PerformanceReport(method="cbpe", window=500, threshold=0.05, reference=ref, current={"m:2": cur},
+                             drop={"m:2": drop}, performance_drop=True, detail="m:2 fell")  # fmt: skip
+    report = json.loads((FIXTURES / "drift.json").read_text())
+    settings.paths.drift_report.write_text(json.dumps({**report, "performance": perf.model_dump(mode="json")}))
+    at = run_app("drift")
+    assert any("performance_drop" in e.value and "m:2 fell" in e.value for e in at.error)
+    table = next(d.value for d in at.dataframe if "period" in d.value.columns)
+    assert list(table["period"]) == ["early (all versions)", "late m:2"]
+    assert table["macro-F1"][1].startswith(f"{cur.macro_f1.value:.3f} [")
+    settings.paths.drift_report.write_text(json.dumps({**report, "performance": {"reference": "garbled"}}))
+    assert "unreadable performance section" in all_text(run_app("drift"))

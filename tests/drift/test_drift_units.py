@@ -164,6 +164,8 @@ def test_predictions_log_windows_flag_low_confidence_growth(tmp_path):
     strict = json.loads(out.read_text())
     assert set(strict["drifted_signals"]) == set(report["drifted_signals"]) - {"low_confidence"}
     assert strict["settings"]["low_confidence_growth"] == 0.8
+    # these records carry no probabilities: the performance section says so instead of estimating
+    assert report["performance"]["skipped"] and not report["performance"]["performance_drop"]
 
 
 @pytest.mark.slow
@@ -223,3 +225,76 @@ def test_window_flags_map_to_specs(tmp_path):
     flags = parser.parse_args(["--js-threshold", "0.2", "--gate-sample", "50"])
     drift = simulate_drift.settings_from_args(flags).drift
     assert (drift.js_threshold, drift.gate_sample, drift.oov_threshold) == (0.2, 50, 0.05)
+
+
+def _scored(prefix: str, n: int, sharpen: float, tag: str, seed: int) -> tuple[list[dict], dict[str, str]]:
+    """Predictions with logged probabilities, and the true labels drawn from the calibrated ones (``sharpen`` 1)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 1.5 if sharpen == 1.0 else 0.6, (n, 3))
+    z[:, 2] += 1.0
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
+    labels = ("negative", "neutral", "positive")
+    recs = [
+        PredictionRecord(
+            ts=f"{prefix}T10:00:00.000Z",
+            request_id=f"{prefix}-{i}",
+            text_len=50,
+            label=labels[int(p[i].argmax())],
+            confidence=float(p[i].max()),
+            status="ok",
+            reason="",
+            tier="model",
+            model_confidence=float(p[i].max()),
+            probs=[round(float(v), 6) for v in p[i]],
+            model_tag=tag,
+        ).model_dump()
+        for i in range(n)
+    ]
+    return recs, {f"{prefix}-{i}": labels[int(y[i])] for i in range(n)}
+
+
+def test_performance_section_fires_when_the_estimate_drops_and_uses_operator_labels():
+    from drift.performance import performance_section
+
+    settings = load_settings()
+    ref_recs, _ = _scored("2026-01-01", 1500, 1.0, "m:1", 0)
+    same, _ = _scored("2026-02-01", 1200, 1.0, "m:1", 1)
+    worse, truth = _scored("2026-02-02", 1200, 0.5, "m:2", 2)  # flatter probabilities: a worse model
+    ref = window_from_records("ref", ref_recs, VOCAB, DriftSettings(), 0.6)
+    calm = performance_section(ref, window_from_records("cur", same, VOCAB, DriftSettings(), 0.6), settings)
+    assert not calm.performance_drop and calm.reference is not None and calm.reference.n == 1500
+    assert set(calm.current) == {"m:1"} and len(calm.windows) == 2 and abs(calm.drop["m:1"]) < 0.05
+    some = dict(list(truth.items())[:300])
+    cur = window_from_records("cur", [*same, *worse], VOCAB, DriftSettings(), 0.6, labels=some)
+    dropped = performance_section(ref, cur, settings)
+    assert dropped.performance_drop and dropped.drop["m:2"] > 0.05 and "m:2" in dropped.detail
+    assert dropped.current["m:2"].labelled == 300 and dropped.current["m:1"].labelled == 0
+    report = DriftReport.build(ref.info, cur.info, {}, {}, {}, performance=dropped)
+    text = render_text(report)
+    assert "PERFORMANCE DROP" in text and "Performance: DROP" in text and "→ " not in text
+    no_probs = window_from_records("cur", [{**r, "probs": None} for r in same], VOCAB, DriftSettings(), 0.6)
+    skipped = performance_section(ref, no_probs, settings)
+    assert skipped.skipped and not skipped.performance_drop and "no tier-1 probabilities" in skipped.detail
+
+
+@pytest.mark.slow
+def test_a_worse_model_in_the_log_raises_performance_drop_and_retrain_acts_on_it(tmp_path):
+    """End to end: sentiment-drift on a predictions log with probabilities, then sentiment-retrain's decision."""
+    from scripts.retrain import drift_decision
+
+    log = tmp_path / "predictions.jsonl"
+    ref, _ = _scored("2026-01-01", 1500, 1.0, "m:1", 0)
+    cur, _ = _scored("2026-02-01", 1500, 0.5, "m:2", 1)
+    append_records(log, [*ref, *cur])
+    out = tmp_path / "drift.json"
+    ranges = ["--reference-range", "2026-01..2026-01", "--current-range", "2026-02..2026-02"]
+    args = ["--predictions", str(log), *ranges, "--output-json", str(out), "--quiet", "--no-embedding"]
+    assert simulate_drift.main(args) == 0
+    perf = json.loads(out.read_text())["performance"]
+    assert perf["performance_drop"] and perf["drop"]["m:2"] > 0.05 and perf["current"]["m:2"]["n"] == 1500
+    assert "PERFORMANCE DROP" in (tmp_path / "drift_report.txt").read_text()
+    decision = drift_decision(out)
+    assert decision.decision == "retrain" and decision.performance_drop
+    assert simulate_drift.main([*args, "--performance-drop", "0.9"]) == 0  # a looser threshold: no verdict
+    assert not json.loads(out.read_text())["performance"]["performance_drop"]

@@ -223,6 +223,11 @@ def test_stats_track_a_mixed_sequence_of_ok_fallback_and_rejected(api: Server) -
     hist_delta = sum(after["confidence_histogram"].values()) - sum(before["confidence_histogram"].values())
     assert hist_delta == reached_model
     assert 0.0 < after["rolling_confidence"] <= 1.0 and 0.0 <= after["rolling_oov_rate"] <= 1.0
+    est = after["performance_estimate"]  # every answer that reached the model logged its probabilities
+    assert est["n"] >= reached_model and est["model_tag"].startswith("review-sentiment:")
+    assert est["accuracy"]["lo"] <= est["accuracy"]["value"] <= est["accuracy"]["hi"]
+    assert set(est["per_class"]) == {"negative", "neutral", "positive"} and "share" in est["per_class"]["neutral"]
+    assert f'model_tag="{est["model_tag"]}"' in api.client.get("/metrics").text  # /stats refreshed the gauges
 
 
 def test_stats_are_shared_by_all_workers(bare: Server) -> None:
@@ -254,6 +259,8 @@ def test_predictions_log_and_metrics(api: Server) -> None:
     ):
         assert field in rec
     assert rec["text"] is None and rec["model_tag"].startswith("review-sentiment:") and rec["latency_ms"] > 0
+    assert len(rec["probs"]) == 3 and abs(sum(rec["probs"]) - 1.0) < 1e-4
+    assert abs(max(rec["probs"]) - rec["model_confidence"]) < 1e-6  # the served vector, rounded to six places
     metrics = api.client.get("/metrics").text
     for series in (
         "sentiment_predictions_total{",
@@ -263,6 +270,25 @@ def test_predictions_log_and_metrics(api: Server) -> None:
         'runner="transformer"',
     ):
         assert series in metrics, series
+
+
+def test_trends_count_answers_by_source_and_topic(api: Server) -> None:
+    """Metadata is logged and rolled up; the answer keeps its four fields; bad windows are a 4xx."""
+    r = api.client.post("/predict", json={"text": ENGLISH[0], "source": "shop-a", "topic": "strings"})
+    assert r.status_code == 200 and set(r.json()) == {"label", "confidence", "status", "reason"}
+    batch = api.client.post("/predict_batch", json={"texts": ENGLISH[:3], "source": "shop-a"})
+    assert batch.status_code == 200
+    recs = tail_records(api.data_dir / "predictions.jsonl", 4)
+    assert [(x["source"], x["topic"]) for x in recs] == [("shop-a", "strings")] + [("shop-a", None)] * 3
+    trends = api.client.get("/trends", params={"window": "day", "source": "shop-a"}).json()
+    day = trends["windows"][-1]
+    assert day["count"] == 4 and sum(day["labels"].values()) <= 4 and 0 < day["mean_confidence"] <= 1
+    assert day["estimate"]["n"] == 4 and set(day["estimate"]["per_class"]) == {"negative", "neutral", "positive"}
+    only = api.client.get("/trends", params={"window": "hour", "source": "shop-a", "topic": "strings"}).json()
+    assert sum(w["count"] for w in only["windows"]) == 1
+    assert api.client.get("/trends", params={"window": "month"}).status_code == 422
+    assert api.client.get("/trends", params={"start": "yesterday"}).status_code == 422
+    assert api.client.post("/predict", json={"text": ENGLISH[0], "source": "x" * 101}).status_code in (400, 422)
 
 
 def test_model_info_and_openapi(api: Server) -> None:

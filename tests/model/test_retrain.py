@@ -205,3 +205,16 @@ def test_retrain_then_gate_from_the_command_line(tmp_path: Path, tiny_checkpoint
     assert gate.returncode == (0 if report["passed"] else 3)
     assert history.read_text() == before
     assert (Path(report["report_dir"]) / "gate.png").stat().st_size > 0
+
+
+def test_when_drifted_retrains_on_a_performance_drop_alone(tmp_path: Path) -> None:
+    from drift.report import PerformanceReport
+
+    calm = DriftReport.model_validate_json(_drift_report(tmp_path / "calm.json", []).read_text())
+    perf = PerformanceReport(method="cbpe", window=500, threshold=0.05, performance_drop=True, detail="m:2 fell")
+    (tmp_path / "perf.json").write_text(calm.model_copy(update={"performance": perf}).model_dump_json())
+    decision = drift_decision(tmp_path / "perf.json")
+    assert (
+        decision.decision == "retrain" and decision.performance_drop and "performance_drop: m:2 fell" in decision.reason
+    )
+    assert drift_decision(tmp_path / "calm.json").decision == "skip"

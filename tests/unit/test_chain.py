@@ -211,6 +211,17 @@ def test_log_record_keeps_model_confidence_when_rules_answer(make_chain):
     traced = make_chain(StandInModel(default=(0.45, 0.30, 0.25))).classify_traced(NEGATIVE)
     rec = traced.log_record(None, 1.0)
     assert rec.tier == "rules" and rec.model_confidence == 0.45 and rec.confidence != 0.45
+    assert rec.probs == [0.45, 0.30, 0.25]  # the whole served vector, also when a later tier answered
+
+
+def test_log_record_keeps_served_probabilities_and_old_logs_still_read(make_chain):
+    from sentiment.records import PredictionRecord
+
+    rec = make_chain(StandInModel(default=(0.1, 0.2, 0.7))).classify_traced(POSITIVE).log_record("m:1", 1.0)
+    assert rec.probs == [0.1, 0.2, 0.7] and rec.model_tag == "m:1"
+    assert make_chain(StandInModel()).classify_traced("").log_record(None, 1.0).probs is None  # gate: no model
+    old = rec.model_dump(exclude={"probs"})
+    assert PredictionRecord.model_validate(old).probs is None
 
 
 def test_a_machine_path_in_an_error_never_reaches_the_client(make_chain):

@@ -62,6 +62,7 @@ def test_shadowed_answers_are_logged_after_the_response(tmp_path: Path) -> None:
         ("r0", "positive", "negative"),
         ("r2", "negative", "negative"),
     ]
+    assert records[0]["champion_probs"] == [0.1, 0.1, 0.8] and records[0]["challenger_probs"] == [0.7, 0.2, 0.1]
     summary = summarize(records)
     assert summary.n == 2 and summary.agreement == 0.5 and summary.challenger_tag == "m:challenger"
     assert summary.confusion["positive"]["negative"] == 1 and summary.confusion["negative"]["negative"] == 1
