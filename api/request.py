@@ -17,6 +17,7 @@ from api.runner_tiers import RunnerTiers
 from api.shadow import Shadow
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
+from fallback.labelling import LabellingSample
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from sentiment.contract import Prediction
@@ -31,6 +32,7 @@ class Pipeline:
         self.tiers = tiers
         self.monitor = tiers.monitor
         self.queue = HumanQueue.from_settings(settings)
+        self.sample = LabellingSample.from_settings(settings)
         self.shadow = Shadow(settings, tiers)
         self.sequence = TierSequence(
             tiers,
@@ -79,7 +81,7 @@ class Pipeline:
     def problems(self) -> list[str]:
         """What /health reports as degraded: files whose records wait in memory, or were ever dropped."""
         out = []
-        for state in (self.monitor.file.state(), self.queue.file.state()):
+        for state in (self.monitor.file.state(), self.queue.file.state(), self.sample.file.state()):
             if state.waiting:
                 out.append(f"{state.path}: {state.waiting} records wait to be written ({state.last_error})")
             if state.dropped:
@@ -91,6 +93,7 @@ class Pipeline:
         start = time.perf_counter()
         traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
+        self.sample.offer(traced)
         self._log(traced, (time.perf_counter() - start) * 1000.0)
         self.shadow.after(traced)
         return [t.prediction for t in traced]
