@@ -4,6 +4,10 @@
 ``--when-drifted REPORT.json`` retrains only when that drift report (``sentiment-drift``'s JSON) says drifted,
 overall or on the low-confidence signal; either way it exits 0 and its last line is JSON with the decision.
 Then ``sentiment-models gate`` decides whether the challenger replaces the champion.
+
+``--recalibrate`` adapts the champion to the product line without training: its temperature and class bias refitted
+on the operators' labels (seconds), registered as a new version and set as challenger (:mod:`training.adaptation`).
+``--auto`` chooses by label count (nothing, recalibrate, or a full retrain) and prints why.
 """
 
 from __future__ import annotations
@@ -64,7 +68,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="REPORT.json",
         help="retrain only if this drift report says drifted (overall, or the low-confidence signal)",
     )
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="refit the champion's calibration on the labels (no training, seconds) and register it as challenger",
+    )
+    how.add_argument("--auto", action="store_true", help="choose by label count and say why")
     return p.parse_args(argv)
+
+
+def adapt(auto: bool, command: str) -> int:
+    """``--recalibrate`` / ``--auto``: returns the exit status, or -1 when ``--auto`` chose a full retrain."""
+    from sentiment.settings import load_settings
+    from training.adaptation import AdaptError, plan_for, recalibrate
+
+    settings = load_settings()
+    chosen, _ = plan_for(settings)
+    if auto:
+        print(f"--auto: {chosen.path}: {chosen.why}")
+        if chosen.path == "none":
+            print(json.dumps({"decision": "skip", "reason": chosen.why, **chosen.model_dump(mode="json")}))
+            return 0
+        if chosen.path == "fine_tune":
+            return -1
+    try:
+        result = recalibrate(settings, command=command)
+    except AdaptError as exc:
+        print(f"cannot recalibrate: {exc}", file=sys.stderr)
+        return 2
+    a = result.adaptation
+    print(
+        json.dumps(
+            {
+                "decision": "recalibrated",
+                "tag": result.tag,
+                "alias": result.alias,
+                "champion": result.champion,
+                "labels": a.labels,
+                "held_out": a.held_out,
+                "seconds": a.seconds,
+                "nll_before": round(a.nll_before, 4),
+                "nll_after": round(a.nll_after, 4),
+            }
+        )
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(decision.model_dump(mode="json")))
             return 0
         drift = {"drift": decision.model_dump(mode="json")}
+
+    if args.recalibrate or args.auto:
+        status = adapt(args.auto, shlex.join(["sentiment-retrain", *argv]))
+        if status >= 0:
+            return status
+        print("--auto: a full retrain on the base data plus the labels")
 
     from sentiment.settings import load_settings
     from training.chain_view import chain_view

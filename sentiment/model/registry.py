@@ -38,6 +38,9 @@ class ModelMetadata(BaseModel):
     # exports were stored, or the export failed (onnx_error says why).
     onnx: OnnxExport | None = None
     onnx_error: str = ""
+    # How this version was adapted from another on a product line's labels (training.adaptation.Adaptation);
+    # empty for a trained version.
+    adaptation: dict[str, Any] = Field(default_factory=dict)
 
 
 def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
