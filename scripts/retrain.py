@@ -7,7 +7,9 @@ Then ``sentiment-models gate`` decides whether the challenger replaces the champ
 
 ``--recalibrate`` adapts the champion to the product line without training: its temperature and class bias refitted
 on the operators' labels (seconds), registered as a new version and set as challenger (:mod:`training.adaptation`).
-``--auto`` chooses by label count (nothing, recalibrate, or a full retrain) and prints why.
+``--from champion`` continues training the champion on the labels mixed with a replay sample of the base data
+(lower learning rate, early stop on product-line labels, recalibrated; ``--train-budget-s``, default 300 s).
+``--auto`` chooses by label count (nothing, recalibrate, or continue from the champion) and prints why.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from drift.report import DriftReport
 from scripts.train import make_train_config, training_arguments
+from sentiment.settings import Settings
 
 
 class DriftDecision(BaseModel):
@@ -74,24 +77,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="refit the champion's calibration on the labels (no training, seconds) and register it as challenger",
     )
+    how.add_argument(
+        "--from",
+        dest="from_",
+        choices=["champion"],
+        help="continue training the champion on the labels plus a replay sample of the base data",
+    )
     how.add_argument("--auto", action="store_true", help="choose by label count and say why")
     return p.parse_args(argv)
 
 
-def adapt(auto: bool, command: str) -> int:
-    """``--recalibrate`` / ``--auto``: returns the exit status, or -1 when ``--auto`` chose a full retrain."""
+def adapt(args: argparse.Namespace, command: str) -> int:
+    """``--recalibrate``, ``--from champion`` or ``--auto``: the exit status."""
     from sentiment.settings import load_settings
     from training.adaptation import AdaptError, plan_for, recalibrate
 
     settings = load_settings()
     chosen, _ = plan_for(settings)
-    if auto:
+    if args.auto:
         print(f"--auto: {chosen.path}: {chosen.why}")
         if chosen.path == "none":
             print(json.dumps({"decision": "skip", "reason": chosen.why, **chosen.model_dump(mode="json")}))
             return 0
-        if chosen.path == "fine_tune":
-            return -1
+    if args.from_ == "champion" or (args.auto and chosen.path == "fine_tune"):
+        return continue_champion(args, settings, command)
     try:
         result = recalibrate(settings, command=command)
     except AdaptError as exc:
@@ -116,6 +125,27 @@ def adapt(auto: bool, command: str) -> int:
     return 0
 
 
+def continue_champion(args: argparse.Namespace, settings: Settings, command: str) -> int:
+    from training.adapt_fine_tune import fine_tune_from_champion
+    from training.adaptation import AdaptError
+    from training.chain_view import chain_view
+
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    out = (args.output_dir or settings.paths.reports_dir / "retrain") / "from-champion"
+    try:
+        result = fine_tune_from_champion(
+            settings, chain_view, out, budget_s=args.train_budget_s or 300.0, command=command
+        )
+    except AdaptError as exc:
+        print(f"cannot continue from the champion: {exc}", file=sys.stderr)
+        return 2
+    a = result.adaptation
+    summary = {"decision": "fine_tuned", "tag": result.tag, "alias": result.alias, "champion": result.champion}
+    keep = ("labels", "early_stop_labels", "held_out", "replay", "steps", "stopped", "seconds")
+    print(json.dumps(summary | a.model_dump(include=set(keep)) | {"report_dir": str(out)}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -132,11 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         drift = {"drift": decision.model_dump(mode="json")}
 
-    if args.recalibrate or args.auto:
-        status = adapt(args.auto, shlex.join(["sentiment-retrain", *argv]))
-        if status >= 0:
-            return status
-        print("--auto: a full retrain on the base data plus the labels")
+    if args.recalibrate or args.auto or args.from_:
+        return adapt(args, shlex.join(["sentiment-retrain", *argv]))
 
     from sentiment.settings import load_settings
     from training.chain_view import chain_view

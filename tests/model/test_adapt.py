@@ -109,3 +109,29 @@ def test_too_few_held_out_labels_are_not_enough_evidence(settings: Settings, tin
 
     assert report.action == "kept" and report.action_detail.startswith("not enough evidence")
     assert AliasRegistry(NAME).state().champion == champion
+
+
+def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_challenger(
+    settings: Settings, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from training.adapt_fine_tune import fine_tune_from_champion
+    from training.chain_view import chain_view
+
+    champion = _champion(settings, tiny_checkpoint)
+    _label(settings, 200)
+    lines: list[str] = []
+
+    result = fine_tune_from_champion(settings, chain_view, tmp_path / "out", budget_s=120, log=lines.append)
+
+    a = result.adaptation
+    assert AliasRegistry(NAME).state().challenger == result.tag and a.from_tag == champion
+    assert a.replay == 2 * a.labels and a.early_stop_labels > 0 and a.steps > 0
+    assert a.labels + a.early_stop_labels + a.held_out == 200
+    assert a.seconds < 300 and a.lr < small_config("x").lr
+    meta = resolve(result.tag)[1]
+    assert meta.adaptation["method"] == "fine_tune" and "test_macro_f1" not in meta.metrics
+    assert meta.metrics["base_test_macro_f1"] == pytest.approx(result.base_test_macro_f1, abs=1e-4)
+    assert meta.splits["frozen_eval"]["fingerprint"] == resolve(champion)[1].data_fingerprint
+    assert any("replayed base reviews" in line for line in lines)
+    report = run_gate(NAME, settings, dry_run=True)
+    assert report.mode == "product_line" and report.challenger == result.tag
