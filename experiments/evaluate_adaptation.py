@@ -268,8 +268,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
             c = [result["curves"][f"{policy}:{n}"] for n in budgets]
             if name == "base_macro_f1":
                 ax.plot(budgets, [x["base_macro_f1"]["gated"] for x in c], "o-", color=colors[policy], label=policy)
-                ax.plot(budgets, [x["base_macro_f1"]["champion"] for x in c], ":", color="grey")
-                ax.set_title("base (in-domain validation) macro-F1\n(7 folds; grey: unadapted)")
+                ax.plot(budgets, [x["base_macro_f1"]["adapted"] for x in c], "x--", color=colors[policy], alpha=0.6)
+                ax.set_title(f"base split macro-F1 ({len(result['base_folds'])} folds)")
                 continue
             if name == "gate":
                 promoted = [x["gate_verdicts"].get("promoted", 0) / max(sum(x["gate_verdicts"].values()), 1) for x in c]
@@ -287,9 +287,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
             ax.plot(budgets, mean, "o-", color=colors[policy], label=f"{policy}, after the gate")
             ax.plot(budgets, [x["adapted"][name]["mean"] for x in c], "x--", color=colors[policy], alpha=0.6)
             ax.plot(budgets, [x["champion"][name]["mean"] for x in c], ":", color=colors[policy], alpha=0.8)
-            ax.set_title(
-                name.replace("_", " ") + "\n(dashed: adapted before the gate; dotted: unadapted, same reviews)"
-            )
+            ax.set_title(name.replace("_", " ") + " (never-labelled reviews)")
         target = {"macro_f1": None, "ok_negative_precision": 0.75, "ok_negative_recall": 0.80}
         target |= {"neutral_precision": 0.5, "neutral_recall": 0.5}
         if target.get(name) is not None:
@@ -301,7 +299,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(
         f"Recalibration on operator labels, {len(result['folds'])} LOSO folds (quick profile), "
-        f"{result['settings']['replays']} replays each; 95% intervals"
+        f"{result['settings']['replays']} replays each. Solid: what serves after the gate (95% interval); "
+        "dashed: the recalibrated version; dotted: unadapted, same reviews"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
