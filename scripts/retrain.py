@@ -97,7 +97,7 @@ def adapt(args: argparse.Namespace, command: str) -> int:
     if args.auto:
         print(f"--auto: {chosen.path}: {chosen.why}")
         if chosen.path == "none":
-            print(json.dumps({"decision": "skip", "reason": chosen.why, **chosen.model_dump(mode="json")}))
+            print(json.dumps({"decision": "skip", **chosen.model_dump(mode="json")}))
             return 0
     if args.from_ == "champion" or (args.auto and chosen.path == "fine_tune"):
         return continue_champion(args, settings, command)
