@@ -18,6 +18,7 @@ from api.schemas import RequestMeta
 from api.shadow import Shadow
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
+from fallback.labelling import LabellingSample
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from sentiment.contract import Prediction
@@ -32,6 +33,7 @@ class Pipeline:
         self.tiers = tiers
         self.monitor = tiers.monitor
         self.queue = HumanQueue.from_settings(settings)
+        self.sample = LabellingSample.from_settings(settings)
         self.shadow = Shadow(settings, tiers)
         self.sequence = TierSequence(
             tiers,
@@ -80,7 +82,7 @@ class Pipeline:
     def problems(self) -> list[str]:
         """What /health reports as degraded: files whose records wait in memory, or were ever dropped."""
         out = []
-        for state in (self.monitor.file.state(), self.queue.file.state()):
+        for state in (self.monitor.file.state(), self.queue.file.state(), self.sample.file.state()):
             if state.waiting:
                 out.append(f"{state.path}: {state.waiting} records wait to be written ({state.last_error})")
             if state.dropped:
@@ -94,6 +96,7 @@ class Pipeline:
         start = time.perf_counter()
         traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
+        self.sample.offer(traced)
         self._log(traced, (time.perf_counter() - start) * 1000.0, meta)
         self.shadow.after(traced)
         return [t.prediction for t in traced]

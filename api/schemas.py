@@ -73,6 +73,10 @@ class BatchResult(BaseModel):
     predictions: list[Prediction]
 
 
+# What /model/info says about an adapted version (never its files' paths).
+ADAPTATION_SHOWN = ("method", "from_tag", "labels", "held_out", "class_counts", "ts")
+
+
 class ModelCard(BaseModel):
     """``GET /model/info``."""
 
@@ -86,6 +90,11 @@ class ModelCard(BaseModel):
     profile: str
     backend: str = Field(description="forward pass in use: torch, onnx or onnx-int8 (service.backend)")
     challenger: str | None = Field(default=None, description="version scored in shadow, if a challenger is set")
+    adaptation: dict[str, Any] | None = Field(
+        default=None,
+        description="how this version was adapted from another on a product line's labels (method, from_tag, labels, "
+        "held_out, class_counts, ts); null for a trained version",
+    )
 
     @classmethod
     def from_metadata(cls, tag: str, meta: ModelMetadata, backend: str, challenger: str | None = None) -> ModelCard:
@@ -100,4 +109,5 @@ class ModelCard(BaseModel):
             max_length=meta.max_length,
             metrics=meta.metrics,
             profile=meta.profile,
+            adaptation={k: meta.adaptation[k] for k in ADAPTATION_SHOWN if k in meta.adaptation} or None,
         )

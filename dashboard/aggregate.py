@@ -95,6 +95,47 @@ def queue_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return df
 
 
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "request_id",
+    "text",
+    "selection",
+    "weight",
+    "margin",
+    "model_label",
+    "model_confidence",
+    "model_tag",
+)
+
+
+def sample_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per review in the labelling sample, in the order an operator should label them: the uncertain and
+    the random picks interleaved by their rank within each (most uncertain first), so that stopping anywhere leaves
+    both kinds labelled in proportion."""
+    rows = [
+        {
+            **r,
+            "model_label": _opinion(r.get("model"), "label"),
+            "model_confidence": _opinion(r.get("model"), "confidence"),
+        }
+        for r in records
+    ]
+    df = _frame(rows, SAMPLE_COLUMNS)
+    for col in ("weight", "margin", "model_confidence"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("request_id", "text", "selection", "model_label", "model_tag"):
+        df[col] = df[col].astype("string")
+    df = df.dropna(subset=["request_id", "text"]).drop_duplicates("request_id", keep="last")
+    rank = df.groupby("selection", dropna=False)["margin"].rank(method="first")
+    size = df.groupby("selection", dropna=False)["margin"].transform("size")
+    return (
+        df.assign(order=(rank - 0.5) / size)
+        .sort_values(["order", "margin"])
+        .drop(columns="order")
+        .reset_index(drop=True)
+    )
+
+
 def status_counts(df: pd.DataFrame) -> pd.DataFrame:
     """ok / fallback / rejected always present (zero when absent), in that order, with their share."""
     counts = df["status"].value_counts()

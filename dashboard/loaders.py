@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -23,6 +23,10 @@ from sentiment.estimation import latest_labels
 from sentiment.jsonl import ReadStats, append_records
 from sentiment.records import HumanLabel
 from sentiment.replicas import replica_logs, tail_merged
+from sentiment.settings import Settings
+
+if TYPE_CHECKING:
+    from training.adaptation import AdaptPlan  # imported when first asked: it brings scipy
 
 CACHE_TTL_S = 10
 
@@ -76,6 +80,22 @@ def _queue(path: str, stamps: tuple[tuple[str, int, int], ...], n: int, replicas
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _sample(path: str, stamps: tuple[tuple[str, int, int], ...], n: int, replicas: bool) -> Loaded:
+    records, skipped, error = _tail(path, n, replicas)
+    return Loaded(aggregate.sample_frame(records), skipped, n, error)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _plan(path: str, stamp: tuple[int, int], settings_json: str) -> AdaptPlan | str:
+    from training.adaptation import plan_for
+
+    try:
+        return plan_for(Settings.model_validate_json(settings_json))[0]
+    except OSError as exc:
+        return f"cannot read {path}: {exc}"
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _labels(path: str, stamp: tuple[int, int], n: int) -> dict[str, str]:
     records, _, _ = _tail(path, n)
     return latest_labels(records)
@@ -108,6 +128,17 @@ def load_predictions(path: Path, n: int, replicas: bool = False) -> Loaded:
 def load_queue(path: Path, n: int, replicas: bool = False) -> Loaded:
     """The last ``n`` escalated reviews (of all replicas, with ``replicas``)."""
     return _queue(str(path), _stamps(path, replicas), n, replicas)
+
+
+def load_sample(path: Path, n: int, replicas: bool = False) -> Loaded:
+    """The last ``n`` reviews of the labelling sample (of all replicas, with ``replicas``), in labelling order."""
+    return _sample(str(path), _stamps(path, replicas), n, replicas)
+
+
+def load_plan(settings: Settings) -> AdaptPlan | str:
+    """What the next adaptation would use from the labels file (or why it cannot be read)."""
+    path = settings.paths.human_labels
+    return _plan(str(path), _stamp(path), settings.model_dump_json())
 
 
 def load_labels(path: Path, n: int) -> dict[str, str]:

@@ -18,6 +18,7 @@ class Sources(BaseModel):
     queue: Path
     labels: Path
     drift: Path
+    sample: Path | None = None  # the labelling sample (fallback.labelling), read like the queue
     # predictions and queue name <root>/<log>: read that log in every replica folder under root (sentiment.replicas)
     replicas: bool = False
 
@@ -45,6 +46,7 @@ def sources_for(settings: Settings, demo: bool) -> Sources:
             queue=root / p.human_queue.name if root else p.human_queue,
             labels=p.human_labels,
             drift=p.drift_report,
+            sample=root / p.labelling_sample.name if root else p.labelling_sample,
             replicas=root is not None,
         )
     d = demo_dir(settings)
@@ -54,4 +56,5 @@ def sources_for(settings: Settings, demo: bool) -> Sources:
         queue=d / p.human_queue.name,
         labels=d / p.human_labels.name,
         drift=p.drift_report,
+        sample=d / p.labelling_sample.name,
     )

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
 from fallback.keywords import KeywordRules
+from fallback.labelling import LabellingSample
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from fallback.tiers import LocalTiers, Tier1Model
@@ -34,7 +35,10 @@ class Chain:
         rules: KeywordRules | None = None,
         queue: HumanQueue | None = None,
         guard: ResourceGuard | None = None,
+        sample: LabellingSample | None = None,
     ) -> None:
+        """``sample``: also offer answers to the labelling sample (the service always does; in-process callers opt
+        in, e.g. a batch job over a product line's reviews)."""
         g = settings.gates
         self.settings = settings
         self.tiers = LocalTiers(model, g, rules)
@@ -43,6 +47,7 @@ class Chain:
             g.max_memory_percent, g.max_cpu_percent, g.resource_sample_seconds, scope=g.cpu_pressure_scope
         )
         self.sequence = TierSequence(self.tiers, g, pressure=self.guard.pressure, overlap=False)
+        self.sample = sample
 
     def classify(self, raw: object) -> Prediction:
         return self.classify_traced(raw).prediction
@@ -53,7 +58,10 @@ class Chain:
     def classify_many(self, raws: Sequence[object], request_ids: Sequence[str] | None = None) -> list[Traced]:
         """The whole chain for a batch, with one model call for every text that reaches tier 1."""
         ids = list(request_ids) if request_ids else [uuid.uuid4().hex for _ in raws]
-        return self.queue.escalate(_run(self.sequence.run(raws, ids)))
+        traced = self.queue.escalate(_run(self.sequence.run(raws, ids)))
+        if self.sample is not None:
+            self.sample.offer(traced)
+        return traced
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

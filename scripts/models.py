@@ -11,6 +11,10 @@
     sentiment-models gate [--challenger VERSION] [--dry-run] [--force --reason "..."]
                                                            # challenger vs champion; promotes if it passes
 
+    sentiment-models import-labels FILE.csv|FILE.jsonl [--labeller NAME]
+                                                           # labels made elsewhere (text, label) into the labels
+                                                           # file; invalid rows, duplicates, conflicts counted
+
 ``gate`` exits 0 when the gate passed (promoted, or a dry run) or a forced promotion went through, else 3.
 
 Every command takes ``--json`` (machine-readable output) and ``--name`` (default: settings' model name).
@@ -20,6 +24,7 @@ A refused change exits with status 1 and says why. Also ``python -m scripts.mode
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shlex
 import sys
@@ -68,6 +73,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ch.add_argument("--report", type=Path)
     ex = sub.add_parser("export", parents=[common], help="store a verified ONNX export in an older version")
     ex.add_argument("tag", help="a version, a unique prefix of one, or NAME:VERSION")
+    im = sub.add_parser("import-labels", parents=[common], help="append labels made elsewhere (CSV or JSONL)")
+    im.add_argument("file", type=Path, help="CSV or JSON Lines with a text and a label (or sentiment) column")
+    im.add_argument("--labeller", default="", help="recorded with each label (default: import:<file name>)")
     gt = sub.add_parser("gate", parents=[common], help="score challenger vs champion on the frozen evaluation set")
     gt.add_argument("--challenger", help="a version to judge instead of the challenger alias")
     gt.add_argument("--dry-run", action="store_true", help="decide and write the report, move no alias")
@@ -189,10 +197,33 @@ def gate(args: argparse.Namespace, command: str) -> GateReport:
     )
 
 
+def import_labels_command(args: argparse.Namespace) -> int:
+    from training.label_import import LabelFileError, import_labels
+
+    try:
+        result = import_labels(args.file, load_settings(), args.labeller)
+    except (OSError, UnicodeDecodeError, LabelFileError, csv.Error) as exc:
+        print(f"cannot import {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(result.model_dump_json(indent=1))
+        return 0
+    m = result.merged
+    print(
+        f"{result.imported} of {result.rows} rows imported into {result.labels_file}; left out: "
+        f"{result.unreadable} unreadable, {result.unknown_label} unknown label, {result.rejected_text} text failing "
+        f"the input checks\nthe labels file now holds {m.reviews} labelled reviews ({m.duplicates} duplicates "
+        f"merged, {m.conflicts} conflicting texts: the latest label wins)"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     command = shlex.join(["sentiment-models", *argv])
+    if args.command == "import-labels":
+        return import_labels_command(args)
     if args.command == "gate":
         try:
             report = gate(args, command)

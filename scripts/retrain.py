@@ -5,6 +5,12 @@
 overall or on the low-confidence signal, or its estimated performance dropped (``performance_drop``); either way
 it exits 0 and its last line is JSON with the decision.
 Then ``sentiment-models gate`` decides whether the challenger replaces the champion.
+
+``--recalibrate`` adapts the champion to the product line without training: its temperature and class bias refitted
+on the operators' labels (seconds), registered as a new version and set as challenger (:mod:`training.adaptation`).
+``--from champion`` continues training the champion on the labels mixed with a replay sample of the base data
+(lower learning rate, early stop on product-line labels, recalibrated; ``--train-budget-s``, default 300 s).
+``--auto`` chooses by label count (nothing, recalibrate, or continue from the champion) and prints why.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from drift.report import DriftReport
 from scripts.train import make_train_config, training_arguments
+from sentiment.settings import Settings
 
 
 class DriftDecision(BaseModel):
@@ -71,7 +78,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="REPORT.json",
         help="retrain only if this drift report says drifted (overall, or low confidence) or performance_drop",
     )
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="refit the champion's calibration on the labels (no training, seconds) and register it as challenger",
+    )
+    how.add_argument(
+        "--from",
+        dest="from_",
+        choices=["champion"],
+        help="continue training the champion on the labels plus a replay sample of the base data",
+    )
+    how.add_argument("--auto", action="store_true", help="choose by label count and say why")
     return p.parse_args(argv)
+
+
+def adapt(args: argparse.Namespace, command: str) -> int:
+    """``--recalibrate``, ``--from champion`` or ``--auto``: the exit status."""
+    from sentiment.settings import load_settings
+    from training.adaptation import AdaptError, plan_for, recalibrate
+
+    settings = load_settings()
+    chosen, _ = plan_for(settings)
+    if args.auto:
+        print(f"--auto: {chosen.path}: {chosen.why}")
+        if chosen.path == "none":
+            print(json.dumps({"decision": "skip", **chosen.model_dump(mode="json")}))
+            return 0
+    if args.from_ == "champion" or (args.auto and chosen.path == "fine_tune"):
+        return continue_champion(args, settings, command)
+    try:
+        result = recalibrate(settings, command=command)
+    except AdaptError as exc:
+        print(f"cannot recalibrate: {exc}", file=sys.stderr)
+        return 2
+    a = result.adaptation
+    print(
+        json.dumps(
+            {
+                "decision": "recalibrated",
+                "tag": result.tag,
+                "alias": result.alias,
+                "champion": result.champion,
+                "labels": a.labels,
+                "held_out": a.held_out,
+                "seconds": a.seconds,
+                "nll_before": round(a.nll_before, 4),
+                "nll_after": round(a.nll_after, 4),
+            }
+        )
+    )
+    return 0
+
+
+def continue_champion(args: argparse.Namespace, settings: Settings, command: str) -> int:
+    from training.adapt_fine_tune import fine_tune_from_champion
+    from training.adaptation import AdaptError
+    from training.chain_view import chain_view
+
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    out = (args.output_dir or settings.paths.reports_dir / "retrain") / "from-champion"
+    try:
+        result = fine_tune_from_champion(
+            settings, chain_view, out, budget_s=args.train_budget_s or 300.0, command=command
+        )
+    except AdaptError as exc:
+        print(f"cannot continue from the champion: {exc}", file=sys.stderr)
+        return 2
+    a = result.adaptation
+    summary = {"decision": "fine_tuned", "tag": result.tag, "alias": result.alias, "champion": result.champion}
+    keep = ("labels", "early_stop_labels", "held_out", "replay", "steps", "stopped", "seconds")
+    print(json.dumps(summary | a.model_dump(include=set(keep)) | {"report_dir": str(out)}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(decision.model_dump(mode="json")))
             return 0
         drift = {"drift": decision.model_dump(mode="json")}
+
+    if args.recalibrate or args.auto or args.from_:
+        return adapt(args, shlex.join(["sentiment-retrain", *argv]))
 
     from sentiment.settings import load_settings
     from training.chain_view import chain_view

@@ -76,6 +76,24 @@ class HumanLabel(BaseModel):
     labeller: str = "operator"
 
 
+class SampleRecord(BaseModel):
+    """One line of ``labelling_sample.jsonl``: a tier-1 answer offered to an operator for a label.
+
+    ``selection`` says why: ``margin`` (the top two classes were close: always taken below the margin limit) or
+    ``random`` (drawn with probability ``1 / weight``), so the labels can be re-weighted to the stream's class mix.
+    """
+
+    ts: str = Field(default_factory=utc_now)
+    request_id: str
+    text: str
+    selection: Literal["margin", "random"]
+    weight: float  # 1 / probability that this answer was taken
+    margin: float  # top-1 minus top-2 calibrated probability
+    probs: list[float]
+    model: TierOpinion
+    model_tag: str | None = None
+
+
 Alias = Literal["champion", "challenger"]
 AliasAction = Literal["bootstrap", "promote", "rollback", "clear"]
 

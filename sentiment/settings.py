@@ -184,6 +184,10 @@ class PathSettings(BaseModel):
         return self.data_dir / "trends.sqlite"
 
     @property
+    def labelling_sample(self) -> Path:
+        return self.data_dir / "labelling_sample.jsonl"
+
+    @property
     def drift_report(self) -> Path:
         return self.reports_dir / "drift.json"
 
@@ -296,8 +300,28 @@ class LifecycleSettings(BaseModel):
     # gates.confidence_gate may exceed the champion's by at most these (absolute).
     ece_tolerance: float = 0.02
     low_confidence_tolerance: float = 0.05
+    # Adapting to a product line (training.adaptation, ``sentiment-retrain --auto``): labels to fit on (held-out ones
+    # excluded) before recalibrating at all, and before fine-tuning the champion instead.
+    adapt_min_labels: int = Field(default=30, ge=1)
+    fine_tune_min_labels: int = Field(default=1000, ge=1)
+    # Judging an adapted challenger (training.promotion): held-out labels of the product line it needs before the
+    # gate decides anything ("not enough evidence" below), and the most macro-F1 it may lose on the frozen base set.
+    min_target_labels: int = Field(default=30, ge=1)
+    base_tolerance: float = 0.01
     # Gate reports (JSON, PNG, Markdown), one folder per run; None = <paths.reports_dir>/promotion.
     reports_dir: Path | None = None
+
+
+class LabellingSettings(BaseModel):
+    """The labelling sample (``fallback.labelling``): which live tier-1 answers are offered to an operator beside the
+    human queue. Uncertain answers teach the model most; a random share keeps the stream's class mix estimable."""
+
+    # A tier-1 answer whose top two class probabilities are closer than this is always offered (until the cap).
+    max_margin: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Share of the other tier-1 answers drawn at random; each carries weight 1 / random_share.
+    random_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    # Most records one serving process adds per UTC day (uncertain and random together); 0 = no sample.
+    daily_cap: int = Field(default=200, ge=0)
 
 
 class Settings(BaseSettings):
@@ -314,6 +338,7 @@ class Settings(BaseSettings):
     rotation: RotationSettings = RotationSettings()
     security: SecuritySettings = SecuritySettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    labelling: LabellingSettings = LabellingSettings()
 
     @property
     def promotion_reports_dir(self) -> Path:

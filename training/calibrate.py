@@ -28,18 +28,27 @@ class Calibration(BaseModel):
     ece_after: float
 
 
-def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0, bias: np.ndarray | None = None) -> float:
+def nll(
+    logits: np.ndarray,
+    y: np.ndarray,
+    temperature: float = 1.0,
+    bias: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> float:
+    """Mean negative log-likelihood; ``weights``: per-example weights (a sample re-weighted to its population)."""
     p = calibrated_probs(logits, temperature, bias)
-    return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
+    return float(np.average(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)), weights=weights))
 
 
-def fit(logits: np.ndarray, y: np.ndarray, with_bias: bool = True) -> tuple[float, list[float]]:
+def fit(
+    logits: np.ndarray, y: np.ndarray, with_bias: bool = True, weights: np.ndarray | None = None
+) -> tuple[float, list[float]]:
     """Minimise NLL over log T (bounded to T in [0.05, 20], so it cannot run away) and the free biases."""
     k = logits.shape[1]
 
     def loss(x: np.ndarray) -> float:
         bias = np.concatenate([[0.0], x[1:]]) if with_bias else None
-        return nll(logits, y, float(np.exp(x[0])), bias)
+        return nll(logits, y, float(np.exp(x[0])), bias, weights)
 
     x0 = np.zeros(k if with_bias else 1)
     bounds = [(-3.0, 3.0)] + [(-10.0, 10.0)] * (len(x0) - 1)

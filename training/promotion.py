@@ -10,6 +10,12 @@ Both models score the frozen evaluation set (:mod:`training.evalset`) once each.
 McNemar's exact test on per-review correctness is reported beside the bootstrap as a second opinion; it tests
 accuracy, not macro-F1, so it does not decide.
 
+An adapted challenger (recalibrated or fine-tuned from the champion on a product line's labels: its metadata has
+``adaptation``) is judged where it was adapted to be better: the paired bootstrap and the gain run on the held-out
+human labels alone (the product line), and the frozen base split only has to show that nothing else got worse: the
+challenger may lose at most ``lifecycle.base_tolerance`` macro-F1 there. With fewer than
+``lifecycle.min_target_labels`` held-out labels the gate says "not enough evidence" and promotes nothing.
+
 Every run writes ``gate.json``, ``gate.png`` and ``gate.md`` to its own folder under the promotion reports
 folder; :func:`last_report` reads the newest (what a dashboard shows).
 """
@@ -205,6 +211,48 @@ def checks(champion: ModelScore, challenger: ModelScore, boot: Bootstrap, cfg: L
     ]
 
 
+def product_line_checks(
+    champion: ModelScore, challenger: ModelScore, boot: Bootstrap, cfg: LifecycleSettings
+) -> list[Check]:
+    """An adapted challenger: enough held-out product-line labels, better there, no worse on the base split; the
+    confidence checks as for any challenger."""
+    n = challenger.parts["human"].n if "human" in challenger.parts else 0
+    evidence = Check(
+        name="evidence",
+        passed=n >= cfg.min_target_labels,
+        value=n,
+        limit=cfg.min_target_labels,
+        detail=f"{n} held-out labels of the product line (at least {cfg.min_target_labels} needed)",
+    )
+    if not evidence.passed:
+        return [evidence]
+    significance, gain, *confidence = checks(champion, challenger, boot, cfg)
+    if "base" in champion.parts and "base" in challenger.parts:
+        base_a, base_b = champion.parts["base"].macro_f1, challenger.parts["base"].macro_f1
+        base = Check(
+            name="base_no_worse",
+            passed=base_b - base_a >= -cfg.base_tolerance,
+            value=base_b - base_a,
+            limit=-cfg.base_tolerance,
+            detail=f"frozen base split macro-F1 {base_a:.4f} -> {base_b:.4f} ({base_b - base_a:+.4f}, "
+            f"tolerance -{cfg.base_tolerance})",
+        )
+    else:  # only an offline replay lacks one (experiments.evaluate_adaptation): the frozen set always has it
+        base = Check(name="base_no_worse", passed=True, value=0.0, limit=-cfg.base_tolerance, detail="no base split")
+    return [
+        evidence,
+        significance.model_copy(update={"detail": f"on the product line: {significance.detail}"}),
+        gain.model_copy(
+            update={
+                "detail": f"product-line macro-F1 {champion.parts['human'].macro_f1:.4f} -> "
+                f"{challenger.parts['human'].macro_f1:.4f} ({boot.difference:+.4f})"
+            }
+        ),
+        base,
+        *confidence,
+    ]
+
+
 class EvalInfo(BaseModel):
     config: dict[str, object]
     data_fingerprint: str
@@ -229,7 +277,9 @@ class GateReport(BaseModel):
     lifecycle: LifecycleSettings
     champion_score: ModelScore
     challenger_score: ModelScore
-    bootstrap: Bootstrap
+    # "product_line": an adapted challenger, judged on the held-out labels with the base split as a guard
+    mode: Literal["base", "product_line"] = "base"
+    bootstrap: Bootstrap  # on the whole evaluation set, or (product_line) on the held-out labels alone
     mcnemar: McNemar
     checks: list[Check]
     passed: bool
@@ -266,15 +316,17 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
     t2 = datetime.now(UTC)
     champ, chall = (score(t, probs[t], y, parts, gate) for t in (champion, challenger))
     cfg = settings.lifecycle
+    adapted = bool(resolve(challenger)[1].adaptation)
+    judged = parts == "human" if adapted and es.n_human else np.ones(len(y), bool)
     boot, diffs = paired_bootstrap(
-        y,
-        probs[champion].argmax(1),
-        probs[challenger].argmax(1),
+        y[judged],
+        probs[champion][judged].argmax(1),
+        probs[challenger][judged].argmax(1),
         cfg.bootstrap_resamples,
         cfg.bootstrap_seed,
         cfg.alpha,
     )
-    found = checks(champ, chall, boot, cfg)
+    found = product_line_checks(champ, chall, boot, cfg) if adapted else checks(champ, chall, boot, cfg)
     report = GateReport(
         model=champion.split(":", 1)[0],
         champion=champion,
@@ -293,6 +345,7 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
         challenger_score=chall,
         bootstrap=boot,
         mcnemar=mcnemar_exact(y, probs[champion].argmax(1), probs[challenger].argmax(1)),
+        mode="product_line" if adapted else "base",
         checks=found,
         passed=all(c.passed for c in found),
         seconds={
@@ -341,6 +394,9 @@ def run_gate(
             report.action_detail = why
         except AliasError as exc:
             report.action, report.action_detail = "refused", f"the registry refused: {exc}"
+    elif failed(report) == ["evidence"]:
+        report.action = "kept"
+        report.action_detail = f"not enough evidence: {report.checks[0].detail}; champion kept"
     else:
         report.action = "kept"
         report.action_detail = f"champion kept: failed {', '.join(failed(report))}"
@@ -391,10 +447,19 @@ def render_markdown(r: GateReport) -> str:
             + " | ".join(f"{s.per_class_f1[k]:.3f}" for k in LABELS)
             + " |"
         )
+    names = {"base": "frozen base split", "human": "held-out labels (product line)"}
+    lines += ["", "| macro-F1 by part | reviews | champion | challenger |", "| --- | ---: | ---: | ---: |"]
+    lines += [
+        f"| {names[k]} | {a.parts[k].n} | {a.parts[k].macro_f1:.4f} | {b.parts[k].macro_f1:.4f} |"
+        for k in ("human", "base")
+        if k in a.parts and k in b.parts
+    ]
+    judged = "the held-out product-line labels" if r.mode == "product_line" else "the whole evaluation set"
     lines += [
         "",
         (
-            f"Paired bootstrap ({bs.resamples} resamples, seed {bs.seed}): macro-F1 difference {bs.difference:+.4f}, "
+            f"Judged on {judged}. Paired bootstrap ({bs.resamples} resamples, seed {bs.seed}): "
+            f"macro-F1 difference {bs.difference:+.4f}, "
             f"{bs.ci_level:.0%} CI [{bs.ci_low:+.4f}, {bs.ci_high:+.4f}], one-sided p {bs.p_value:.4f}. "
             f"McNemar exact: champion alone right on {mc.champion_only_right}, challenger alone right on "
             f"{mc.challenger_only_right}, one-sided p {mc.p_value:.4g} (two-sided {mc.p_value_two_sided:.4g})."

@@ -1,8 +1,11 @@
-"""Panel 2: every review escalated to a human, filterable, labelled in place into the append-only labels file."""
+"""Panel 2: what an operator labels, in order: every review escalated to a human (filterable), then the labelling
+sample (uncertain and random tier-1 answers, :mod:`fallback.labelling`); labels go to the append-only labels file.
+Below both: how many labels the product line has and what the next adaptation would do with them."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -74,6 +77,13 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
     if saved := st.session_state.pop("queue_saved", None):
         ok, message = saved
         (st.success if ok else st.error)(message)
+    _queue(sources, settings, labeller)
+    if sources.sample is not None:
+        _sample(sources, sources.sample, settings, labeller)
+    _plan(settings, sources)
+
+
+def _queue(sources: Sources, settings: Settings, labeller: str) -> None:
     n = settings.dashboard.tail_records
     loaded = loaders.load_queue(sources.queue, n, sources.replicas)
     read_problem(loaded, sources.shown(sources.queue))
@@ -115,3 +125,58 @@ def render(sources: Sources, settings: Settings, labeller: str) -> None:
         for _, row in shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows():
             _card(row, sources, labeller)
     read_note(loaded, sources.queue, "queued reviews", sources.replicas)
+
+
+def _sample(sources: Sources, path: Path, settings: Settings, labeller: str) -> None:
+    st.subheader("Labelling sample")
+    n = settings.dashboard.tail_records
+    loaded = loaders.load_sample(path, n, sources.replicas)
+    read_problem(loaded, sources.shown(path))
+    df = loaded.frame
+    if df.empty:
+        st.info(
+            f"No labelling sample yet (`{sources.shown(path)}`): the service offers its least certain answers, and a "
+            f"random {settings.labelling.random_share:.0%} of the rest, up to {settings.labelling.daily_cap} a day."
+        )
+        return
+    df = df.assign(human_label=df["request_id"].map(loaders.load_labels(sources.labels, n)))
+    waiting = df[df["human_label"].isna()]
+    cols = st.columns(3)
+    cols[0].metric("sampled", f"{len(df):,}")
+    cols[1].metric("sample labelled", f"{len(df) - len(waiting):,}")
+    cols[2].metric("sample awaiting label", f"{len(waiting):,}")
+    st.caption(
+        "Most uncertain first (smallest margin between the top two classes), the random picks interleaved: they are "
+        "what lets the product line's class mix be estimated, so label them too."
+    )
+    for _, row in waiting.head(PAGE_SIZE).iterrows():
+        with st.container(border=True):
+            info, buttons = st.columns([3, 2])
+            picked = "uncertain" if row["selection"] == "margin" else f"random (weight {row['weight']:.0f})"
+            info.markdown(f"**{picked}** · margin {row['margin']:.3f} · `{row['request_id']}`")
+            info.text(row["text"])
+            info.caption(f"model said {row['model_label']} ({row['model_confidence']:.3f})")
+            for col, label in zip(buttons.columns(len(LABELS)), LABELS, strict=True):
+                col.button(
+                    label,
+                    key=f"sample-{row['request_id']}-{label}",
+                    on_click=_save,
+                    args=(sources, row["request_id"], row["text"], label, labeller),
+                )
+    read_note(loaded, path, "sampled reviews", sources.replicas)
+
+
+def _plan(settings: Settings, sources: Sources) -> None:
+    st.subheader("Labels of this product line")
+    if sources.kind != "real":
+        st.caption("The demo view has no retraining plan: it reads the real labels file only.")
+        return
+    plan = loaders.load_plan(settings)
+    if isinstance(plan, str):
+        st.error(plan)
+        return
+    cols = st.columns(3)
+    cols[0].metric("labelled reviews", f"{plan.labels:,}")
+    cols[1].metric("to adapt on", f"{plan.train:,}")
+    cols[2].metric("held out for the gate", f"{plan.held_out:,}")
+    st.markdown(f"Next `sentiment-retrain --auto`: **{plan.path}** ({plan.why}).")

@@ -38,6 +38,9 @@ class ModelMetadata(BaseModel):
     # exports were stored, or the export failed (onnx_error says why).
     onnx: OnnxExport | None = None
     onnx_error: str = ""
+    # How this version was adapted from another on a product line's labels (training.adaptation.Adaptation);
+    # empty for a trained version.
+    adaptation: dict[str, Any] = Field(default_factory=dict)
 
 
 def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, vocab: frozenset[str]) -> str:
@@ -57,7 +60,7 @@ def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, voca
     aliases.bootstrap(command="save_to_store")
     with bentoml.models.create(
         name,
-        metadata=_without_none(metadata.model_dump(mode="json")),
+        metadata=stored_metadata(metadata),
         labels={"task": "sentiment", "profile": metadata.profile or "custom"},
     ) as ref:
         shutil.copytree(checkpoint_dir, ref.path, dirs_exist_ok=True)
@@ -65,6 +68,12 @@ def save_to_store(name: str, checkpoint_dir: Path, metadata: ModelMetadata, voca
         ref.info.metadata.update(registration_metadata(Path(ref.path), metadata.max_length))  # saved on exit
     aliases.bootstrap(command="save_to_store")
     return str(ref.tag)
+
+
+def stored_metadata(metadata: ModelMetadata) -> dict[str, Any]:
+    """A version's metadata as the store takes it (every registration path writes it this way)."""
+    stored: dict[str, Any] = _without_none(metadata.model_dump(mode="json"))
+    return stored
 
 
 def _without_none(value: Any) -> Any:

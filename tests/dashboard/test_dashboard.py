@@ -28,10 +28,10 @@ from dashboard import aggregate, demo, loaders
 from dashboard.drift_report import fmt_value, parse_report
 from dashboard.sources import sources_for
 from dashboard.stats_client import ServiceStats, fetch_stats
-from sentiment.contract import LABELS, Prediction, Reason
+from sentiment.contract import LABELS, Label, Prediction, Reason
 from sentiment.estimation import latest_labels
 from sentiment.jsonl import append_records, iter_records
-from sentiment.records import PredictionRecord, QueueRecord
+from sentiment.records import PredictionRecord, QueueRecord, SampleRecord, TierOpinion
 from sentiment.settings import REPO_ROOT, Settings, load_settings
 
 FIXTURES = Path(__file__).with_name("test_dashboard_data")
@@ -261,11 +261,11 @@ def test_queue_shows_escalations_and_labels_in_place(settings: Settings) -> None
     queue = fixture_records("human_queue.jsonl")
     labelled = {r["request_id"] for r in fixture_records("human_labels.jsonl")}
     at = run_app("queue")
-    assert metrics(at) == {
+    assert metrics(at) | {
         "escalated": str(len(queue)),
         "labelled": str(len(labelled)),
         "awaiting label": str(len(queue) - len(labelled)),
-    }
+    } == metrics(at)
     table = at.dataframe[0].value
     assert set(table["text"]) == {r["text"] for r in queue if r["request_id"] not in labelled}
 
@@ -286,6 +286,40 @@ def test_queue_shows_escalations_and_labels_in_place(settings: Settings) -> None
     assert written[-1]["text"] == next(r["text"] for r in queue if r["request_id"] == "q02")
     assert metrics(at)["labelled"] == str(len(labelled) + 1)
     assert "Saved **positive**" in at.success[0].value
+
+
+def _sample_record(i: int, selection: str, margin: float) -> dict[str, Any]:
+    return SampleRecord(
+        request_id=f"s{i}",
+        text=f"Sampled review {i}: the case is fine but the zip sticks",
+        selection=selection,  # type: ignore[arg-type]
+        weight=1.0 if selection == "margin" else 50.0,
+        margin=margin,
+        probs=[0.3, 0.3 + margin / 2, 0.4 - margin / 2],
+        model=TierOpinion(label=Label.neutral, confidence=0.5),
+    ).model_dump(mode="json")
+
+
+def test_the_labelling_sample_follows_the_queue_most_uncertain_first_and_labels_count(settings: Settings) -> None:
+    install_fixtures(settings)
+    records = [_sample_record(0, "margin", 0.15), _sample_record(1, "margin", 0.01), _sample_record(2, "random", 0.9)]
+    records += [_sample_record(3, "margin", 0.08), _sample_record(4, "margin", 0.12)]
+    append_records(settings.paths.labelling_sample, records)
+    order = list(aggregate.sample_frame(records)["request_id"])
+    assert order[0] == "s1" and order.index("s3") < order.index("s4") < order.index("s0")
+    assert order.index("s2") < len(order) - 1  # the lone random pick is not left for last
+    queued_labels = len({r["request_id"] for r in fixture_records("human_labels.jsonl")})
+    at = run_app("queue")
+    shown = metrics(at)
+    assert (shown["sampled"], shown["sample labelled"], shown["sample awaiting label"]) == ("5", "0", "5")
+    assert shown["labelled reviews"] == str(queued_labels)
+    at.button(key="sample-s1-negative").click().run()
+    assert not at.exception
+    last = list(iter_records(settings.paths.human_labels))[-1]
+    assert (last["request_id"], last["label"], last["text"]) == ("s1", "negative", records[1]["text"])
+    shown = metrics(at)
+    assert (shown["sample labelled"], shown["labelled reviews"]) == ("1", str(queued_labels + 1))
+    assert "Next `sentiment-retrain --auto`: **none**" in all_text(at)
 
 
 def test_queue_relabel_latest_wins(settings: Settings) -> None:
