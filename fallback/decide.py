@@ -122,13 +122,26 @@ def admit(raw: object, request_id: str, gates: GateSettings) -> Validated | Trac
 
 
 def language_gate(v: Validated, lang: LanguageResult, request_id: str) -> Traced | None:
-    """None when the text may go on; otherwise its ``not_english`` answer."""
+    """None when the text may go on; otherwise its ``not_language`` or ``not_english`` answer."""
     if lang.accepted:
         return None
-    pred = Prediction.rejected(
-        Reason.not_english, f"detected '{lang.lang}' (p={lang.probability:.2f}), only English is supported"
-    )
+    if lang.method == "nonsense":
+        pred = Prediction.rejected(
+            Reason.not_language, f"{lang.probability:.0%} of the words are known words: this does not read as language"
+        )
+    else:
+        pred = Prediction.rejected(
+            Reason.not_english, f"detected '{lang.lang}' (p={lang.probability:.2f}), only English is supported"
+        )
     return Traced(prediction=pred, trace=_trace(v, request_id, "gate", lang))
+
+
+def reads_words(lang: LanguageResult) -> Failure | None:
+    """Why tier 1 must not answer an accepted text (it has only emoji, which the tokenizer reads as ``[UNK]``), or
+    None. Its answer then comes from the rules' emoji lexicon, or a person."""
+    if lang.method == "emoji":
+        return Failure(code=Reason.no_words, detail="only emoji, no words for tier 1")
+    return None
 
 
 def answered_by_model(model: ModelOutput | Failure, gates: GateSettings) -> bool:

@@ -35,6 +35,8 @@ class GateSettings(BaseModel):
     """Input validation and the gates between tiers."""
 
     min_chars: int = 5
+    # A text shorter than min_chars is still answered when it carries this many emoji (the rules read them).
+    min_emoji: int = 1
     max_chars: int = 5000
     overlong: Literal["reject", "truncate"] = "reject"
     max_bad_char_ratio: float = 0.05
@@ -45,6 +47,12 @@ class GateSettings(BaseModel):
     # fastText's probability for the target language at which Latin-script text is accepted without langdetect
     # (0.04 ms instead of 2-10 ms). Lower verdicts still go to langdetect and its word-frequency check. None = off.
     lang_fast_accept: float | None = 0.5
+    # Latin-script text whose known (or word-like, below) words make up less than this share, in English and in the
+    # language proposed for it, is not language (keyboard mashing, random letters): rejected as `not_language`.
+    min_known_word_share: float = 0.6
+    # An unknown word still counts as a word when the mean log-probability of its letter pairs among common English
+    # words reaches this ("excelent", "beatiful" do; "zxcv", "sdfghjk" do not). None: only known words count.
+    min_wordlike_logp: float | None = -6.6
     confidence_gate: float = 0.60
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
     neutral_band: float | None = None

@@ -35,6 +35,9 @@ def test_confident_model_answer_is_ok(make_chain):
         ("Das Produkt ist leider nach zwei Wochen kaputt gegangen.", Reason.not_english),
         (b"\xff\xfe\xfa\xfb\xfc valid \xff\xfe", Reason.bad_encoding),
         ("Great\x00\x01\x02\x03 product", Reason.bad_encoding),
+        ("asdf qwer zxcv", Reason.not_language),
+        ("xqzvbn ptrkl jjjjjjj", Reason.not_language),
+        ("!!!!!!!!", Reason.not_language),
     ],
 )
 def test_invalid_inputs_are_rejected_before_the_model(make_chain, raw, code):
@@ -221,3 +224,21 @@ def test_a_machine_path_in_an_error_never_reaches_the_client(make_chain):
     pred = make_chain(Broken()).classify(NEGATIVE)
     assert pred.reason_code is Reason.model_error
     assert "/srv/models" not in pred.reason and "…/model.onnx" in pred.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "label"), [("👎👎👎", Label.negative), ("😍🔥", Label.positive), ("👍", Label.positive)]
+)
+def test_emoji_only_reviews_are_answered_by_the_rules_without_the_model(make_chain, text, label):
+    """The tokenizer reads every emoji as [UNK]: tier 1 is not asked, the rules' emoji lexicon answers."""
+    model = StandInModel(default=(0.02, 0.03, 0.95))
+    pred = make_chain(model).classify(text)
+    assert (pred.label, pred.status, pred.reason_code) == (label, Status.fallback, Reason.no_words)
+    assert model.calls == []
+
+
+def test_emoji_beside_words_still_go_to_the_model(make_chain):
+    model = StandInModel(default=(0.9, 0.05, 0.05))
+    pred = make_chain(model).classify("👎 it broke after a day")
+    assert (pred.label, pred.status) == (Label.negative, Status.ok)
+    assert model.calls == [["👎 it broke after a day"]]
