@@ -42,6 +42,9 @@ class Reason(StrEnum):
     resource_pressure = "resource_pressure"
     model_unavailable = "model_unavailable"
     model_error = "model_error"
+    # tier 1 was confident, but the keyword rules read at least as much of the opposite polarity (sarcasm, a
+    # complaint after praise): the rules answered, or a person (GateSettings.rules_veto).
+    rules_disagree = "rules_disagree"
     # the text has no words, only emoji, which tier 1 reads as unknown tokens: the rules' emoji lexicon answered.
     no_words = "no_words"
     # tier 1 could not answer inside the request's latency budget (its queue was predicted too long, or the call ran

@@ -54,6 +54,10 @@ class GateSettings(BaseModel):
     # words reaches this ("excelent", "beatiful" do; "zxcv", "sdfghjk" do not). None: only known words count.
     min_wordlike_logp: float | None = -6.6
     confidence_gate: float = 0.60
+    # A confident positive or negative answer of tier 1 stands only when the keyword rules do not read at least as
+    # many hits of the opposite polarity ("I love how it broke"): otherwise the rules answer, or a person, with
+    # reason `rules_disagree`. The rules then run on every text, not only on those below the gate.
+    rules_veto: bool = False
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
     neutral_band: float | None = None
     max_memory_percent: float = 90.0

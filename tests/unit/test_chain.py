@@ -242,3 +242,20 @@ def test_emoji_beside_words_still_go_to_the_model(make_chain):
     pred = make_chain(model).classify("👎 it broke after a day")
     assert (pred.label, pred.status) == (Label.negative, Status.ok)
     assert model.calls == [["👎 it broke after a day"]]
+
+
+def test_rules_veto_stops_a_confident_answer_the_rules_read_the_other_way(settings, make_chain):
+    settings.gates.rules_veto = True
+    model = StandInModel(default=(0.02, 0.03, 0.95))
+    chain = make_chain(model)
+    sarcastic = chain.classify("I love how it broke the first time I used it.")  # love vs broke: a tie
+    assert (sarcastic.status, sarcastic.reason_code, sarcastic.label) == (Status.fallback, Reason.human_review, None)
+    assert "rules_disagree" in sarcastic.reason
+    complaint = chain.classify("Great, it broke after a day and the sound is awful and useless.")
+    assert (complaint.label, complaint.reason_code) == (Label.negative, Reason.rules_disagree)
+    assert chain.classify(POSITIVE).status is Status.ok  # no opposite reading: the model's answer stands
+
+
+def test_without_the_veto_the_rules_are_not_asked_for_confident_answers(make_chain):
+    pred = make_chain(StandInModel(default=(0.02, 0.03, 0.95))).classify("I love how it broke the first time.")
+    assert (pred.label, pred.status) == (Label.positive, Status.ok)
