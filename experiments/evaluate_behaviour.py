@@ -65,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         cases = generate("suite", args.seed, args.per_template)
         console.print(f"{len(cases)} cases through the chain on {model.tag} ({settings.service.backend})")
         t0 = time.perf_counter()
-        report = score(chain, cases, model.tag, args.seed)
+        report = score(
+            lambda texts: [t.prediction for t in chain.classify_many(texts)],
+            cases,
+            model.tag,
+            args.seed,
+            run_settings.gates.confidence_gate,
+        )
         report.seconds = time.perf_counter() - t0
         real = real_reviews(chain, settings, args.real_per_file) if args.real_per_file else None
     out_dir = args.output_dir or settings.paths.committed_reports_dir / "behaviour"

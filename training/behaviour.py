@@ -17,16 +17,13 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from itertools import product
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
 from sentiment.contract import Label, Prediction, Reason, Status
 
-if TYPE_CHECKING:  # training.data imports the templates; only the scorer needs the chain
-    from fallback.chain import Chain
-
-SUITE_VERSION = "1"
+SUITE_VERSION = "2"  # 2: "It's not that the X isn't good" (read as a complaint as often as not) replaced
 Kind = Literal["MFT", "INV", "DIR"]
 Split = Literal["suite", "train"]
 CATEGORIES = ("negation", "contrast", "sarcasm", "intensity", "emoji", "nonsense", "invariance")
@@ -110,7 +107,7 @@ NEGATION = (
     ("No complaints about the {product}.", ("positive",), "no complaints"),
     ("No complaints, the {product} is {pos_adj}.", ("positive",), "no complaints"),
     ("I can't say I don't {pos_verb} this {product}.", ("positive", "neutral"), "double negation"),
-    ("It's not that the {product} isn't {pos_adj}.", ("positive", "neutral"), "double negation"),
+    ("Not once did the {product} fail to work.", ("positive", "neutral"), "double negation"),
 )
 CONTRAST = (
     ("{Praise}, but {complaint}.", "praise first"),
@@ -440,14 +437,21 @@ class BehaviourReport(BaseModel):
         }
 
 
-def score(chain: Chain, cases: Sequence[Case], model: str, seed: int, batch: int = 64) -> BehaviourReport:
-    """Run every case (and every INV/DIR base text) through the chain once and score them."""
+Classify = Callable[[list[str]], Sequence[Prediction]]
+
+
+def score(
+    classify: Classify, cases: Sequence[Case], model: str, seed: int, confidence_gate: float, batch: int = 64
+) -> BehaviourReport:
+    """Run every case (and every INV/DIR base text) once through ``classify`` (the whole chain: a
+    ``fallback.chain.Chain``'s answers, or the service's) and score them. Training imports this module for the
+    templates, and dashboard code imports training, so the chain itself is passed in rather than imported."""
     texts = list(dict.fromkeys([c.text for c in cases] + [c.base for c in cases if c.base is not None]))
     answers: dict[str, Prediction] = {}
     for i in range(0, len(texts), batch):
         chunk = texts[i : i + batch]
-        for text, traced in zip(chunk, chain.classify_many(chunk), strict=True):
-            answers[text] = traced.prediction
+        for text, answer in zip(chunk, classify(chunk), strict=True):
+            answers[text] = answer
     results = []
     for c in cases:
         a = answers[c.text]
@@ -466,7 +470,7 @@ def score(chain: Chain, cases: Sequence[Case], model: str, seed: int, batch: int
     return BehaviourReport(
         model=model,
         seed=seed,
-        confidence_gate=chain.settings.gates.confidence_gate,
+        confidence_gate=confidence_gate,
         n=len(results),
         categories=summarise(results),
     )
