@@ -1,10 +1,12 @@
 """Measure the language gate and the keyword rules on the real review files; write ``reports/gates.json``.
 
 Language gate: false rejection on English sources, rejection rate on non-English ones (evenly spaced sample
-per file, after the same validation the service runs). Rules: on every English review with stars, how many
+per file, after the same validation the service runs), and how many of each were rejected as not language at all
+(``not_language``: the nonsense check inside the language gate); the English false-reject rate over all English
+files together. Rules: on every English review with stars, how many
 they resolve (coverage) and how often the label they give agrees with the star label (precision), per class.
 
-    python experiments/evaluate_gates.py --per-file 3000
+    python -m experiments.evaluate_gates --per-file 3000
 """
 
 from __future__ import annotations
@@ -61,9 +63,26 @@ def language_gate(settings: Settings, per_file: int) -> dict[str, dict[str, str 
             "rejected": len(rejected),
             "rejection_rate": len(rejected) / max(1, len(texts)),
             "rescued_by_wordfreq": sum(v.method == "wordfreq" for v in verdicts),
+            "not_language": sum(v.method == "nonsense" for v in verdicts),
             "examples_rejected": [t[:80] for t in rejected[:12]],
+            "examples_not_language": [t[:80] for t, v in zip(texts, verdicts, strict=True) if v.method == "nonsense"][
+                :12
+            ],
         }
     return result
+
+
+def english_false_reject(gate: dict[str, dict[str, Any]]) -> dict[str, float | int]:
+    """All English files together: any language-gate rejection, and the nonsense check's share of it."""
+    english = [r for r in gate.values() if r["language"] == "en"]
+    n = sum(r["n"] for r in english)
+    return {
+        "n": n,
+        "rejected": sum(r["rejected"] for r in english),
+        "rejection_rate": sum(r["rejected"] for r in english) / max(1, n),
+        "not_language": sum(r["not_language"] for r in english),
+        "not_language_rate": sum(r["not_language"] for r in english) / max(1, n),
+    }
 
 
 def rules_precision(settings: Settings, per_file: int) -> dict[str, object]:
@@ -100,15 +119,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", type=Path, default=None, help="default: reports/gates.json (the committed figures)")
     args = ap.parse_args(argv)
     settings = load_settings()
+    gate = language_gate(settings, args.per_file)
     report: dict[str, Any] = {
-        "language_gate": language_gate(settings, args.per_file),
+        "language_gate": gate,
+        "english_false_reject": english_false_reject(gate),
         "rules": rules_precision(settings, args.per_file),
     }
     out = args.output or settings.paths.committed_reports_dir / "gates.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     for name, r in report["language_gate"].items():
-        print(f"{name:45s} {r['language']:8s} n={r['n']:5d} rejected={r['rejection_rate']:.2%}")
+        print(
+            f"{name:45s} {r['language']:8s} n={r['n']:5d} rejected={r['rejection_rate']:.2%} "
+            f"not_language={r['not_language']}"
+        )
+    fr = report["english_false_reject"]
+    print(
+        f"English false rejects: {fr['rejection_rate']:.2%} of {fr['n']} (not_language {fr['not_language_rate']:.2%})"
+    )
     rp = report["rules"]
     print(f"rules: coverage {rp['coverage']:.1%}, precision {rp['precision']:.1%} over {rp['reviews']} reviews")
     for lab, r in rp["per_label"].items():

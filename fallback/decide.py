@@ -123,18 +123,37 @@ def admit(raw: object, request_id: str, gates: GateSettings) -> Validated | Trac
 
 
 def language_gate(v: Validated, lang: LanguageResult, request_id: str) -> Traced | None:
-    """None when the text may go on; otherwise its ``not_english`` answer."""
+    """None when the text may go on; otherwise its ``not_language`` or ``not_english`` answer."""
     if lang.accepted:
         return None
-    pred = Prediction.rejected(
-        Reason.not_english, f"detected '{lang.lang}' (p={lang.probability:.2f}), only English is supported"
-    )
+    if lang.method == "nonsense":
+        pred = Prediction.rejected(
+            Reason.not_language, f"{lang.probability:.0%} of the words are known words: this does not read as language"
+        )
+    else:
+        pred = Prediction.rejected(
+            Reason.not_english, f"detected '{lang.lang}' (p={lang.probability:.2f}), only English is supported"
+        )
     return Traced(prediction=pred, trace=_trace(v, request_id, "gate", lang))
 
 
+def reads_words(lang: LanguageResult) -> Failure | None:
+    """Why tier 1 must not answer an accepted text (it has only emoji, which the tokenizer reads as ``[UNK]``), or
+    None. Its answer then comes from the rules' emoji lexicon, or a person."""
+    if lang.method == "emoji":
+        return Failure(code=Reason.no_words, detail="only emoji, no words for tier 1")
+    return None
+
+
 def answered_by_model(model: ModelOutput | Failure, gates: GateSettings) -> bool:
-    """Whether tier 1's answer stands as is, so the rules need not be asked."""
-    return isinstance(model, ModelOutput) and max(model.probs) >= gates.confidence_gate
+    """Whether tier 1's answer stands as is, so the rules need not be asked (with ``rules_veto`` they always are)."""
+    return isinstance(model, ModelOutput) and max(model.probs) >= gates.confidence_gate and not gates.rules_veto
+
+
+def vetoed(label: str, rules: RuleVerdict) -> bool:
+    """The rules read at least as much of the opposite polarity as of ``label`` (and some of it)."""
+    opposite = {"positive": "negative", "negative": "positive"}.get(label)
+    return opposite is not None and rules.hits[opposite] > 0 and rules.hits[label] <= rules.hits[opposite]
 
 
 def resolve(
@@ -145,11 +164,16 @@ def resolve(
     rules: RuleVerdict,
     gates: GateSettings,
 ) -> Traced:
-    """Confidence gate, neutral band, then rules, then the human queue."""
+    """Confidence gate (and the rules' veto), neutral band, then rules, then the human queue."""
     output = model if isinstance(model, ModelOutput) else None
     if output is not None:
         label, conf = top(output)
-        if conf >= gates.confidence_gate:
+        if conf >= gates.confidence_gate and gates.rules_veto and vetoed(label, rules):
+            trigger = Failure(
+                code=Reason.rules_disagree,
+                detail=f"model {label} at {conf:.2f}, but the keyword rules read {rules.hits} on {rules.matched}",
+            )
+        elif conf >= gates.confidence_gate:
             if gates.neutral_band is not None and conf < gates.neutral_band:
                 pred = Prediction.fallback(
                     Reason.neutral_band,
@@ -160,9 +184,11 @@ def resolve(
             else:
                 pred = Prediction.ok(label, conf)
             return Traced(prediction=pred, trace=_trace(v, request_id, "model", lang, output))
-        trigger = Failure(
-            code=Reason.low_confidence, detail=f"model {label} at {conf:.2f} below gate {gates.confidence_gate:.2f}"
-        )
+        else:
+            trigger = Failure(
+                code=Reason.low_confidence,
+                detail=f"model {label} at {conf:.2f} below gate {gates.confidence_gate:.2f}",
+            )
     else:
         assert isinstance(model, Failure)
         trigger = model

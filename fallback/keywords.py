@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from fallback.emoji_lexicon import NEGATIVE_EMOJI, NEUTRAL_EMOJI, POSITIVE_EMOJI
 from sentiment.contract import Label
+from sentiment.symbols import EMOJI_CHAR_CLASS
 
 POSITIVE: tuple[str, ...] = (
     "excellent",
@@ -51,6 +53,7 @@ POSITIVE: tuple[str, ...] = (
     "5 stars",
     "favorite",
     "impressed",
+    *POSITIVE_EMOJI,
 )
 NEGATIVE: tuple[str, ...] = (
     "terrible",
@@ -92,6 +95,7 @@ NEGATIVE: tuple[str, ...] = (
     "1 star",
     "rubbish",
     "pathetic",
+    *NEGATIVE_EMOJI,
 )
 # Measured on the shared reviews: "as expected", "acceptable" and "fair" sat almost only in 4-5 star reviews.
 NEUTRAL: tuple[str, ...] = (
@@ -112,12 +116,13 @@ NEUTRAL: tuple[str, ...] = (
     "3 stars",
     "not great",
     "pros and cons",
+    *NEUTRAL_EMOJI,
 )
 NEGATORS = frozenset({"not", "no", "never", "hardly", "barely", "without", "nothing", "nor", "neither"})
 SCOPE_BREAKS = frozenset({".", "!", "?", ";", ",", "but", "however", "though", "although", "except"})
 NEGATION_WINDOW = 3
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?|[.!?;,]")
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?|[.!?;,]|" + EMOJI_CHAR_CLASS)
 
 
 class RuleVerdict(BaseModel):

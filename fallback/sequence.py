@@ -1,4 +1,5 @@
-"""The tier sequence, written once: admit -> language -> tier 1 -> confidence gate -> rules -> resolve.
+"""The tier sequence, written once: admit -> language -> tier 1 (texts with words) -> confidence gate -> rules ->
+resolve.
 
 The BentoML API service, the in-process :class:`fallback.chain.Chain` and any batch scorer run this same
 coroutine over their own :class:`fallback.tiers.Tiers`. Every text leaves with exactly one answer, in input order,
@@ -23,6 +24,7 @@ from fallback.decide import (
     failed,
     internal_error,
     language_gate,
+    reads_words,
     resolve,
 )
 from fallback.keywords import RuleVerdict
@@ -116,11 +118,15 @@ class TierSequence:
                 results[i] = gate
             else:
                 open_.append(k)
+        wordless = {k: f for k in open_ if (f := reads_words(langs[k])) is not None}
         if not self.overlap:
-            accepted = await self._model([texts[k] for k in open_], deadline)
+            readable = [k for k in open_ if k not in wordless]
+            accepted = await self._model([texts[k] for k in readable], deadline)
             outputs = [Failure(code=Reason.model_error, detail="not asked")] * len(texts)
-            for k, out in zip(open_, accepted, strict=True):
+            for k, out in zip(readable, accepted, strict=True):
                 outputs[k] = out
+        for k, why in wordless.items():
+            outputs[k] = why
         needs_rules = [k for k in open_ if not answered_by_model(outputs[k], self.gates)]
         urgent = any(isinstance(out := outputs[k], Failure) and out.code == Reason.overload for k in needs_rules)
         verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules], urgent), strict=True))

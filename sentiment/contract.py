@@ -34,12 +34,19 @@ class Reason(StrEnum):
     too_long = "too_long"
     bad_encoding = "bad_encoding"
     not_english = "not_english"
+    # not language at all: keyboard mashing, random letters, repeated characters, punctuation only.
+    not_language = "not_language"
     # fallback answered by the keyword rules (tier 2): why tier 1 did not answer.
     low_confidence = "low_confidence"
     neutral_band = "neutral_band"
     resource_pressure = "resource_pressure"
     model_unavailable = "model_unavailable"
     model_error = "model_error"
+    # tier 1 was confident, but the keyword rules read at least as much of the opposite polarity (sarcasm, a
+    # complaint after praise): the rules answered, or a person (GateSettings.rules_veto).
+    rules_disagree = "rules_disagree"
+    # the text has no words, only emoji, which tier 1 reads as unknown tokens: the rules' emoji lexicon answered.
+    no_words = "no_words"
     # tier 1 could not answer inside the request's latency budget (its queue was predicted too long, or the call ran
     # out of time): the rules answered instead of the caller waiting.
     overload = "overload"
@@ -59,7 +66,15 @@ def redact_paths(text: str) -> str:
 
 
 REJECTED_REASONS = frozenset(
-    {Reason.invalid_input, Reason.empty, Reason.too_short, Reason.too_long, Reason.bad_encoding, Reason.not_english}
+    {
+        Reason.invalid_input,
+        Reason.empty,
+        Reason.too_short,
+        Reason.too_long,
+        Reason.bad_encoding,
+        Reason.not_english,
+        Reason.not_language,
+    }
 )
 
 

@@ -9,18 +9,29 @@ langdetect's character n-grams misread short English ("Great value" -> fi, "good
 When it says "not English" for Latin-script text, we ask wordfreq how common the words are in English versus
 in the language langdetect proposed: real French or Spanish reviews use words that are common there and rare in
 English; misread English is the other way round. Non-Latin scripts (CJK, Cyrillic, ...) never get the rescue.
+
+The same word lists tell language from nonsense: Latin-script text in which too few of the words are known to
+wordfreq or spelt like English words (letter pairs of its common words; "excelent" is, "zxcv" is not), in English
+or in the language proposed for it ("asdf qwer zxcv", "xqzvbn ptrkl", "aaaaaaaa"), is ``nonsense``, and so is
+text with neither letters nor emoji ("!!!!!!", "....."). Text without letters but with emoji is ``emoji``: accepted,
+and answered from the emoji (:func:`fallback.decide.reads_words`), since tier 1 reads every emoji as ``[UNK]``.
+This is the one place that decides what is language; :func:`fallback.decide.language_gate` turns it into reasons.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import re
 import threading
 import unicodedata
+from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel
 
 from sentiment.settings import GateSettings
+from sentiment.symbols import emoji_count, has_letters
 
 _LOCK = threading.Lock()
 COMMON_ENGLISH_ZIPF = 4.5  # about once per 30,000 words: "super", "nice", "good"; not "gracias" or "bien"
@@ -33,7 +44,9 @@ class LanguageResult(BaseModel):
     lang: str
     probability: float
     accepted: bool
-    method: str  # "fasttext" | "langdetect" | "wordfreq" | "script" | "none"
+    # "fasttext" | "langdetect" | "wordfreq" | "script" | "none", or "nonsense" (rejected: not language) |
+    # "emoji" (accepted: no words, emoji only)
+    method: str
 
 
 @functools.cache
@@ -106,6 +119,72 @@ def _english_by_frequency(text: str, proposed: str, min_zipf: float) -> bool:
     return en >= _mean_zipf(words, base)
 
 
+_RUN = re.compile(r"(.)\1{2,}")
+BIGRAM_VOCAB = 30000  # the most common words of the language whose letter pairs make the model below
+
+
+@functools.cache
+def _letter_pairs(lang: str) -> tuple[dict[str, float], float]:
+    """Log-probability of each letter pair (with ``^``/``$`` for the word's ends) among the language's common words,
+    add-one smoothed, and the log-probability of a pair never seen."""
+    from wordfreq import top_n_list
+
+    counts: Counter[str] = Counter()
+    for w in top_n_list(lang, BIGRAM_VOCAB, wordlist=WORDLIST):
+        if w.isalpha():
+            s = f"^{w}$"
+            counts.update(a + b for a, b in zip(s, s[1:], strict=False))
+    total = sum(counts.values()) + len(counts) + 1
+    return {k: math.log((v + 1) / total) for k, v in counts.items()}, math.log(1 / total)
+
+
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_ROW_NEIGHBOURS = frozenset(r[i : i + 2] for r in _ROWS for i in range(len(r) - 1)) | frozenset(
+    r[i + 1] + r[i] for r in _ROWS for i in range(len(r) - 1)
+)
+
+
+def keyboard_walk(word: str) -> bool:
+    """Most of its letter pairs are neighbours on a keyboard row ("wertyu", "lkjhg"): typed by sliding a finger."""
+    pairs = [word[i : i + 2] for i in range(len(word) - 1)]
+    return len(pairs) >= 3 and sum(p in _ROW_NEIGHBOURS for p in pairs) / len(pairs) >= 0.75
+
+
+def _wordlike(word: str, lang: str, min_logp: float) -> bool:
+    """Spelt like the language even if misspelt ("excelent", "beatiful"): no letter pair the language never uses,
+    a mean letter-pair log-probability of at least ``min_logp``, not a walk along a keyboard row and not one or two
+    letters repeated ("tttttt", "jkjkjk")."""
+    if len(word) >= 4 and len(set(word)) <= 2:
+        return False
+    logp, unseen = _letter_pairs(lang)
+    s = f"^{word}$"
+    pairs = [logp.get(a + b, unseen) for a, b in zip(s, s[1:], strict=False)]
+    return min(pairs) > unseen and sum(pairs) / len(pairs) >= min_logp and not keyboard_walk(word)
+
+
+def _known(word: str, lang: str) -> bool:
+    """In wordfreq's list, as written or with elongation undone ("sooooo" -> "soo"/"so", "tooo" -> "too"). A word
+    of one letter repeated ("aaaaaa") is known only as written."""
+    from wordfreq import zipf_frequency
+
+    forms = {word}
+    if len(set(word)) > 1:
+        forms |= {_RUN.sub(r"\1\1", word), _RUN.sub(r"\1", word)}
+    return any(zipf_frequency(f, lang, wordlist=WORDLIST) > 0 for f in forms)
+
+
+def known_word_share(text: str, lang: str = "en", min_logp: float | None = None) -> float | None:
+    """Share of the alphabetic words wordfreq knows in ``lang`` (or, given ``min_logp``, that are at least spelt
+    like its words); None when there are no alphabetic words."""
+    from wordfreq.tokens import tokenize
+
+    words = [w for w in tokenize(text, "en") if w.isalpha()][:64]
+    if not words:
+        return None
+    ok = sum(_known(w, lang) or (min_logp is not None and _wordlike(w, lang, min_logp)) for w in words)
+    return ok / len(words)
+
+
 def warm_up() -> None:
     """Load every model and word list now, so that no request pays for a first use."""
     from wordfreq import zipf_frequency
@@ -114,6 +193,7 @@ def warm_up() -> None:
     _fasttext().detect("warm up", k=1)
     for lang in sorted(_wordfreq_languages() | {"en"}):
         zipf_frequency("the", lang, wordlist=WORDLIST)
+    _letter_pairs(GateSettings().language)
     # langdetect reads its 55 profiles on first use
     detect_language("Produit excellent, merci", GateSettings(lang_fast_accept=None))
 
@@ -131,18 +211,48 @@ def detect_language(text: str, gates: GateSettings) -> LanguageResult:
     Only the first ``gates.lang_max_chars`` characters are read: langdetect's cost grows with length while its
     verdict settles within a few sentences, so the cut saves time without changing verdicts.
     """
+    _detector_ready()
+    text = text[: gates.lang_max_chars] if gates.lang_max_chars > 0 else text
+    if not has_letters(text):
+        if emoji_count(text):
+            return LanguageResult(lang="emoji", probability=1.0, accepted=True, method="emoji")
+        return LanguageResult(lang="und", probability=0.0, accepted=False, method="nonsense")
+    if latin_share(text) < 0.5:
+        return _by_script(text, gates.language)
+    try:
+        share = known_word_share(text, gates.language, gates.min_wordlike_logp)
+    except Exception:  # the word lists are a second opinion; without them the language verdict stands
+        share = None
+    verdict = _latin_language(text, gates)
+    if share is None or share >= gates.min_known_word_share:
+        return verdict
+    if not verdict.accepted and verdict.lang.split("-")[0] in _wordfreq_languages():
+        # Real French or German: words common there, rare in English. Not nonsense, just not English.
+        foreign = known_word_share(text, verdict.lang.split("-")[0]) or 0.0
+        if foreign >= gates.min_known_word_share:
+            return verdict
+    if emoji_count(text):  # "Ezzy Peazzy 😊": the emoji still say something
+        return LanguageResult(lang="emoji", probability=share, accepted=True, method="emoji")
+    return LanguageResult(lang="und", probability=share, accepted=False, method="nonsense")
+
+
+def _by_script(text: str, target: str) -> LanguageResult:
+    """Non-Latin scripts: langdetect's verdict, no second opinion."""
+    from langdetect import LangDetectException, detect_langs
+
+    try:
+        with _LOCK:
+            best = detect_langs(text)[0]
+        return LanguageResult(lang=best.lang, probability=best.prob, accepted=best.lang == target, method="script")
+    except LangDetectException:
+        return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
+
+
+def _latin_language(text: str, gates: GateSettings) -> LanguageResult:
+    """fastText when it is sure, else langdetect with the word-frequency rescue."""
     from langdetect import LangDetectException, detect_langs
 
     target, min_english_zipf = gates.language, gates.lang_min_english_zipf
-    _detector_ready()
-    text = text[: gates.lang_max_chars] if gates.lang_max_chars > 0 else text
-    if latin_share(text) < 0.5:
-        try:
-            with _LOCK:
-                best = detect_langs(text)[0]
-            return LanguageResult(lang=best.lang, probability=best.prob, accepted=best.lang == target, method="script")
-        except LangDetectException:
-            return LanguageResult(lang="und", probability=0.0, accepted=False, method="none")
     if gates.lang_fast_accept is not None:
         fast = fast_verdict(text, target, gates.lang_fast_accept)
         if fast is not None:

@@ -35,6 +35,8 @@ class GateSettings(BaseModel):
     """Input validation and the gates between tiers."""
 
     min_chars: int = 5
+    # A text shorter than min_chars is still answered when it carries this many emoji (the rules read them).
+    min_emoji: int = 1
     max_chars: int = 5000
     overlong: Literal["reject", "truncate"] = "reject"
     max_bad_char_ratio: float = 0.05
@@ -46,7 +48,17 @@ class GateSettings(BaseModel):
     # (fastText is far cheaper per review). Lower verdicts still go to langdetect and its word-frequency check.
     # None = off.
     lang_fast_accept: float | None = 0.5
+    # Latin-script text whose known (or word-like, below) words make up less than this share, in English and in the
+    # language proposed for it, is not language (keyboard mashing, random letters): rejected as `not_language`.
+    min_known_word_share: float = 0.6
+    # An unknown word still counts as a word when the mean log-probability of its letter pairs among common English
+    # words reaches this ("excelent", "beatiful" do; "zxcv", "sdfghjk" do not). None: only known words count.
+    min_wordlike_logp: float | None = -6.6
     confidence_gate: float = 0.60
+    # A confident positive or negative answer of tier 1 stands only when the keyword rules do not read at least as
+    # many hits of the opposite polarity ("I love how it broke"): otherwise the rules answer, or a person, with
+    # reason `rules_disagree`. The rules then run on every text, not only on those below the gate.
+    rules_veto: bool = False
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
     neutral_band: float | None = None
     max_memory_percent: float = 90.0

@@ -1,4 +1,5 @@
-"""Input gates that run before any model: type, emptiness, encoding, length. Shared by training and serving.
+"""Input gates that run before any model: type, emptiness, encoding, length (characters, or emoji). Shared by
+training and serving.
 
 Language is checked separately (:mod:`sentiment.language_id`) because the service runs it in its own runner.
 """
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from sentiment.contract import Prediction, Reason
 from sentiment.preprocess import bad_char_ratio, normalize
 from sentiment.settings import GateSettings
+from sentiment.symbols import emoji_count
 
 
 class Validated(BaseModel):
@@ -46,8 +48,11 @@ def validate(raw: Any, gates: GateSettings) -> Validated | Prediction:
         )
     norm = normalize(decoded)
     n = len(norm.text)
-    if n < gates.min_chars:
-        return Prediction.rejected(Reason.too_short, f"{n} characters, minimum {gates.min_chars}")
+    # Emoji carry meaning the character count misses: "👎👎👎" is a whole review.
+    if n < gates.min_chars and emoji_count(norm.text) < gates.min_emoji:
+        return Prediction.rejected(
+            Reason.too_short, f"{n} characters, minimum {gates.min_chars} (or {gates.min_emoji} emoji)"
+        )
     truncated = False
     text = norm.text
     if n > gates.max_chars:

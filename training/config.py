@@ -49,6 +49,10 @@ class TrainConfig(BaseModel):
     # The head: "classes" = three logits trained on the flat labels; "stars" = five logits trained on the star rating,
     # served as three classes (sentiment.model.stars: p(negative) = p(1) + p(2), ...).
     head: Literal["classes", "stars"] = "classes"
+    # Behaviour augmentation: this many examples per template (0 = none) from the training half of the behaviour
+    # suite's negation, contrast and intensity templates (training.behaviour.augmentation), added to the capped
+    # training set. The suite scores only its other half, so it is never taught its own sentences.
+    augment_behaviour: int = 0
     # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
     # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
     neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
@@ -122,7 +126,7 @@ def make_config(profile: str, **overrides: Any) -> TrainConfig:
 
 
 # Training levers that sentiment-train (and retrain, which shares its flags) and evaluate_loso both take.
-LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head")
+LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head", "augment_behaviour")
 
 
 def add_lever_arguments(p: argparse.ArgumentParser) -> None:
@@ -144,4 +148,11 @@ def add_lever_arguments(p: argparse.ArgumentParser) -> None:
         "--head",
         choices=["classes", "stars"],
         help="stars: a 5-star head trained on the ratings, served as the three classes",
+    )
+    p.add_argument(
+        "--augment-behaviour",
+        type=int,
+        metavar="N",
+        help="add N examples per template from the training half of the behaviour suite (negation, contrast, "
+        "intensity); 0 = none",
     )

@@ -280,11 +280,28 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) 
     if cfg.max_test_per_source:
         parts["test"] = cap_per_source(parts["test"], cfg.max_test_per_source, rng)
     parts = {name: keep_english(parts[name], gates, stats, name) for name in SPLITS}
+    if cfg.augment_behaviour:
+        parts["train"] += behaviour_examples(cfg.augment_behaviour, cfg.seed, gates)
     stats.kept = sum(len(p) for p in parts.values())
     split_info: dict[str, object] = {"method": cfg.split, **{name: describe(parts[name]) for name in SPLITS}}
     if cfg.split == "time":
         split_info |= {"val_from": cfg.val_from.isoformat(), "test_from": cfg.test_from.isoformat()}
     return Dataset(**parts, stats=stats, fingerprint=fingerprint(parts), split_info=split_info)
+
+
+AUGMENTATION_SOURCE = "behaviour-augmentation"
+
+
+def behaviour_examples(per_template: int, seed: int, gates: GateSettings) -> list[Review]:
+    """The behaviour suite's training half as reviews (undated, no stars), validated like every other text."""
+    from training.behaviour import augmentation
+
+    out = []
+    for text, label in augmentation(seed, per_template):
+        v = validate(text, gates)
+        if isinstance(v, Validated):
+            out.append(Review(text=v.text, label=label, source=AUGMENTATION_SOURCE))
+    return out
 
 
 def load_binary(path: Path, gates: GateSettings) -> list[tuple[str, int]]:

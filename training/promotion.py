@@ -144,6 +144,9 @@ class ModelScore(BaseModel):
     ece: float
     low_confidence_share: float  # top-class confidence below gates.confidence_gate
     parts: dict[str, PartScore]  # "base" (frozen test split) and "human" (held-out labels)
+    # The behaviour suite's pass rates per category as stored with the version (experiments.evaluate_behaviour);
+    # shown beside the figures, not a check: empty when the suite was never run on it.
+    behaviour: dict[str, float] = {}
 
 
 def score(tag: str, probs: np.ndarray, y: np.ndarray, parts: np.ndarray, confidence_gate: float) -> ModelScore:
@@ -315,6 +318,8 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
     }
     t2 = datetime.now(UTC)
     champ, chall = (score(t, probs[t], y, parts, gate) for t in (champion, challenger))
+    for s in (champ, chall):
+        s.behaviour = stored_behaviour(s.tag)
     cfg = settings.lifecycle
     adapted = bool(resolve(challenger)[1].adaptation)
     judged = parts == "human" if adapted and es.n_human else np.ones(len(y), bool)
@@ -355,6 +360,13 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
         },
     )
     return report, diffs
+
+
+def stored_behaviour(tag: str) -> dict[str, float]:
+    """The pass rates ``metrics.behaviour`` of a stored version, or none."""
+    stored = resolve(tag)[1].metrics.get("behaviour")
+    rates = stored.get("pass_rates") if isinstance(stored, dict) else None
+    return {str(k): float(v) for k, v in rates.items()} if isinstance(rates, dict) else {}
 
 
 def run_gate(
@@ -466,10 +478,29 @@ def render_markdown(r: GateReport) -> str:
         ),
         "",
         *(f"- {'pass' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in r.checks),
+        *behaviour_table(a, b),
         "",
         "![gate](gate.png)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def behaviour_table(champion: ModelScore, challenger: ModelScore) -> list[str]:
+    """Behaviour-suite pass rates of both versions, where stored (``experiments.evaluate_behaviour``)."""
+    cats = list(dict.fromkeys([*champion.behaviour, *challenger.behaviour]))
+    if not cats:
+        return []
+    rows = [
+        "",
+        "Behaviour suite pass rates (stored with each version):",
+        "",
+        "| | " + " | ".join(cats) + " |",
+        "| --- | " + " | ".join("---:" for _ in cats) + " |",
+    ]
+    for name, s in (("champion", champion), ("challenger", challenger)):
+        cells = [f"{s.behaviour[c]:.1%}" if c in s.behaviour else "-" for c in cats]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def plot(r: GateReport, diffs: np.ndarray, path: Path) -> Path:

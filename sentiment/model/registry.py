@@ -150,6 +150,20 @@ def store_export(tag: str) -> tuple[str, OnnxExport]:
     return str(ref.tag), record
 
 
+def attach_metric(tag: str, key: str, value: dict[str, Any]) -> str:
+    """Store a figure measured after registration (the behaviour suite) as ``metrics.<key>`` of a version, beside
+    its held-out figures; returns the full tag. The weights and the tag stay as they were."""
+    import bentoml
+
+    ref = bentoml.models.get(tag)
+    stored = ref.info.metadata.get("metrics")
+    metrics: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
+    metrics[key] = _without_none(value)
+    ref.info.metadata["metrics"] = metrics
+    ref.flush()  # type: ignore[no-untyped-call]  # rewrites model.yaml only
+    return str(ref.tag)
+
+
 def read_vocab(model_dir: Path) -> frozenset[str]:
     p = model_dir / VOCAB_FILE
     return frozenset(p.read_text(encoding="utf-8").split()) if p.exists() else frozenset()

@@ -46,13 +46,6 @@ def trained_minilm(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) 
 
 
 @pytest.fixture(scope="session")
-def behaviour_minilm(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> TrainedModel:
-    """Fine-tuned on ~1,000 shared reviews (1 epoch, 63 steps: ~2 min on an idle 2-core box), for the behaviour
-    tests: the 320-review ``trained_minilm`` calls "This is not good." positive."""
-    return _train_minilm(tmp_path_factory, max_train=1000, max_val=200, lr=1e-4, eval_every=21, decision_bias=True)
-
-
-@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer, 32-dim DistilBERT (MiniLM tokenizer): proves any HF checkpoint trains, in seconds."""
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_distilbert"))

@@ -35,6 +35,9 @@ def test_confident_model_answer_is_ok(make_chain):
         ("Das Produkt ist leider nach zwei Wochen kaputt gegangen.", Reason.not_english),
         (b"\xff\xfe\xfa\xfb\xfc valid \xff\xfe", Reason.bad_encoding),
         ("Great\x00\x01\x02\x03 product", Reason.bad_encoding),
+        ("asdf qwer zxcv", Reason.not_language),
+        ("xqzvbn ptrkl jjjjjjj", Reason.not_language),
+        ("!!!!!!!!", Reason.not_language),
     ],
 )
 def test_invalid_inputs_are_rejected_before_the_model(make_chain, raw, code):
@@ -232,3 +235,38 @@ def test_a_machine_path_in_an_error_never_reaches_the_client(make_chain):
     pred = make_chain(Broken()).classify(NEGATIVE)
     assert pred.reason_code is Reason.model_error
     assert "/srv/models" not in pred.reason and "…/model.onnx" in pred.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "label"), [("👎👎👎", Label.negative), ("😍🔥", Label.positive), ("👍", Label.positive)]
+)
+def test_emoji_only_reviews_are_answered_by_the_rules_without_the_model(make_chain, text, label):
+    """The tokenizer reads every emoji as [UNK]: tier 1 is not asked, the rules' emoji lexicon answers."""
+    model = StandInModel(default=(0.02, 0.03, 0.95))
+    pred = make_chain(model).classify(text)
+    assert (pred.label, pred.status, pred.reason_code) == (label, Status.fallback, Reason.no_words)
+    assert model.calls == []
+
+
+def test_emoji_beside_words_still_go_to_the_model(make_chain):
+    model = StandInModel(default=(0.9, 0.05, 0.05))
+    pred = make_chain(model).classify("👎 it broke after a day")
+    assert (pred.label, pred.status) == (Label.negative, Status.ok)
+    assert model.calls == [["👎 it broke after a day"]]
+
+
+def test_rules_veto_stops_a_confident_answer_the_rules_read_the_other_way(settings, make_chain):
+    settings.gates.rules_veto = True
+    model = StandInModel(default=(0.02, 0.03, 0.95))
+    chain = make_chain(model)
+    sarcastic = chain.classify("I love how it broke the first time I used it.")  # love vs broke: a tie
+    assert (sarcastic.status, sarcastic.reason_code, sarcastic.label) == (Status.fallback, Reason.human_review, None)
+    assert "rules_disagree" in sarcastic.reason
+    complaint = chain.classify("Great, it broke after a day and the sound is awful and useless.")
+    assert (complaint.label, complaint.reason_code) == (Label.negative, Reason.rules_disagree)
+    assert chain.classify(POSITIVE).status is Status.ok  # no opposite reading: the model's answer stands
+
+
+def test_without_the_veto_the_rules_are_not_asked_for_confident_answers(make_chain):
+    pred = make_chain(StandInModel(default=(0.02, 0.03, 0.95))).classify("I love how it broke the first time.")
+    assert (pred.label, pred.status) == (Label.positive, Status.ok)

@@ -94,3 +94,37 @@ def test_fast_path_accepts_nothing_the_careful_path_rejects_on_real_reviews(shar
     slow = [detect_language(t, careful) for t in texts]
     assert sum(f.method == "fasttext" for f in fast) > len(texts) / 2  # the fast path does most of the work
     assert [t for t, f, s in zip(texts, fast, slow, strict=True) if f.accepted and not s.accepted] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["asdf qwer zxcv", "asdfghjkl", "xqzvbn ptrkl", "aaaaaaaaaa", "jkjkjkjk hjhjhj", "wertyu lkjhg", "!!!!!!", "....."],
+)
+def test_nonsense_is_not_language(text):
+    v = detect_language(text, GATES)
+    assert (v.accepted, v.method) == (False, "nonsense")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["excelent product", "beatiful", "Sooooo good!!!", "Loooove it", "Osm product", "suberb quality", "gooood product"],
+)
+def test_misspelt_and_elongated_english_is_language(text):
+    assert detect_language(text, GATES).accepted
+
+
+def test_foreign_text_stays_not_english_rather_than_nonsense():
+    v = detect_language("Das Produkt ist schlecht und kam kaputt an.", GATES)
+    assert (v.accepted, v.method, v.lang) == (False, "langdetect", "de")
+
+
+@pytest.mark.parametrize("text", ["👎👎👎", "😍🔥", "Ezzy Peazzy 😊"])
+def test_emoji_without_words_is_accepted_as_emoji(text):
+    v = detect_language(text, GATES)
+    assert (v.accepted, v.method) == (True, "emoji")
+
+
+def test_the_nonsense_check_can_be_switched_to_known_words_only():
+    strict = GATES.model_copy(update={"min_wordlike_logp": None})
+    assert detect_language("beatiful", GATES).accepted
+    assert not detect_language("beatiful", strict).accepted

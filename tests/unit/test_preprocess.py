@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentiment.contract import Reason
+from sentiment.contract import Prediction, Reason
 from sentiment.preprocess import bad_char_ratio, normalize
 from sentiment.settings import GateSettings
 from sentiment.validation import Validated, validate
@@ -57,3 +57,12 @@ def test_length_limits_are_configurable():
     assert isinstance(validate("Fine!", GateSettings(min_chars=5)), Validated)
     assert validate("Fine!", GateSettings(min_chars=6)).reason_code is Reason.too_short  # type: ignore[union-attr]
     assert validate("x" * 101, GateSettings(max_chars=100)).reason_code is Reason.too_long  # type: ignore[union-attr]
+
+
+def test_emoji_count_towards_the_length_gate():
+    gates = GateSettings()
+    assert isinstance(validate("👎👎👎", gates), Validated)
+    assert isinstance(validate("👍", gates), Validated)
+    short = validate("ok", gates)
+    assert isinstance(short, Prediction) and short.reason_code is Reason.too_short
+    assert isinstance(validate("👍", gates.model_copy(update={"min_emoji": 2})), Prediction)

@@ -64,3 +64,17 @@ def test_no_match_escalates(rules):
 
 def test_more_hits_means_more_confidence(rules):
     assert rules.match("great, love it, perfect").confidence > rules.match("great").confidence
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "hits"),
+    [
+        ("👎👎👎", Label.negative, 3),
+        ("😍🔥", Label.positive, 2),
+        ("meh 😐", Label.neutral, 2),
+        ("not 👍", Label.negative, 1),
+    ],
+)
+def test_emoji_are_scored_from_the_emoji_lexicon(rules, text, label, hits):
+    v = rules.match(text)
+    assert v.label is label and v.hits[label.value] == hits
