@@ -211,6 +211,9 @@ class Monitor:
         self.rollup = rollup
         self.window = window
         self._since_refresh = 0
+        # The last estimate per model version (refreshed every estimation.window answers and on /stats): what the
+        # request path reads, so that no request pays for an estimate.
+        self.estimates: dict[str, PerformanceEstimate] = {}
         self.mask = mask  # review text (logged only with service.log_text) never reaches the disk unmasked
         self.file = BackloggedFile(log_path, rotation)
 
@@ -246,7 +249,8 @@ class Monitor:
         self._since_refresh += len(recs)
         if self._since_refresh >= self.estimation.window:  # one tail read per window of answers, not per answer
             self._since_refresh = 0
-            publish(estimates(tail_records(self.log_path, self.window), self._labels(), self.estimation))
+            self.estimates = estimates(tail_records(self.log_path, self.window), self._labels(), self.estimation)
+            publish(self.estimates)
 
     def _labels(self) -> dict[str, str]:
         """The newest operator labels only: operators label recent answers, and the window is recent."""
@@ -263,7 +267,8 @@ class Monitor:
         stats = rolling_stats(records, total_requests(), self.window, read.skipped, self._labels(), self.estimation)
         if self.shadow_log is not None and self.shadow_log.exists():
             stats.shadow = summarize(tail_records(self.shadow_log, self.window))
-        publish(stats.performance_by_version)
+        self.estimates = stats.performance_by_version
+        publish(self.estimates)
         return stats
 
     def trends(

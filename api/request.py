@@ -18,7 +18,7 @@ from api.schemas import RequestMeta
 from api.shadow import Shadow
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
-from fallback.labelling import LabellingSample
+from fallback.labelling import LabellingSample, drop_boost
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from sentiment.contract import Prediction
@@ -96,10 +96,23 @@ class Pipeline:
         start = time.perf_counter()
         traced = await self.sequence.run(raws, [uuid.uuid4().hex for _ in raws], budget_s)
         traced = self.queue.escalate(traced)
-        self.sample.offer(traced)
+        self.sample.offer(traced, self.labelling_boost())
         self._log(traced, (time.perf_counter() - start) * 1000.0, meta)
         self.shadow.after(traced)
         return [t.prediction for t in traced]
+
+    def labelling_boost(self) -> float:
+        """The labelling sample's boost for the serving version, from the monitor's last estimate (never a fresh one:
+        this runs on every request) against the version's own held-out macro-F1."""
+        info = self.tiers.info
+        if not info.loaded or info.tag is None or info.metadata is None:
+            return 1.0
+        held_out = info.metadata.metrics.get("test_macro_f1")
+        return drop_boost(
+            self.monitor.estimates.get(info.tag),
+            float(held_out) if isinstance(held_out, int | float) else None,
+            self.settings,
+        )
 
     def _log(self, traced: list[Traced], latency_ms: float, meta: RequestMeta | None = None) -> None:
         tag = self.tiers.info.tag

@@ -5,7 +5,8 @@ review; labels from it alone cannot correct the model's class mix. So every tier
 queue is offered here with a known probability (:func:`inclusion`): always when its top two classes are closer
 than ``max_margin`` (the answers the model is least sure of), else with ``random_share``. Each record keeps its
 weight (1 / that probability), so labels can be re-weighted to the stream. Text is masked like every log; a
-serving process adds at most ``daily_cap`` records per UTC day.
+serving process adds at most ``daily_cap`` records per UTC day. While the serving version's estimated macro-F1 has
+dropped (:func:`drop_boost`), the random share is ``boost_on_drop`` times larger and its records say so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from fallback.decide import Traced, top
 from sentiment.backlog import BackloggedFile
 from sentiment.contract import Label
+from sentiment.estimation import PerformanceEstimate
 from sentiment.jsonl import ReadStats, iter_records
 from sentiment.outputs import ModelOutput
 from sentiment.pii import text_masker
@@ -34,13 +36,23 @@ def margin(probs: Sequence[float]) -> float:
     return float(a - b)
 
 
-def inclusion(m: float, cfg: LabellingSettings) -> float:
-    """Probability that an answer with margin ``m`` is offered for labelling."""
-    return 1.0 if m < cfg.max_margin else cfg.random_share
+def inclusion(m: float, cfg: LabellingSettings, boost: float = 1.0) -> float:
+    """Probability that an answer with margin ``m`` is offered for labelling (``boost``: see :func:`drop_boost`)."""
+    return 1.0 if m < cfg.max_margin else min(1.0, cfg.random_share * boost)
+
+
+def drop_boost(estimate: PerformanceEstimate | None, held_out_f1: float | None, settings: Settings) -> float:
+    """The random share's multiplier: ``labelling.boost_on_drop`` while the serving version's estimated macro-F1
+    (over at least ``estimation.min_answers`` answers) sits more than ``drift.performance_drop`` below its own
+    held-out macro-F1, since labels are worth most where the model seems to fail; else 1."""
+    if estimate is None or held_out_f1 is None or estimate.n < settings.estimation.min_answers:
+        return 1.0
+    dropped = held_out_f1 - estimate.macro_f1.value > settings.drift.performance_drop
+    return settings.labelling.boost_on_drop if dropped else 1.0
 
 
 def choose(
-    margins: Sequence[float], cfg: LabellingSettings, draws: Sequence[float], taken: int = 0
+    margins: Sequence[float], cfg: LabellingSettings, draws: Sequence[float], taken: int = 0, boost: float = 1.0
 ) -> list[tuple[int, float]]:
     """Which answers of a stream (in order) join the sample, and each one's weight, given one uniform draw per
     answer and how many were already taken today. Pure: the live sampler and the offline replay share it."""
@@ -48,7 +60,7 @@ def choose(
     for i, (m, u) in enumerate(zip(margins, draws, strict=True)):
         if taken + len(out) >= cfg.daily_cap:
             break
-        p = inclusion(m, cfg)
+        p = inclusion(m, cfg, boost)
         if p > 0 and u < p:
             out.append((i, 1.0 / p))
     return out
@@ -89,8 +101,9 @@ class LabellingSample:
                 self._taken = 0
         return self._taken
 
-    def offer(self, traced: Sequence[Traced]) -> int:
-        """Add the chosen answers to the sample; returns how many. Never raises: a sample is not worth an answer."""
+    def offer(self, traced: Sequence[Traced], boost: float = 1.0) -> int:
+        """Add the chosen answers to the sample; returns how many. Never raises: a sample is not worth an answer.
+        ``boost`` multiplies the random share (:func:`drop_boost`); the records taken under it say so."""
         if self.cfg.daily_cap <= 0:
             return 0
         candidates = [
@@ -108,10 +121,11 @@ class LabellingSample:
                     self.cfg,
                     [self._rng.random() for _ in candidates],
                     taken,
+                    boost,
                 )
                 if not picks:
                     return 0
-                records = [_record(*candidates[i], weight, self.cfg) for i, weight in picks]
+                records = [_record(*candidates[i], weight, self.cfg, boost > 1.0) for i, weight in picks]
                 self._taken += len(records)
             self.file.append([r.model_copy(update={"text": self.mask(r.text)}) for r in records])
             return len(records)
@@ -123,7 +137,7 @@ class LabellingSample:
         return [SampleRecord.model_validate(r) for r in iter_records(self.path, stats)]
 
 
-def _record(t: Traced, out: ModelOutput, weight: float, cfg: LabellingSettings) -> SampleRecord:
+def _record(t: Traced, out: ModelOutput, weight: float, cfg: LabellingSettings, boosted: bool) -> SampleRecord:
     label, conf = top(out)
     m = margin(out.probs)
     assert t.trace.text is not None  # candidates have text
@@ -136,4 +150,5 @@ def _record(t: Traced, out: ModelOutput, weight: float, cfg: LabellingSettings) 
         probs=[round(p, 6) for p in out.probs],
         model=TierOpinion(label=Label(label), confidence=conf),
         model_tag=out.model_tag or None,
+        boosted=boosted,
     )

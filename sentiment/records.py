@@ -92,6 +92,9 @@ class SampleRecord(BaseModel):
     probs: list[float]
     model: TierOpinion
     model_tag: str | None = None
+    # Taken while the serving version's estimated macro-F1 had dropped: random ones were drawn with the boosted
+    # share (labelling.boost_on_drop), which their weight already accounts for.
+    boosted: bool = False
 
 
 Alias = Literal["champion", "challenger"]

@@ -334,6 +334,10 @@ class LabellingSettings(BaseModel):
     random_share: float = Field(default=0.02, ge=0.0, le=1.0)
     # Most records one serving process adds per UTC day (uncertain and random together); 0 = no sample.
     daily_cap: int = Field(default=200, ge=0)
+    # While the serving version's estimated macro-F1 over the rolling window sits more than drift.performance_drop
+    # below its own held-out test macro-F1, random_share is multiplied by this (at most 1.0): more labels where the
+    # model seems to be failing. 1 = never boost.
+    boost_on_drop: float = Field(default=5.0, ge=1.0)
 
 
 class Settings(BaseSettings):

@@ -66,6 +66,19 @@ def test_stats_estimate_the_serving_version_and_count_operator_labels(tmp_path: 
     )
 
 
+def test_the_monitor_keeps_its_estimate_from_each_refresh_for_the_request_path(tmp_path: Path) -> None:
+    monitor = Monitor(tmp_path / "predictions.jsonl", 1000, estimation=EstimationSettings(window=200))
+    recs, _ = _records(200, "m:1", 3)
+    monitor.record(recs[:199])
+    assert monitor.estimates == {}  # no refresh before a window of answers
+    monitor.record(recs[199:])
+    assert list(monitor.estimates) == ["m:1"] and monitor.estimates["m:1"].n == 200
+    more, _ = _records(50, "m:2", 4)
+    monitor.record(more)
+    assert list(monitor.estimates) == ["m:1"]  # still the last refresh's
+    assert list(monitor.stats().performance_by_version) == list(monitor.estimates) == ["m:1", "m:2"]
+
+
 def test_stats_without_logged_probabilities_have_no_estimate(tmp_path: Path) -> None:
     monitor = Monitor(tmp_path / "predictions.jsonl", 100)
     recs, _ = _records(20, "m:1", 2)
