@@ -18,7 +18,7 @@ from api.schemas import RequestMeta
 from api.shadow import Shadow
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
-from fallback.labelling import LabellingSample, drop_boost
+from fallback.label_sample import LabellingSample, drop_boost
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from sentiment.contract import Prediction

@@ -18,7 +18,7 @@ class Sources(BaseModel):
     queue: Path
     labels: Path
     drift: Path
-    sample: Path | None = None  # the labelling sample (fallback.labelling), read like the queue
+    sample: Path | None = None  # the labelling sample (fallback.label_sample), read like the queue
     # predictions and queue name <root>/<log>: read that log in every replica folder under root (sentiment.replicas)
     replicas: bool = False
 

@@ -4,7 +4,7 @@ recalibration gets. ``python -m experiments.evaluate_adaptation`` (seconds; no t
 For each leave-one-source-out fold of a stored run (``reports/model/loso/quick/loso.json``: the held-out product
 line's labels and the fold model's calibrated probabilities, plus its validation split, which stands in for the
 frozen base set), the product line is replayed as a stream in a random order, several times:
-1. the labelling sample picks N labels (:func:`fallback.labelling.choose`, the served function): every answer whose
+1. the labelling sample picks N labels (:func:`fallback.label_sample.choose`, the served function): every answer whose
    top-two margin is under a limit, and a random share of the rest, until the cap N. The limit and the share are
    set so that about ``--random-fraction`` of the N picks are random. A second policy, ``random``, picks N at random.
 2. the labels split as retraining splits them: ``lifecycle.human_holdout_share`` held out for the gate;
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fallback.labelling import choose, margin
+from fallback.label_sample import choose, margin
 from sentiment.contract import LABELS
 from sentiment.settings import LabellingSettings, LifecycleSettings
 from training.adaptation import apply, refit

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from fallback.decide import Traced
 from fallback.guard import ResourceGuard
 from fallback.keywords import KeywordRules
-from fallback.labelling import LabellingSample
+from fallback.label_sample import LabellingSample
 from fallback.queue import HumanQueue
 from fallback.sequence import TierSequence
 from fallback.tiers import LocalTiers, Tier1Model

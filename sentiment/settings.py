@@ -325,7 +325,7 @@ class LifecycleSettings(BaseModel):
 
 
 class LabellingSettings(BaseModel):
-    """The labelling sample (``fallback.labelling``): which live tier-1 answers are offered to an operator beside the
+    """The labelling sample (``fallback.label_sample``): which live tier-1 answers are offered to an operator beside the
     human queue. Uncertain answers teach the model most; a random share keeps the stream's class mix estimable."""
 
     # A tier-1 answer whose top two class probabilities are closer than this is always offered (until the cap).

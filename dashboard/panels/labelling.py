@@ -1,5 +1,5 @@
 """Panel 2: what an operator labels, in order: every review escalated to a human (filterable), then the labelling
-sample (uncertain and random tier-1 answers, :mod:`fallback.labelling`); labels go to the append-only labels file.
+sample (uncertain and random tier-1 answers, :mod:`fallback.label_sample`); labels go to the append-only labels file.
 Below both: how many labels the product line has and what the next adaptation would do with them."""
 
 from __future__ import annotations

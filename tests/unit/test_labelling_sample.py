@@ -15,7 +15,7 @@ from api.monitoring import Monitor
 from api.request import Pipeline
 from api.runner_tiers import RunnerTiers
 from fallback.keywords import KeywordRules
-from fallback.labelling import LabellingSample, choose, drop_boost, margin
+from fallback.label_sample import LabellingSample, choose, drop_boost, margin
 from sentiment.estimation import Interval, PerformanceEstimate, estimate
 from sentiment.language_id import detect_language
 from sentiment.model.registry import ModelMetadata
