@@ -9,7 +9,7 @@ that file: ``python -m scripts.train --profile quick --data <all the other files
    picks, as :func:`experiments.evaluate_adaptation.product_settings` sets them).
 2. An operator labels every sampled review with its star label, through the dashboard's writer
    (:func:`dashboard.loaders.save_label`).
-3. ``sentiment-retrain --from champion`` runs (:func:`scripts.retrain.main`), timed.
+3. ``sentiment-retrain --from champion`` runs (``python -m scripts.retrain``, as its own process), timed.
 4. The champion and the adapted challenger are scored on the rest of the line (never labelled), argmax plus the
    confidence gate as the other adaptation benchmarks read them, with paired bootstrap 95% intervals; the promotion
    check runs as ``sentiment-models gate --dry-run`` (its verdict, and the frozen base split's macro-F1 for both,
@@ -37,7 +37,6 @@ from experiments.evaluate_adaptation import SHOWN, decide, product_settings
 from fallback.chain import Chain
 from fallback.guard import ResourceGuard
 from fallback.labelling import LabellingSample, margin
-from scripts.retrain import main as retrain_main
 from sentiment.contract import LABELS
 from sentiment.model.aliases import AliasRegistry
 from sentiment.model.inference import SentimentModel
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t1 = time.monotonic()
     retrain_argv = ["--from", "champion", "--train-budget-s", str(args.budget_s)]
-    rc = retrain_main(retrain_argv)
+    rc = subprocess.run([sys.executable, "-m", "scripts.retrain", *retrain_argv], check=False).returncode
     finetune_s = time.monotonic() - t1
     challenger = registry.state().challenger
     if rc != 0 or challenger is None:
