@@ -36,7 +36,7 @@ from dashboard.loaders import save_label
 from experiments.evaluate_adaptation import SHOWN, decide, product_settings
 from fallback.chain import Chain
 from fallback.guard import ResourceGuard
-from fallback.labelling import LabellingSample, margin
+from fallback.label_sample import LabellingSample, margin
 from sentiment.contract import LABELS
 from sentiment.model.aliases import AliasRegistry
 from sentiment.model.inference import SentimentModel
