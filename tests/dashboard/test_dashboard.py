@@ -33,6 +33,7 @@ from sentiment.estimation import latest_labels
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord, QueueRecord, SampleRecord, TierOpinion
 from sentiment.settings import REPO_ROOT, Settings, load_settings
+from tests.support.records import model_record
 
 FIXTURES = Path(__file__).with_name("test_dashboard_data")
 APP = REPO_ROOT / "dashboard" / "app.py"
@@ -629,18 +630,8 @@ def _scored_records(n: int, tag: str, start: str, seed: int) -> tuple[list[dict[
     y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
     t0 = pd.Timestamp(start)
     recs = [
-        PredictionRecord(
-            ts=(t0 + pd.Timedelta(minutes=3 * i)).isoformat().replace("+00:00", "Z"),
-            request_id=f"{tag}-{i}",
-            text_len=40,
-            label=LABELS[int(p[i].argmax())],
-            confidence=float(p[i].max()),
-            status="ok",
-            reason="",
-            tier="model",
-            model_confidence=float(p[i].max()),
-            probs=[round(float(v), 6) for v in p[i]],
-            model_tag=tag,
+        model_record(
+            f"{tag}-{i}", p[i], tag, ts=(t0 + pd.Timedelta(minutes=3 * i)).isoformat().replace("+00:00", "Z")
         ).model_dump(mode="json")
         for i in range(n)
     ]

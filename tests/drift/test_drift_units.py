@@ -19,6 +19,7 @@ from scripts import simulate_drift
 from sentiment.jsonl import append_records, iter_records
 from sentiment.records import PredictionRecord
 from sentiment.settings import DriftSettings, load_settings
+from tests.support.records import model_record
 
 VOCAB = frozenset({"the", "strings", "sound", "great", "and", "cheap", "div", "class", "p", "br"})
 
@@ -236,19 +237,7 @@ def _scored(prefix: str, n: int, sharpen: float, tag: str, seed: int) -> tuple[l
     y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
     labels = ("negative", "neutral", "positive")
     recs = [
-        PredictionRecord(
-            ts=f"{prefix}T10:00:00.000Z",
-            request_id=f"{prefix}-{i}",
-            text_len=50,
-            label=labels[int(p[i].argmax())],
-            confidence=float(p[i].max()),
-            status="ok",
-            reason="",
-            tier="model",
-            model_confidence=float(p[i].max()),
-            probs=[round(float(v), 6) for v in p[i]],
-            model_tag=tag,
-        ).model_dump()
+        model_record(f"{prefix}-{i}", p[i], tag, ts=f"{prefix}T10:00:00.000Z", text_len=50).model_dump()
         for i in range(n)
     ]
     return recs, {f"{prefix}-{i}": labels[int(y[i])] for i in range(n)}

@@ -13,6 +13,7 @@ from sentiment.jsonl import append_records
 from sentiment.records import HumanLabel, PredictionRecord
 from sentiment.settings import EstimationSettings
 from sentiment.shadow_log import summarize
+from tests.support.records import model_record
 
 
 def _records(n: int, tag: str, seed: int) -> tuple[list[PredictionRecord], np.ndarray]:
@@ -20,21 +21,7 @@ def _records(n: int, tag: str, seed: int) -> tuple[list[PredictionRecord], np.nd
     z = rng.normal(0.0, 2.0, (n, 3))
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     y = (rng.random(n)[:, None] > p.cumsum(1)).sum(1)
-    recs = [
-        PredictionRecord(
-            request_id=f"{tag}-{i}",
-            text_len=40,
-            label=LABELS[int(p[i].argmax())],
-            confidence=float(p[i].max()),
-            status="ok",
-            reason="",
-            tier="model",
-            model_confidence=float(p[i].max()),
-            probs=[round(float(v), 6) for v in p[i]],
-            model_tag=tag,
-        )
-        for i in range(n)
-    ]
+    recs = [model_record(f"{tag}-{i}", p[i], tag) for i in range(n)]
     return recs, y
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from api.monitoring import Monitor
-from sentiment.contract import LABELS
 from sentiment.estimation import estimate
 from sentiment.records import PredictionRecord
 from sentiment.rollup import Rollup
+from tests.support.records import model_record
 
 
 def _records(n: int, day: str, source: str | None, topic: str | None, seed: int) -> list[PredictionRecord]:
@@ -19,20 +19,8 @@ def _records(n: int, day: str, source: str | None, topic: str | None, seed: int)
     z = rng.normal(0.0, 2.0, (n, 3))
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     return [
-        PredictionRecord(
-            ts=f"{day}T{i % 24:02d}:30:00.000Z",
-            request_id=f"{day}-{source}-{i}",
-            text_len=40,
-            label=LABELS[int(p[i].argmax())],
-            confidence=float(p[i].max()),
-            status="ok",
-            reason="",
-            tier="model",
-            model_confidence=float(p[i].max()),
-            probs=p[i].tolist(),
-            model_tag="m:1",
-            source=source,
-            topic=topic,
+        model_record(
+            f"{day}-{source}-{i}", p[i], "m:1", ts=f"{day}T{i % 24:02d}:30:00.000Z", source=source, topic=topic
         )
         for i in range(n)
     ]
