@@ -19,11 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sentiment.model.aliases import AliasRegistry
 from sentiment.model.registry import resolve
 from sentiment.records import utc_now
 from sentiment.settings import Settings
-from training.adaptation import AdaptError, AdaptPlan, plan_for
+from training.adaptation import AdaptError, AdaptPlan, start
 from training.config import TrainConfig
 from training.data import Dataset, build_dataset, describe, fingerprint
 from training.evalset import build_base, eval_spec_of, human_reviews, in_holdout, text_key
@@ -70,20 +69,14 @@ def fine_tune_from_champion(
     command: str = "",
 ) -> FineTuneResult:
     t0 = time.monotonic()
-    name = settings.model.name
-    registry = AliasRegistry(name)
-    champion = registry.resolve_serving_tag()
-    if champion is None:
-        raise AdaptError(f"no champion of {name} to continue from: train one first (sentiment-train)")
-    path, meta, full = resolve(champion)
+    begun = start(settings, "continue from")
+    name, registry, the_plan, usable = settings.model.name, begun.registry, begun.plan, begun.fit_on
+    path, meta, full = resolve(begun.champion)
     spec = eval_spec_of(meta)
     if spec is None:
         raise AdaptError(f"{full} records no training data, so there is no base set to replay or guard")
-    the_plan, labels = plan_for(settings)
     if the_plan.train < settings.lifecycle.adapt_min_labels:
         raise AdaptError(the_plan.why)
-    share = settings.lifecycle.human_holdout_share
-    usable = [e for e in labels.examples if not in_holdout(e.key, share)]
     stop = [e for e in usable if in_holdout("early-stop:" + e.key, early_stop_share)]
     train_labels = [e for e in usable if not in_holdout("early-stop:" + e.key, early_stop_share)]
     if not stop or not train_labels:
@@ -96,7 +89,7 @@ def fine_tune_from_champion(
         base = build_dataset(champion_cfg, settings.gates, settings.paths.shared_data_dir)
         frozen = build_base(spec, settings).test
     frozen_keys = {text_key(r.text) for r in frozen}
-    label_keys = {e.key for e in labels.examples}
+    label_keys = {e.key for e in begun.labels.examples}
     pool = [r for r in base.train if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
     replay = random.Random(champion_cfg.seed).sample(pool, min(len(pool), int(replay_per_label * len(train_labels))))
     train = [*human_reviews(train_labels), *replay]

@@ -30,7 +30,7 @@ from sentiment.records import utc_now
 from sentiment.settings import LifecycleSettings, Settings
 from training.calibrate import fit, nll
 from training.decision import shift, tune_bias
-from training.evalset import HumanLabels, eval_spec_of, in_holdout, load_human_labels
+from training.evalset import HumanExample, HumanLabels, eval_spec_of, in_holdout, load_human_labels
 
 AdaptPath = Literal["none", "recalibrate", "fine_tune"]
 
@@ -75,6 +75,31 @@ def plan_for(settings: Settings) -> tuple[AdaptPlan, HumanLabels]:
     share = settings.lifecycle.human_holdout_share
     held = sum(in_holdout(e.key, share) for e in labels.examples)
     return plan(len(labels.examples), held, settings.lifecycle), labels
+
+
+class Start(BaseModel):
+    """What every adaptation path starts from."""
+
+    registry: AliasRegistry
+    champion: str
+    plan: AdaptPlan
+    labels: HumanLabels  # all of them, the promotion check's held-out share included
+    fit_on: list[HumanExample]  # the labels it may fit on: that held-out share left out
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+def start(settings: Settings, purpose: str) -> Start:
+    """The champion (or why there is none), the plan by label count, and the labels an adaptation may use."""
+    name = settings.model.name
+    registry = AliasRegistry(name)
+    champion = registry.resolve_serving_tag()
+    if champion is None:
+        raise AdaptError(f"no champion of {name} to {purpose}: train one first (sentiment-train)")
+    the_plan, labels = plan_for(settings)
+    share = settings.lifecycle.human_holdout_share
+    fit_on = [e for e in labels.examples if not in_holdout(e.key, share)]
+    return Start(registry=registry, champion=champion, plan=the_plan, labels=labels, fit_on=fit_on)
 
 
 # --- the fit -------------------------------------------------------------------------------------------------------
@@ -144,17 +169,11 @@ def recalibrate(
     from sentiment.model.inference import SentimentModel
 
     t0 = time.monotonic()
-    name = settings.model.name
-    registry = AliasRegistry(name)
-    champion = registry.resolve_serving_tag()
-    if champion is None:
-        raise AdaptError(f"no champion of {name} to adapt: train one first (sentiment-train)")
-    the_plan, labels = plan_for(settings)
+    begun = start(settings, "adapt")
+    name, registry, the_plan, train = settings.model.name, begun.registry, begun.plan, begun.fit_on
     if the_plan.path == "none":
         raise AdaptError(the_plan.why)
-    share = settings.lifecycle.human_holdout_share
-    train = [e for e in labels.examples if not in_holdout(e.key, share)]
-    path, meta, full = resolve(champion)
+    path, meta, full = resolve(begun.champion)
     log(f"recalibrating {full} on {len(train)} labels ({the_plan.held_out} held out for the gate)")
     served = SentimentModel(path, meta, full, settings.model.scoring_threads).predict([e.text for e in train])
     y = np.array([LABELS.index(e.label.value) for e in train])
