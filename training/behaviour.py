@@ -352,19 +352,25 @@ def generate(part: Split = "suite", seed: int = 0, per_template: int = 40) -> li
     ]
 
 
-def augmentation(seed: int = 0, per_template: int = 40) -> list[tuple[str, Label]]:
-    """Labelled training examples from the ``train`` half of the negation, contrast and intensity templates.
+AUGMENTABLE = ("negation", "contrast", "intensity")
+
+
+def augmentation(
+    seed: int = 0, per_template: int = 40, categories: Sequence[str] = AUGMENTABLE
+) -> list[tuple[str, Label]]:
+    """Labelled training examples from the ``train`` half of the chosen templates (of ``AUGMENTABLE``).
 
     Contrast is taught as neutral (a mixed review, as 3-star reviews are); negation with several accepted labels
     as the first one; intensity as its polarity."""
+    unknown = set(categories) - set(AUGMENTABLE)
+    if unknown:
+        raise ValueError(f"cannot augment {sorted(unknown)}: choose from {AUGMENTABLE}")
     out: list[tuple[str, Label]] = []
     for case in generate("train", seed, per_template):
-        if case.category == "negation":
-            out.append((case.text, Label(case.expected[0])))
-        elif case.category == "contrast":
-            out.append((case.text, Label.neutral))
-        elif case.category == "intensity":
-            out.append((case.text, Label(case.expected[0])))
+        if case.category not in categories:
+            continue
+        label = Label.neutral if case.category == "contrast" else Label(case.expected[0])
+        out.append((case.text, label))
     return out
 
 

@@ -53,6 +53,7 @@ class TrainConfig(BaseModel):
     # suite's negation, contrast and intensity templates (training.behaviour.augmentation), added to the capped
     # training set. The suite scores only its other half, so it is never taught its own sentences.
     augment_behaviour: int = 0
+    augment_categories: tuple[Literal["negation", "contrast", "intensity"], ...] = ("negation", "contrast", "intensity")
     # Label noise: "drop_rules_polar" drops 3-star training reviews that the keyword rules read as clearly positive
     # or negative (the caller supplies the rules: they live in the fallback layer). Validation and test keep them.
     neutral_noise: Literal["keep", "drop_rules_polar"] = "keep"
@@ -126,7 +127,14 @@ def make_config(profile: str, **overrides: Any) -> TrainConfig:
 
 
 # Training levers that sentiment-train (and retrain, which shares its flags) and evaluate_loso both take.
-LEVER_FIELDS = ("star_soft", "balance_sources", "balance_val_sources", "head", "augment_behaviour")
+LEVER_FIELDS = (
+    "star_soft",
+    "balance_sources",
+    "balance_val_sources",
+    "head",
+    "augment_behaviour",
+    "augment_categories",
+)
 
 
 def add_lever_arguments(p: argparse.ArgumentParser) -> None:
@@ -155,4 +163,10 @@ def add_lever_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="add N examples per template from the training half of the behaviour suite (negation, contrast, "
         "intensity); 0 = none",
+    )
+    p.add_argument(
+        "--augment-categories",
+        type=lambda s: tuple(c.strip() for c in s.split(",") if c.strip()),
+        metavar="A,B",
+        help="which suite categories --augment-behaviour draws from (default: negation,contrast,intensity)",
     )

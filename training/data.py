@@ -281,7 +281,7 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) 
         parts["test"] = cap_per_source(parts["test"], cfg.max_test_per_source, rng)
     parts = {name: keep_english(parts[name], gates, stats, name) for name in SPLITS}
     if cfg.augment_behaviour:
-        parts["train"] += behaviour_examples(cfg.augment_behaviour, cfg.seed, gates)
+        parts["train"] += behaviour_examples(cfg.augment_behaviour, cfg.seed, gates, cfg.augment_categories)
     stats.kept = sum(len(p) for p in parts.values())
     split_info: dict[str, object] = {"method": cfg.split, **{name: describe(parts[name]) for name in SPLITS}}
     if cfg.split == "time":
@@ -292,12 +292,12 @@ def build_dataset(cfg: TrainConfig, gates: GateSettings, shared_data_dir: Path) 
 AUGMENTATION_SOURCE = "behaviour-augmentation"
 
 
-def behaviour_examples(per_template: int, seed: int, gates: GateSettings) -> list[Review]:
+def behaviour_examples(per_template: int, seed: int, gates: GateSettings, categories: Sequence[str]) -> list[Review]:
     """The behaviour suite's training half as reviews (undated, no stars), validated like every other text."""
     from training.behaviour import augmentation
 
     out = []
-    for text, label in augmentation(seed, per_template):
+    for text, label in augmentation(seed, per_template, categories):
         v = validate(text, gates)
         if isinstance(v, Validated):
             out.append(Review(text=v.text, label=label, source=AUGMENTATION_SOURCE))
