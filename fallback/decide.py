@@ -163,12 +163,16 @@ def resolve(
     model: ModelOutput | Failure,
     rules: RuleVerdict,
     gates: GateSettings,
+    mixed: str | None = None,
 ) -> Traced:
-    """Confidence gate (and the rules' veto), neutral band, then rules, then the human queue."""
+    """Confidence gate (then a clause read the other way, ``mixed``, and the rules' veto), neutral band, then
+    rules, then the human queue."""
     output = model if isinstance(model, ModelOutput) else None
     if output is not None:
         label, conf = top(output)
-        if conf >= gates.confidence_gate and gates.rules_veto and vetoed(label, rules):
+        if conf >= gates.confidence_gate and mixed is not None:
+            trigger = Failure(code=Reason.mixed_sentiment, detail=mixed)
+        elif conf >= gates.confidence_gate and gates.rules_veto and vetoed(label, rules):
             trigger = Failure(
                 code=Reason.rules_disagree,
                 detail=f"model {label} at {conf:.2f}, but the keyword rules read {rules.hits} on {rules.matched}",

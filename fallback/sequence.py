@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from fallback.clauses import disagreement, to_check
 from fallback.decide import (
     Failure,
     Traced,
@@ -127,15 +128,45 @@ class TierSequence:
                 outputs[k] = out
         for k, why in wordless.items():
             outputs[k] = why
-        needs_rules = [k for k in open_ if not answered_by_model(outputs[k], self.gates)]
+        mixed = await self._mixed(texts, open_, outputs, deadline) if self.gates.clause_check else {}
+        needs_rules = [k for k in open_ if k in mixed or not answered_by_model(outputs[k], self.gates)]
         urgent = any(isinstance(out := outputs[k], Failure) and out.code == Reason.overload for k in needs_rules)
         verdicts = dict(zip(needs_rules, await self._rules([texts[k] for k in needs_rules], urgent), strict=True))
         for k in open_:
             i, v = admitted[k]
             results[i] = _guarded(
                 ids[i],
-                functools.partial(resolve, v, ids[i], langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates),
+                functools.partial(
+                    resolve, v, ids[i], langs[k], outputs[k], verdicts.get(k, NOT_CONSULTED), self.gates, mixed.get(k)
+                ),
             )
+
+    async def _mixed(
+        self, texts: list[str], open_: list[int], outputs: list[ModelOutput | Failure], deadline: float | None
+    ) -> dict[int, str]:
+        """Positions whose confident answer tier 1 contradicts on one of its clauses, with why (one more tier-1
+        call for all their clauses). A clause call that fails leaves the answers as they were."""
+        plan: dict[int, list[str]] = {}
+        for k in open_:
+            out = outputs[k]
+            if isinstance(out, ModelOutput):
+                clauses = to_check(texts[k], out, self.gates.confidence_gate, self.gates.clause_max_words)
+                if clauses:
+                    plan[k] = clauses
+        if not plan:
+            return {}
+        rows = await self._model([c for clauses in plan.values() for c in clauses], deadline)
+        mixed: dict[int, str] = {}
+        start = 0
+        for k, clauses in plan.items():
+            part = rows[start : start + len(clauses)]
+            start += len(clauses)
+            whole = outputs[k]
+            assert isinstance(whole, ModelOutput)
+            why = disagreement(whole, clauses, part, self.gates.clause_min_confidence)
+            if why is not None:
+                mixed[k] = why
+        return mixed
 
     async def _model(self, texts: list[str], deadline: float | None) -> list[ModelOutput | Failure]:
         """Tier 1 or the reason it gave no answer; never raises."""

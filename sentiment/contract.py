@@ -45,6 +45,10 @@ class Reason(StrEnum):
     # tier 1 was confident, but the keyword rules read at least as much of the opposite polarity (sarcasm, a
     # complaint after praise): the rules answered, or a person (GateSettings.rules_veto).
     rules_disagree = "rules_disagree"
+    # tier 1 was confident, but read one clause of the text confidently the other way ("Great sound, but it broke
+    # in a week"; "Wow, what a fantastic kettle, it leaked everywhere"): the rules answered, or a person
+    # (GateSettings.clause_check, fallback.clauses).
+    mixed_sentiment = "mixed_sentiment"
     # the text has no words, only emoji, which tier 1 reads as unknown tokens: the rules' emoji lexicon answered.
     no_words = "no_words"
     # tier 1 could not answer inside the request's latency budget (its queue was predicted too long, or the call ran

@@ -59,6 +59,13 @@ class GateSettings(BaseModel):
     # many hits of the opposite polarity ("I love how it broke"): otherwise the rules answer, or a person, with
     # reason `rules_disagree`. The rules then run on every text, not only on those below the gate.
     rules_veto: bool = False
+    # A confident positive or negative answer on a text of at most clause_max_words words and several clauses
+    # stands only when tier 1 reads none of its clauses the other way at clause_min_confidence or more; otherwise
+    # the rules answer, or a person, with reason `mixed_sentiment` (fallback.clauses). Costs one more tier-1 call
+    # for such texts.
+    clause_check: bool = True
+    clause_max_words: int = 25
+    clause_min_confidence: float = 0.6
     # Spec section 3: top-class confidence below this (but above the gate) is answered as neutral. None = off.
     neutral_band: float | None = None
     max_memory_percent: float = 90.0

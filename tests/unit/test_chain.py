@@ -187,7 +187,8 @@ def test_neutral_band_option(settings, make_chain):
     assert make_chain(StandInModel(default=(0.1, 0.1, 0.8))).classify(BLAND).status is Status.ok
 
 
-def test_batch_keeps_order_and_calls_model_once(make_chain):
+def test_batch_keeps_order_and_calls_model_once(settings, make_chain):
+    settings.gates.clause_check = False  # the stand-in reads every clause with its default, positive
     model = StandInModel({POSITIVE: (0.05, 0.05, 0.9), NEGATIVE: (0.9, 0.05, 0.05)})
     out = make_chain(model).classify_many([POSITIVE, "", NEGATIVE, None])
     assert [t.prediction.status for t in out] == [Status.ok, Status.rejected, Status.ok, Status.rejected]
@@ -265,6 +266,18 @@ def test_rules_veto_stops_a_confident_answer_the_rules_read_the_other_way(settin
     complaint = chain.classify("Great, it broke after a day and the sound is awful and useless.")
     assert (complaint.label, complaint.reason_code) == (Label.negative, Reason.rules_disagree)
     assert chain.classify(POSITIVE).status is Status.ok  # no opposite reading: the model's answer stands
+
+
+def test_a_confident_answer_contradicted_by_one_of_its_clauses_is_mixed(make_chain):
+    """Contrast and sarcasm: the whole text reads positive, one clause reads negative; the rules then answer."""
+    model = StandInModel({"but it broke in the first week": (0.9, 0.05, 0.05)}, default=(0.02, 0.03, 0.95))
+    chain = make_chain(model)
+    pred = chain.classify("The sound is excellent, but it broke in the first week.")
+    assert model.calls[-1] == ["The sound is excellent", "but it broke in the first week"]
+    # the rules read "excellent" and "broke": a tie, so a person decides
+    assert (pred.status, pred.reason_code, pred.label) == (Status.fallback, Reason.human_review, None)
+    assert pred.reason.startswith("human_review: mixed_sentiment")
+    assert chain.classify(POSITIVE).status is Status.ok  # its clauses read positive too: the answer stands
 
 
 def test_without_the_veto_the_rules_are_not_asked_for_confident_answers(make_chain):

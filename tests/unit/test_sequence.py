@@ -65,7 +65,9 @@ class FakeTiers:
 
 @pytest.fixture
 def gates() -> GateSettings:
-    return GateSettings(model_timeout_s=0.3)
+    """The clause check off: the fake tier 1 answers every clause with ``CONFIDENT``, which would make the tests
+    of other paths about it (its own tests turn it on)."""
+    return GateSettings(model_timeout_s=0.3, clause_check=False)
 
 
 def run(
@@ -329,3 +331,44 @@ def test_queued_text_is_masked_on_disk_but_classified_unmasked(tmp_path) -> None
     assert "jane.doe" not in record.text and "[EMAIL]" in record.text and "[PHONE]" in record.text
     assert record.text.startswith("The box came on Tuesday")  # still readable for a labeller
     assert done[0].prediction.reason_code is Reason.human_review
+
+
+SARCASTIC = "Wow, what a fantastic kettle, it leaked everywhere."
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_clause_read_the_other_way_sends_a_confident_answer_down_the_chain(
+    gates: GateSettings, overlap: bool
+) -> None:
+    gates.clause_check = True
+    tiers = FakeTiers(gates, {"it leaked everywhere": [0.85, 0.10, 0.05]})
+    mixed, plain = contract(run(tiers, gates, [SARCASTIC, POSITIVE], overlap), 2)
+    # the rules read only "fantastic": they answer, flagged as a fallback, never as the model's confident `ok`
+    assert (mixed.status, mixed.reason_code, mixed.label) == (Status.fallback, Reason.mixed_sentiment, Label.positive)
+    assert "'it leaked everywhere' negative at 0.85" in mixed.reason
+    assert plain.status is Status.ok and plain.label is Label.positive  # its clauses agree: the answer stands
+    # one call for the texts, one more for the clauses of both (each has two)
+    clauses = ["Wow", "what a fantastic kettle", "it leaked everywhere"]
+    assert tiers.calls["predict"][-1] == [*clauses, "I love this guitar strap", "it works great and feels sturdy"]
+
+
+def test_the_clause_check_spares_long_texts_single_clauses_and_unsure_answers(gates: GateSettings) -> None:
+    gates.clause_check = True
+    long_text = ", ".join(["the strap is great"] * 12) + ", it broke"
+    tiers = FakeTiers(gates, {BLAND: UNSURE, "it broke": [0.9, 0.05, 0.05]})
+    preds = contract(run(tiers, gates, ["I love how the kettle leaked everywhere.", BLAND, long_text]), 3)
+    assert preds[0].status is Status.ok and preds[2].status is Status.ok
+    assert len(tiers.calls["predict"]) == 1  # nothing to check: no clause call
+
+
+def test_a_failed_clause_call_leaves_the_answer_as_it_was(gates: GateSettings) -> None:
+    gates.clause_check = True
+
+    class FailsOnClauses(FakeTiers):
+        async def predict(self, texts: list[str]) -> Sequence[object]:
+            if texts != [SARCASTIC]:
+                raise RuntimeError("runner died")
+            return await super().predict(texts)
+
+    (pred,) = contract(run(FailsOnClauses(gates), gates, [SARCASTIC]), 1)
+    assert (pred.status, pred.label) == (Status.ok, Label.positive)
