@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             f"macro-F1 of ok answers {real['ok_macro_f1']:.3f}; "
             + ", ".join(f"{k} {v}" for k, v in sorted(real["statuses"].items(), key=lambda kv: -kv[1])[:5])
         )
+        mx = real["mixed_sentiment"]
+        console.print(
+            f"sent down the chain as mixed_sentiment: {mx['n']} ({mx['n'] / max(1, real['n']):.1%}); tier 1's "
+            f"label for them was right {mx['tier1_label_accuracy']:.1%}; answered {mx['answers']}"
+        )
     if not args.no_store:
         attach_metric(model.tag, "behaviour", report.metadata_summary())
         console.print(f"stored as metrics.behaviour of {model.tag}")
@@ -112,7 +117,8 @@ def real_reviews(chain: Any, settings: Any, per_file: int) -> dict[str, Any]:
     from collections import Counter
 
     from experiments.evaluate_gates import ENGLISH, _sample
-    from sentiment.contract import LABELS, Status, star_to_label
+    from fallback.decide import top
+    from sentiment.contract import LABELS, Reason, Status, star_to_label
     from training.evaluate import metrics
 
     rows = [
@@ -121,17 +127,37 @@ def real_reviews(chain: Any, settings: Any, per_file: int) -> dict[str, Any]:
         for text, rating in _sample(settings.paths.shared_data_dir / name, per_file, settings)
         if (truth := star_to_label(rating)) is not None
     ]
-    answers = [
-        t.prediction for i in range(0, len(rows), 64) for t in chain.classify_many([r[0] for r in rows[i : i + 64]])
-    ]
+    traced = [t for i in range(0, len(rows), 64) for t in chain.classify_many([r[0] for r in rows[i : i + 64]])]
+    answers = [t.prediction for t in traced]
     ok = [(a.label, truth) for a, (_, truth) in zip(answers, rows, strict=True) if a.status is Status.ok and a.label]
     m = metrics([LABELS.index(t.value) for _, t in ok], [LABELS.index(p.value) for p, _ in ok]) if ok else None
+    # What the clause check took from tier 1: how often its confident label was right, and what was answered instead.
+    mixed = [
+        (t, truth)
+        for t, (_, truth) in zip(traced, rows, strict=True)
+        # the trigger: a person's queue record keeps it, a rules answer carries it as its reason code
+        if (t.escalation.reason_code if t.escalation else t.prediction.reason_code) == Reason.mixed_sentiment
+    ]
     return {
         "n": len(rows),
         "ok_share": len(ok) / max(1, len(rows)),
         "ok_accuracy": sum(p is t for p, t in ok) / max(1, len(ok)),
         "ok_macro_f1": m.macro_f1 if m else 0.0,
         "statuses": dict(Counter(f"{a.status.value}:{a.reason_code.value if a.reason_code else '-'}" for a in answers)),
+        "mixed_sentiment": {
+            "n": len(mixed),
+            "tier1_label_accuracy": sum(
+                bool(t.trace.model and top(t.trace.model)[0] == truth.value) for t, truth in mixed
+            )
+            / max(1, len(mixed)),
+            "answers": dict(
+                Counter(
+                    f"{t.prediction.reason_code.value if t.prediction.reason_code else '-'}:"
+                    f"{'right' if t.prediction.label is truth else 'wrong' if t.prediction.label else 'person'}"
+                    for t, truth in mixed
+                )
+            ),
+        },
     }
 
 
