@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from sentiment.contract import Label, Prediction, Reason, Status
 
-SUITE_VERSION = "2"  # 2: "It's not that the X isn't good" (read as a complaint as often as not) replaced
+SUITE_VERSION = "3"  # 3: negated positive events ("The kettle did not charge."), one generator per category.
+# 2: "It's not that the X isn't good" (read as a complaint as often as not) replaced
 Kind = Literal["MFT", "INV", "DIR"]
 Split = Literal["suite", "train"]
 CATEGORIES = ("negation", "contrast", "sarcasm", "intensity", "emoji", "nonsense", "invariance")
@@ -70,6 +71,11 @@ FAILURES = (
     "never turned on", "arrived in pieces", "leaked everywhere", "caught fire on day one", "lasted exactly one hour",
     "cracked when I opened the box",
 )  # fmt: skip
+# What a product is bought to do: negated, a complaint ("did not fit", "could never connect").
+EVENTS = (
+    "work", "charge", "fit", "connect", "pair with my phone", "hold a charge", "close properly", "stay in place",
+    "do what it promised", "work as described",
+)  # fmt: skip
 NAMES = ("John", "Maria", "Aisha", "Kenji", "Olga", "Pedro", "Fatima", "Liam", "Chen", "Sofia", "Emma", "Ravi")
 BRANDS = (
     "Anker",
@@ -108,6 +114,9 @@ NEGATION = (
     ("No complaints, the {product} is {pos_adj}.", ("positive",), "no complaints"),
     ("I can't say I don't {pos_verb} this {product}.", ("positive", "neutral"), "double negation"),
     ("Not once did the {product} fail to work.", ("positive", "neutral"), "double negation"),
+    ("The {product} did not {event}.", ("negative",), "negated positive event"),
+    ("My {product} could never {event}.", ("negative",), "negated positive event"),
+    ("The {product} doesn't {event} anymore.", ("negative",), "negated positive event"),
 )
 CONTRAST = (
     ("{Praise}, but {complaint}.", "praise first"),
@@ -170,6 +179,7 @@ def _lexicons(part: Split) -> dict[str, tuple[str, ...]]:
         "praise": split(PRAISES, part),
         "complaint": split(COMPLAINTS, part),
         "failure": split(FAILURES, part),
+        "event": split(EVENTS, part),
         "name": split(NAMES, part),
         "brand": split(BRANDS, part),
     }
@@ -338,17 +348,21 @@ def _invariance(lex: dict[str, tuple[str, ...]], rng: random.Random, per: int) -
 
 
 def generate(part: Split = "suite", seed: int = 0, per_template: int = 40) -> list[Case]:
-    """Every case of the suite (or, with ``part="train"``, of its training half), deterministic for a seed."""
-    rng = random.Random(seed)
+    """Every case of the suite (or, with ``part="train"``, of its training half), deterministic for a seed. Each
+    category draws from its own generator, so a template added to one leaves the others' cases as they were."""
     lex = _lexicons(part)
+
+    def rng(category: str) -> random.Random:
+        return random.Random(f"{seed}:{category}")
+
     return [
-        *_negation(lex, rng, per_template),
-        *_contrast(lex, rng, per_template),
-        *_sarcasm(lex, rng, per_template),
-        *_intensity(lex, rng, per_template),
-        *_emoji(lex, rng, per_template * 2),
-        *_nonsense(rng, per_template * 3),
-        *_invariance(lex, rng, per_template),
+        *_negation(lex, rng("negation"), per_template),
+        *_contrast(lex, rng("contrast"), per_template),
+        *_sarcasm(lex, rng("sarcasm"), per_template),
+        *_intensity(lex, rng("intensity"), per_template),
+        *_emoji(lex, rng("emoji"), per_template * 2),
+        *_nonsense(rng("nonsense"), per_template * 3),
+        *_invariance(lex, rng("invariance"), per_template),
     ]
 
 

@@ -46,7 +46,8 @@ def test_the_training_half_never_shares_a_lexicon_entry_or_a_sentence_with_the_s
 
 def test_augmentation_labels_follow_the_templates():
     labels = dict(augmentation(seed=0))
-    assert labels["The blender is not amazing."] is Label.negative  # a negated positive
+    assert labels["The vacuum is not great."] is Label.negative  # a negated positive
+    assert labels["The printer did not work as described."] is Label.negative  # a negated positive event
     contrast = [t for t in labels if " but " in t and t[0].isupper()]
     assert contrast and {labels[t] for t in contrast} == {Label.neutral}
 
