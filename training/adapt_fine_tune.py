@@ -2,10 +2,11 @@
 
 Training continues from the champion's checkpoint (its trained head kept), at a lower learning rate, on the product
 line's labels mixed with a replay sample of the base training data, so that other product lines are not forgotten.
-A fifth of the labels (never the gate's held-out share) is the validation split: it picks the checkpoint (early stop
-on the product line) and recalibrates the result (temperature, class bias and, as the champion's profile does, a
-decision bias), exactly as training calibrates on its validation split. Bounded by a time budget, with progress. The
-new version records the champion's frozen evaluation set and its ``adaptation``; it is set as challenger.
+A fifth of the labels (never the gate's held-out share), with replayed base validation reviews beside them, is the
+validation split: it picks the checkpoint (early stop) and recalibrates the result (temperature, class bias and, as
+the champion's profile does, a decision bias), exactly as training calibrates on its validation split. Bounded by a
+time budget, with progress. The new version records the champion's frozen evaluation set and its ``adaptation``;
+it is set as challenger.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FineTuneAdaptation(BaseModel):
     early_stop_labels: int  # the validation split: checkpoint choice and calibration
     held_out: int  # the gate's
     replay: int  # base training reviews mixed in
+    val_replay: int = 0  # base validation reviews beside the early-stop labels
     class_counts: dict[str, int]
     lr: float
     budget_s: float
@@ -91,9 +93,16 @@ def fine_tune_from_champion(
     frozen_keys = {text_key(r.text) for r in frozen}
     label_keys = {e.key for e in begun.labels.examples}
     pool = [r for r in base.train if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
-    replay = random.Random(champion_cfg.seed).sample(pool, min(len(pool), int(replay_per_label * len(train_labels))))
+    rng = random.Random(champion_cfg.seed)
+    replay = rng.sample(pool, min(len(pool), int(replay_per_label * len(train_labels))))
     train = [*human_reviews(train_labels), *replay]
-    val = human_reviews(stop)
+    # The validation split picks the checkpoint and calibrates it (temperature, class bias, decision bias). A few
+    # dozen labels of a mostly-positive line hold almost no negatives: calibrated on them alone, the decision bias
+    # stops answering negative anywhere. Base validation reviews replayed beside them, at the training ratio, keep
+    # every class in view.
+    val_pool = [r for r in base.val if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
+    val_replay = rng.sample(val_pool, min(len(val_pool), int(replay_per_label * len(stop))))
+    val = [*human_reviews(stop), *val_replay]
     cfg = champion_cfg.model_copy(
         update={
             "base_model": str(path),
@@ -115,7 +124,8 @@ def fine_tune_from_champion(
     )
     log(
         f"continuing {full} on {len(train_labels)} labels + {len(replay)} replayed base reviews, early stop and "
-        f"calibration on {len(stop)} labels, lr {cfg.lr:g}, budget {budget_s:.0f}s"
+        f"calibration on {len(stop)} labels + {len(val_replay)} base validation reviews, lr {cfg.lr:g}, "
+        f"budget {budget_s:.0f}s"
     )
     report = run(cfg, output_dir, settings, chain_view, register=True, log=log, dataset=ds)
     assert report.tag is not None  # register=True
@@ -127,6 +137,7 @@ def fine_tune_from_champion(
         early_stop_labels=len(stop),
         held_out=the_plan.held_out,
         replay=len(replay),
+        val_replay=len(val_replay),
         class_counts=dict(sorted(Counter(e.label.value for e in train_labels).items())),
         lr=cfg.lr,
         budget_s=budget_s,

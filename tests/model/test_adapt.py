@@ -126,12 +126,14 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     a = result.adaptation
     assert AliasRegistry(NAME).state().challenger == result.tag and a.from_tag == champion
     assert a.replay == 2 * a.labels and a.early_stop_labels > 0 and a.steps > 0
+    # the checkpoint choice and calibration see base validation reviews beside the line's few labels
+    assert 0 < a.val_replay <= 2 * a.early_stop_labels
     assert a.labels + a.early_stop_labels + a.held_out == 200
     assert a.seconds < 300 and a.lr < small_config("x").lr
     meta = resolve(result.tag)[1]
     assert meta.adaptation["method"] == "fine_tune" and "test_macro_f1" not in meta.metrics
     assert meta.metrics["base_test_macro_f1"] == pytest.approx(result.base_test_macro_f1, abs=1e-4)
     assert meta.splits["frozen_eval"]["fingerprint"] == resolve(champion)[1].data_fingerprint
-    assert any("replayed base reviews" in line for line in lines)
+    assert any("replayed base reviews" in line and "base validation reviews" in line for line in lines)
     report = run_gate(NAME, settings, dry_run=True)
     assert report.mode == "product_line" and report.challenger == result.tag
