@@ -39,6 +39,7 @@ from training.config import TrainConfig
 from training.data import (
     Review,
     balanced_cap,
+    behaviour_examples,
     cap_source_share,
     cap_val,
     drop_polar_neutral,
@@ -375,6 +376,9 @@ def run_loso(
     folds = []
     for source in cfg.folds or eligible:
         data = {k: english(v) for k, v in fold_data(reviews, source, cfg, cfg.train.seed, reads_polar).items()}
+        if cfg.train.augment_behaviour:  # as training.data.build_dataset adds it: after the cap and the gate
+            t = cfg.train
+            data["train"] += behaviour_examples(t.augment_behaviour, t.seed, gates, t.augment_categories)
         log(
             f"fold {source}: train {len(data['train'])}, val {len(data['val'])}, in-domain "
             f"{len(data['in_domain'])}, test {len(data['test'])}"

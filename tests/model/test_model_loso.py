@@ -19,7 +19,7 @@ from sentiment.settings import GateSettings
 from tests.support.models import MUSIC
 from training.chain_view import chain_decisions
 from training.config import TrainConfig
-from training.data import LoadStats, Review, load_reviews
+from training.data import AUGMENTATION_SOURCE, LoadStats, Review, load_reviews
 from training.loso import (
     TARGETS,
     LosoConfig,
@@ -135,6 +135,15 @@ def test_folds_run_apart_merge_into_the_same_report(report: LosoReport) -> None:
         merge_reports([other, parts[1]])
     with pytest.raises(ValueError, match="twice"):
         merge_reports([parts[0], parts[0]])
+
+
+@pytest.mark.slow  # trains a fold
+def test_a_lever_of_training_data_reaches_every_fold(reviews: list[Review], tiny_checkpoint: Path) -> None:  # noqa: F811
+    """``--augment-behaviour`` on evaluate_loso trains each fold on the behaviour suite's training half too."""
+    cfg = _config(str(tiny_checkpoint), folds=["amazon2018_fashion_5core"])
+    cfg.train = cfg.train.model_copy(update={"augment_behaviour": 2, "augment_categories": ("negation",)})
+    lever = run_loso(cfg, reviews, GateSettings(), chain_decisions, log=lambda *_: None)
+    assert lever.folds[0].train_sources[AUGMENTATION_SOURCE] > 0
 
 
 @pytest.mark.slow  # a multi-second test: the fast stage stays under a minute
