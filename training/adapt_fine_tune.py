@@ -3,10 +3,10 @@
 Training continues from the champion's checkpoint (its trained head kept), at a lower learning rate, on the product
 line's labels mixed with a replay sample of the base training data, so that other product lines are not forgotten.
 A fifth of the labels (never the gate's held-out share), with replayed base validation reviews beside them, is the
-validation split: it picks the checkpoint (early stop) and recalibrates the result (temperature, class bias and, as
-the champion's profile does, a decision bias), exactly as training calibrates on its validation split. Bounded by a
-time budget, with progress. The new version records the champion's frozen evaluation set and its ``adaptation``;
-it is set as challenger.
+validation split: it picks the checkpoint (early stop) and recalibrates the result (temperature and class bias),
+exactly as training calibrates on its validation split; the champion's decision bias is kept, since a few dozen
+reviews cannot choose one. Bounded by a time budget, with progress. The new version records the champion's frozen
+evaluation set and its ``adaptation``; it is set as challenger.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def fine_tune_from_champion(
         update={
             "base_model": str(path),
             "lr": champion_cfg.lr * lr_factor,
+            "fixed_decision_bias": list(meta.decision_bias),
             "train_budget_s": budget_s,
             "max_train": None,
             "name": name,

@@ -61,6 +61,10 @@ class TrainConfig(BaseModel):
     # calibrated class bias, keeping at least this share of validation reviews above the confidence gate.
     decision_bias: bool = False
     decision_min_coverage: float = 0.80
+    # Use this decision bias instead of choosing one: adapting a champion keeps the champion's, chosen on its
+    # validation split, because the few dozen reviews an adaptation validates on cannot choose one (they pick a
+    # grid extreme that stops a class being answered).
+    fixed_decision_bias: list[float] | None = None
     # A student: keep only these encoder layers of ``base_model`` (e.g. 0 2 4 of the 6-layer quick model, which is
     # then also the teacher); empty = all of them.
     keep_layers: list[int] = Field(default_factory=list)

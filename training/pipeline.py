@@ -211,7 +211,9 @@ def run(
         val_y = np.array([r.y for r in ds.val])
         cal = calibrate(val_logits, val_y)
         decision = [0.0] * len(LABELS)
-        if cfg.decision_bias:
+        if cfg.fixed_decision_bias is not None:
+            decision = list(cfg.fixed_decision_bias)
+        elif cfg.decision_bias:
             val_probs = calibrated_probs(val_logits, cal.temperature, np.array(cal.class_bias))
             decision = tune_bias(val_probs, val_y, settings.gates.confidence_gate, cfg.decision_min_coverage)
         model.metadata = meta = meta.model_copy(

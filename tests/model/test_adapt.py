@@ -46,6 +46,7 @@ def _champion(settings: Settings, checkpoint: Path) -> str:
         base_model="tiny-random-distilbert",
         profile="tiny",
         class_bias=[0.0, 0.0, -4.0],
+        decision_bias=[0.3, -0.2, 0.0],  # the tiny profile chooses none: a stand-in for the quick profile's
         train_config=cfg.model_dump(mode="json"),
         data_fingerprint=ds.fingerprint,
     )
@@ -132,6 +133,7 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     assert a.seconds < 300 and a.lr < small_config("x").lr
     meta = resolve(result.tag)[1]
     assert meta.adaptation["method"] == "fine_tune" and "test_macro_f1" not in meta.metrics
+    assert meta.decision_bias == resolve(champion)[1].decision_bias  # kept: a few labels cannot choose one
     assert meta.metrics["base_test_macro_f1"] == pytest.approx(result.base_test_macro_f1, abs=1e-4)
     assert meta.splits["frozen_eval"]["fingerprint"] == resolve(champion)[1].data_fingerprint
     assert any("replayed base reviews" in line and "base validation reviews" in line for line in lines)
