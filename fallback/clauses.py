@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from fallback.decide import top
+from fallback.decide import OPPOSITE, top
 from sentiment.outputs import ModelOutput
 
-OPPOSITE = {"positive": "negative", "negative": "positive"}
 MAX_CLAUSES = 6
 # Sentence ends, semicolons, commas and dashes; and before a contrast word, which starts a clause of its own.
 _BOUNDARY = re.compile(

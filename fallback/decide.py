@@ -150,9 +150,12 @@ def answered_by_model(model: ModelOutput | Failure, gates: GateSettings) -> bool
     return isinstance(model, ModelOutput) and max(model.probs) >= gates.confidence_gate and not gates.rules_veto
 
 
+OPPOSITE = {"positive": "negative", "negative": "positive"}
+
+
 def vetoed(label: str, rules: RuleVerdict) -> bool:
     """The rules read at least as much of the opposite polarity as of ``label`` (and some of it)."""
-    opposite = {"positive": "negative", "negative": "positive"}.get(label)
+    opposite = OPPOSITE.get(label)
     return opposite is not None and rules.hits[opposite] > 0 and rules.hits[label] <= rules.hits[opposite]
 
 

@@ -146,24 +146,21 @@ class TierSequence:
     ) -> dict[int, str]:
         """Positions whose confident answer tier 1 contradicts on one of its clauses, with why (one more tier-1
         call for all their clauses). A clause call that fails leaves the answers as they were."""
-        plan: dict[int, list[str]] = {}
+        plan: dict[int, tuple[ModelOutput, list[str]]] = {}
         for k in open_:
             out = outputs[k]
             if isinstance(out, ModelOutput):
                 clauses = to_check(texts[k], out, self.gates.confidence_gate, self.gates.clause_max_words)
                 if clauses:
-                    plan[k] = clauses
+                    plan[k] = (out, clauses)
         if not plan:
             return {}
-        rows = await self._model([c for clauses in plan.values() for c in clauses], deadline)
+        rows = await self._model([c for _, clauses in plan.values() for c in clauses], deadline)
         mixed: dict[int, str] = {}
         start = 0
-        for k, clauses in plan.items():
-            part = rows[start : start + len(clauses)]
+        for k, (whole, clauses) in plan.items():
+            why = disagreement(whole, clauses, rows[start : start + len(clauses)], self.gates.clause_min_confidence)
             start += len(clauses)
-            whole = outputs[k]
-            assert isinstance(whole, ModelOutput)
-            why = disagreement(whole, clauses, part, self.gates.clause_min_confidence)
             if why is not None:
                 mixed[k] = why
         return mixed
