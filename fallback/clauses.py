@@ -17,12 +17,12 @@ from fallback.decide import OPPOSITE, top
 from sentiment.outputs import ModelOutput
 
 MAX_CLAUSES = 6
+_CONTRAST = r"(?:but|though|although|however|yet|except|whereas)\b"
 # Sentence ends, semicolons, commas and dashes; and before a contrast word, which starts a clause of its own.
-_BOUNDARY = re.compile(
-    r"[.!?;,:\u2014\u2013]+\s*|\s+-+\s+|\s+(?=(?:but|though|although|however|yet|except|whereas)\b)",
-    re.IGNORECASE,
-)
+_BOUNDARY = re.compile(rf"[.!?;,:\u2014\u2013]+\s*|\s+-+\s+|\s+(?={_CONTRAST})", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+")
+# The contrast word itself is a discourse marker, not content: the model reads "though it broke" as hedged.
+_LEADING_CONTRAST = re.compile(rf"^{_CONTRAST}[\s,]*", re.IGNORECASE)
 
 
 def words(text: str) -> int:
@@ -31,7 +31,7 @@ def words(text: str) -> int:
 
 def split_clauses(text: str) -> list[str]:
     """The clauses of ``text`` that have a word, in order; at most ``MAX_CLAUSES`` (the rest joins the last)."""
-    parts = [p.strip() for p in _BOUNDARY.split(text)]
+    parts = [_LEADING_CONTRAST.sub("", p.strip()) for p in _BOUNDARY.split(text)]
     parts = [p for p in parts if _WORD.search(p)]
     if len(parts) > MAX_CLAUSES:
         parts = parts[: MAX_CLAUSES - 1] + [" ".join(parts[MAX_CLAUSES - 1 :])]

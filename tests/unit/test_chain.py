@@ -270,10 +270,10 @@ def test_rules_veto_stops_a_confident_answer_the_rules_read_the_other_way(settin
 
 def test_a_confident_answer_contradicted_by_one_of_its_clauses_is_mixed(make_chain):
     """Contrast and sarcasm: the whole text reads positive, one clause reads negative; the rules then answer."""
-    model = StandInModel({"but it broke in the first week": (0.9, 0.05, 0.05)}, default=(0.02, 0.03, 0.95))
+    model = StandInModel({"it broke in the first week": (0.9, 0.05, 0.05)}, default=(0.02, 0.03, 0.95))
     chain = make_chain(model)
     pred = chain.classify("The sound is excellent, but it broke in the first week.")
-    assert model.calls[-1] == ["The sound is excellent", "but it broke in the first week"]
+    assert model.calls[-1] == ["The sound is excellent", "it broke in the first week"]
     # the rules read "excellent" and "broke": a tie, so a person decides
     assert (pred.status, pred.reason_code, pred.label) == (Status.fallback, Reason.human_review, None)
     assert pred.reason.startswith("human_review: mixed_sentiment")
