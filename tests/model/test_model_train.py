@@ -136,3 +136,18 @@ def test_time_budget_stops_training_and_keeps_a_checkpoint(
     result = fine_tune(cfg, ds.train, ds.val, tmp_path / "ckpt")
     assert (result.stopped, result.steps, len(result.history)) == ("time_budget", 1, 1)
     assert SentimentModel(tmp_path / "ckpt", ModelMetadata(base_model="tiny")).predict(["fine"]).shape == (1, 3)
+
+
+def test_the_quick_profile_teaches_negation_and_only_negation(shared_data: Path) -> None:
+    """The README's first command trains the quick profile: it must add the suite's negation half, nothing else."""
+    from training.behaviour import augmentation
+    from training.config import make_config
+    from training.data import AUGMENTATION_SOURCE
+
+    cfg = make_config("quick", data=[MUSIC], max_train=60, max_val=20, max_test_per_source=10)
+    ds = build_dataset(cfg, GateSettings(), shared_data)
+    taught = {r.text for r in ds.train if r.source == AUGMENTATION_SOURCE}
+    negation = {text for text, _ in augmentation(cfg.seed, cfg.augment_behaviour, ("negation",))}
+    contrast = {text for text, _ in augmentation(cfg.seed, cfg.augment_behaviour, ("contrast", "intensity"))}
+    assert len(taught) > 200 and taught <= negation and not taught & contrast
+    assert all(r.source != AUGMENTATION_SOURCE for r in (*ds.val, *ds.test))  # never scored on what it was taught
