@@ -7,13 +7,14 @@ Each result is one fold at one budget (``python -m experiments.evaluate_finetune
 plot has one panel per figure (macro-F1 on the never-labelled rest of the line, ``ok`` negative precision, neutral
 recall, the frozen base split's macro-F1): per fold the fine-tuned challenger at the labels actually given, with
 its bootstrap 95% interval, and the champion on the same reviews (dashed); the gate's verdict is in the table.
-Writes ``<out>.json`` and ``<out>.png``.
+Writes ``<out>.json`` (the rows and their fold means per budget) and ``<out>.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,28 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
         "verdict": result["gate"]["verdict"],
         "commit": result["commit"],
     }
+
+
+def by_cap(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Fold means per label budget: the figure the issue's targets are stated in, with how many folds moved."""
+    out: dict[int, dict[str, Any]] = {}
+    for cap in sorted({r["cap"] for r in rows}):
+        mine = [r for r in rows if r["cap"] == cap]
+        n = len(mine)
+        diff = [r["difference"]["macro_f1"] for r in mine]
+        out[cap] = {
+            "folds": n,
+            "labels_mean": round(sum(r["labels"] for r in mine) / n, 1),
+            "champion_macro_f1": round(sum(r["champion"]["macro_f1"]["mean"] for r in mine) / n, 4),
+            "fine_tuned_macro_f1": round(sum(r["challenger"]["macro_f1"]["mean"] for r in mine) / n, 4),
+            "difference": round(sum(d["mean"] for d in diff) / n, 4),
+            "folds_better": sum(d["lo"] > 0 for d in diff),  # the paired interval excludes zero
+            "folds_worse": sum(d["hi"] < 0 for d in diff),
+            "base_loss_max": max(r["base_macro_f1"]["loss"] for r in mine),
+            "base_loss_over_0.01": sum(r["base_macro_f1"]["loss"] > 0.01 for r in mine),
+            "verdicts": dict(Counter(r["verdict"] for r in mine)),
+        }
+    return out
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -90,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rows = sorted((row(json.loads(p.read_text())) for p in args.results), key=lambda r: (r["fold"], r["labels"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=1))
+    summary = by_cap(rows)
+    args.out.with_suffix(".json").write_text(json.dumps({"by_cap": summary, "rows": rows}, indent=1))
     plot(rows, args.out.with_suffix(".png"))
     for r in rows:
         d, c = r["difference"]["macro_f1"], r["champion"]["macro_f1"]
@@ -98,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['fold']:<45} {r['labels']:>4} labels {r['label_classes']}: macro-F1 {c['mean']:.3f} -> "
             f"{r['challenger']['macro_f1']['mean']:.3f} ({d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]), "
             f"base loss {r['base_macro_f1']['loss']:+.3f}, {r['wall_s']:.0f}s, gate: {r['verdict']}"
+        )
+    for cap, m in summary.items():
+        print(
+            f"cap {cap}: {m['folds']} folds, {m['labels_mean']:.0f} labels, macro-F1 {m['champion_macro_f1']:.3f} -> "
+            f"{m['fine_tuned_macro_f1']:.3f} ({m['difference']:+.3f}; better on {m['folds_better']}, worse on "
+            f"{m['folds_worse']}), base loss max {m['base_loss_max']:+.3f}, gate {m['verdicts']}"
         )
     print(f"-> {args.out.with_suffix('.json')}, {args.out.with_suffix('.png')}")
     return 0
