@@ -328,6 +328,9 @@ class LifecycleSettings(BaseModel):
     # gate decides anything ("not enough evidence" below), and the most macro-F1 it may lose on the frozen base set.
     min_target_labels: int = Field(default=30, ge=1)
     base_tolerance: float = 0.01
+    # Fine-tuning from the champion: base training reviews replayed per product-line label (and base validation
+    # reviews per early-stop label), so that the other product lines are not forgotten.
+    replay_per_label: float = Field(default=2.0, gt=0)
     # Gate reports (JSON, PNG, Markdown), one folder per run; None = <paths.reports_dir>/promotion.
     reports_dir: Path | None = None
 

@@ -65,7 +65,6 @@ def fine_tune_from_champion(
     output_dir: Path,
     budget_s: float = 300.0,
     lr_factor: float = 0.3,
-    replay_per_label: float = 2.0,
     early_stop_share: float = 0.2,
     log: Callable[[str], object] = print,
     command: str = "",
@@ -94,6 +93,7 @@ def fine_tune_from_champion(
     label_keys = {e.key for e in begun.labels.examples}
     pool = [r for r in base.train if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
     rng = random.Random(champion_cfg.seed)
+    replay_per_label = settings.lifecycle.replay_per_label
     replay = rng.sample(pool, min(len(pool), int(replay_per_label * len(train_labels))))
     train = [*human_reviews(train_labels), *replay]
     # The validation split picks the checkpoint and calibrates it (temperature, class bias, decision bias). A few

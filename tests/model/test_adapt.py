@@ -121,14 +121,15 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     champion = _champion(settings, tiny_checkpoint)
     _label(settings, 200)
     lines: list[str] = []
+    settings.lifecycle.replay_per_label = 2.5  # SENTIMENT_LIFECYCLE__REPLAY_PER_LABEL
 
     result = fine_tune_from_champion(settings, chain_view, tmp_path / "out", budget_s=120, log=lines.append)
 
     a = result.adaptation
     assert AliasRegistry(NAME).state().challenger == result.tag and a.from_tag == champion
-    assert a.replay == 2 * a.labels and a.early_stop_labels > 0 and a.steps > 0
+    assert a.replay == int(2.5 * a.labels) and a.early_stop_labels > 0 and a.steps > 0
     # the checkpoint choice and calibration see base validation reviews beside the line's few labels
-    assert 0 < a.val_replay <= 2 * a.early_stop_labels
+    assert 0 < a.val_replay <= 2.5 * a.early_stop_labels
     assert a.labels + a.early_stop_labels + a.held_out == 200
     assert a.seconds < 300 and a.lr < small_config("x").lr
     meta = resolve(result.tag)[1]
