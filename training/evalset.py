@@ -41,7 +41,12 @@ DATA_FIELDS = frozenset(
         "max_train",
         "max_val",
         "max_test_per_source",
+        "balance_sources",
+        "balance_val_sources",
         "seed",
+        # the behaviour suite's sentences join the training split, so they are part of what the fingerprint covers
+        "augment_behaviour",
+        "augment_categories",
     }
 )
 HUMAN_SOURCE = "human"
