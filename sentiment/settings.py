@@ -320,8 +320,9 @@ class LifecycleSettings(BaseModel):
     ece_tolerance: float = 0.02
     low_confidence_tolerance: float = 0.05
     # Adapting to a product line (training.adaptation, ``sentiment-retrain --auto``): labels to fit on (held-out ones
-    # excluded) before adapting at all, and before fine-tuning the champion rather than recalibrating it: on about 40
-    # labels the fine-tune collapsed on two unseen product lines, from about 70 it gained (docs/adaptation.md).
+    # excluded) before adapting at all, and before fine-tuning the champion rather than recalibrating it: with fewer
+    # labels the fine-tune can collapse, with more it is the only path that gains on an unseen line
+    # (docs/adaptation.md).
     adapt_min_labels: int = Field(default=30, ge=1)
     fine_tune_min_labels: int = Field(default=60, ge=1)
     # Judging an adapted challenger (training.promotion): held-out labels of the product line it needs before the

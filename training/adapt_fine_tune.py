@@ -96,10 +96,10 @@ def fine_tune_from_champion(
     replay_per_label = settings.lifecycle.replay_per_label
     replay = rng.sample(pool, min(len(pool), int(replay_per_label * len(train_labels))))
     train = [*human_reviews(train_labels), *replay]
-    # The validation split picks the checkpoint and calibrates it (temperature, class bias, decision bias). A few
-    # dozen labels of a mostly-positive line hold almost no negatives: calibrated on them alone, the decision bias
-    # stops answering negative anywhere. Base validation reviews replayed beside them, at the training ratio, keep
-    # every class in view.
+    # The validation split picks the checkpoint and calibrates it (temperature, class bias). A few dozen labels of a
+    # mostly-positive line hold almost no negatives: checkpoint and calibration chosen on them alone stop the model
+    # answering negative anywhere. Base validation reviews replayed beside them, at the training ratio, keep every
+    # class in view.
     val_pool = [r for r in base.val if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
     val_replay = rng.sample(val_pool, min(len(val_pool), int(replay_per_label * len(stop))))
     val = [*human_reviews(stop), *val_replay]

@@ -47,9 +47,9 @@ class AdaptPlan(BaseModel):
 
 def plan(labels: int, held_out: int, cfg: LifecycleSettings) -> AdaptPlan:
     """``sentiment-retrain --auto``: fine-tune from ``fine_tune_min_labels`` labels to fit on, recalibrate below it.
-    Measured on unseen product lines (docs/adaptation.md), the recalibration lowered macro-F1 at every label budget
-    up to 400; the fine-tune from the champion gained 0.018 on average with 65-88 labels to fit on, in about a minute,
-    but collapsed on two of four lines with about 40. The gate judges whichever path runs."""
+    On unseen product lines (docs/adaptation.md) recalibration lowered macro-F1 at every label budget, while the
+    fine-tune from the champion gained once it had enough labels and could collapse below that. The gate judges
+    whichever path runs."""
     train = labels - held_out
     if train < cfg.adapt_min_labels:
         path: AdaptPath = "none"
