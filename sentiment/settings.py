@@ -332,6 +332,9 @@ class LifecycleSettings(BaseModel):
     # Fine-tuning from the champion: base training reviews replayed per product-line label (and base validation
     # reviews per early-stop label), so that the other product lines are not forgotten.
     replay_per_label: float = Field(default=2.0, gt=0)
+    # ... and its calibration: a MAP fit on the early-stop split under a Gaussian prior centred on the champion's
+    # temperature and class bias, this wide (log T and logit units). Smaller trusts the champion more.
+    calibration_prior_sd: float = Field(default=0.25, gt=0)
     # Gate reports (JSON, PNG, Markdown), one folder per run; None = <paths.reports_dir>/promotion.
     reports_dir: Path | None = None
 

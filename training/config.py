@@ -17,6 +17,15 @@ from pydantic import BaseModel, Field, model_validator
 from sentiment.settings import ModelSettings, default_base_model
 
 
+class CalibrationPrior(BaseModel):
+    """Where calibration starts and how far the evidence must pull it (training.calibrate): a Gaussian on log T and
+    each free class bias."""
+
+    temperature: float
+    class_bias: list[float]
+    sd: float
+
+
 class TrainConfig(BaseModel):
     profile: str = "custom"
     base_model: str = Field(default_factory=default_base_model)
@@ -65,6 +74,9 @@ class TrainConfig(BaseModel):
     # validation split, because the few dozen reviews an adaptation validates on cannot choose one (they pick a
     # grid extreme that stops a class being answered).
     fixed_decision_bias: list[float] | None = None
+    # Calibrate towards this (MAP, training.calibrate): adapting a champion starts from the champion's calibration,
+    # fitted on its whole validation split, and moves only as far as the adaptation's few dozen reviews support.
+    calibration_prior: CalibrationPrior | None = None
     # A student: keep only these encoder layers of ``base_model`` (e.g. 0 2 4 of the 6-layer quick model, which is
     # then also the teacher); empty = all of them.
     keep_layers: list[int] = Field(default_factory=list)

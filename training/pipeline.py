@@ -209,7 +209,7 @@ def run(
         model.vocab = vocab
         val_logits, _ = model.logits([r.text for r in ds.val])
         val_y = np.array([r.y for r in ds.val])
-        cal = calibrate(val_logits, val_y)
+        cal = calibrate(val_logits, val_y, prior=cfg.calibration_prior)
         decision = [0.0] * len(LABELS)
         if cfg.fixed_decision_bias is not None:
             decision = list(cfg.fixed_decision_bias)

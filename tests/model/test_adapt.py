@@ -134,7 +134,14 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     assert a.seconds < 300 and a.lr < small_config("x").lr
     meta = resolve(result.tag)[1]
     assert meta.adaptation["method"] == "fine_tune" and "test_macro_f1" not in meta.metrics
-    assert meta.decision_bias == resolve(champion)[1].decision_bias  # kept: a few labels cannot choose one
+    champion_meta = resolve(champion)[1]
+    assert meta.decision_bias == champion_meta.decision_bias  # kept: a few labels cannot choose one
+    # calibrated towards the champion's own calibration (its served bias less its decision bias)
+    prior = meta.train_config["calibration_prior"]
+    assert prior["temperature"] == champion_meta.temperature
+    assert prior["sd"] == settings.lifecycle.calibration_prior_sd
+    served = [c - d for c, d in zip(champion_meta.class_bias, champion_meta.decision_bias, strict=True)]
+    assert prior["class_bias"] == pytest.approx(served)
     assert meta.metrics["base_test_macro_f1"] == pytest.approx(result.base_test_macro_f1, abs=1e-4)
     assert meta.splits["frozen_eval"]["fingerprint"] == resolve(champion)[1].data_fingerprint
     assert any("replayed base reviews" in line and "base validation reviews" in line for line in lines)

@@ -12,6 +12,7 @@ from sentiment.model.inference import softmax
 from sentiment.outputs import ModelOutput
 from training.calibrate import calibrate, fit, fit_temperature, plot_reliability, reliability
 from training.chain_view import chain_view
+from training.config import CalibrationPrior
 from training.evaluate import (
     binary_accuracy,
     metrics,
@@ -55,6 +56,23 @@ def test_class_bias_restores_priors_a_balanced_model_lost() -> None:
     cal = calibrate(z, y)
     assert cal.nll_after < cal.nll_before
     assert (softmax(z / t + np.array(bias)).argmax(1) == y).mean() > (z.argmax(1) == y).mean() + 0.05
+
+
+def test_a_prior_holds_a_fit_on_a_few_reviews_near_it_and_yields_to_many() -> None:
+    """The fine-tune validates on a few dozen reviews: the MAP fit stays near the champion's calibration there, and
+    moves to what the reviews say when there are enough of them."""
+    rng = np.random.default_rng(2)
+    true_prior = np.array([0.1, 0.1, 0.8])
+    z = rng.normal(0, 2, size=(6000, 3))
+    y = np.array([rng.choice(3, p=row) for row in softmax(z + np.log(true_prior))])
+    champion = CalibrationPrior(temperature=1.0, class_bias=[0.3, 0.3, 0.3], sd=0.5)  # pinned: [0, 0, 0]
+    free_few, prior_few = fit(z[:30], y[:30])[1], fit(z[:30], y[:30], prior=champion)[1]
+    assert abs(prior_few[2]) < 0.5 * abs(free_few[2])  # a few reviews move it only part of the way
+    assert prior_few[0] == 0.0
+    many = fit(z, y, prior=champion)[1]
+    assert many[2] - many[1] == pytest.approx(np.log(8.0), abs=0.35)  # thousands of reviews: the truth wins
+    wide = CalibrationPrior(temperature=1.0, class_bias=[0.0, 0.0, 0.0], sd=1e3)
+    assert fit(z[:30], y[:30], prior=wide)[1] == pytest.approx(free_few, abs=1e-2)
 
 
 def test_ece_is_zero_for_perfect_confidence() -> None:

@@ -1,0 +1,147 @@
+"""How the fine-tune's calibration decides what an adapted model answers: stored ``evaluate_finetune`` runs
+re-scored with the same fine-tuned weights under each calibration policy.
+
+``python -m experiments.probe_finetune_calibration RUN_DIR...`` with ``BENTOML_HOME`` at the fold's store. Each run dir
+is an ``experiments.evaluate_finetune --out`` folder (its ``finetune_*.json`` and its ``data/`` dir with the labels and
+the sample). The fine-tune's splits are rebuilt by the command's own function
+(:func:`training.adapt_fine_tune.fine_tune_splits`, checked against the counts the run recorded), the challenger's
+logits are taken on its early-stop split, on the never-labelled rest of the line and on the frozen base split, and
+each policy calibrates them:
+
+- ``as_run``: the temperature and class bias the run stored (the refit as it was made then);
+- ``champion``: the champion's calibration, no refit;
+- ``free``: the refit with no prior (what ``as_run`` was, recomputed: a check on the rebuild);
+- ``prior_<sd>``: the MAP refit towards the champion's calibration with that prior width.
+
+The champion's decision bias is added in every case, as the fine-tune serves it. Figures as ``evaluate_finetune``
+reads them (argmax macro-F1 on the rest and on the base split, ``ok`` negative precision with the confidence gate).
+Appends one JSON line per run to ``--out`` (default ``reports/adaptation/finetune_calibration.jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.evaluate_adaptation import decide
+from sentiment.contract import LABELS
+from sentiment.model.inference import SentimentModel, calibrated_probs
+from sentiment.model.registry import resolve
+from sentiment.settings import load_settings
+from training.adapt_fine_tune import champion_calibration, fine_tune_splits
+from training.adaptation import start
+from training.calibrate import calibrate
+from training.config import CalibrationPrior
+from training.data import LoadStats, load_reviews
+from training.decision import macro_f1
+from training.loso import figures, natural_sample
+
+PRIOR_SDS = (0.25, 0.5, 1.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", type=Path, nargs="+", help="evaluate_finetune --out folders of one fold (one store)")
+    p.add_argument("--out", type=Path, default=Path("reports/adaptation/finetune_calibration.jsonl"))
+    return p.parse_args(argv)
+
+
+def rescore(run_dir: Path) -> dict[str, Any]:
+    (result_file,) = run_dir.glob("finetune_*.json")
+    recorded = json.loads(result_file.read_text())
+    settings = load_settings(paths={"data_dir": run_dir / "data"})
+    begun = start(settings, "re-score")
+    _, meta, full = resolve(recorded["champion"])
+    splits = fine_tune_splits(settings, begun.fit_on, begun.labels.examples, meta, full)
+    ft = recorded["fine_tune"]
+    rebuilt = {"labels": len(splits.train_labels), "early_stop_labels": len(splits.stop), "replay": len(splits.replay)}
+    if any(ft[k] != v for k, v in rebuilt.items()):
+        raise SystemExit(f"{run_dir}: rebuilt splits {rebuilt} differ from the run's {ft}")
+
+    args = recorded["settings"]
+    rows = load_reviews([Path(args["source"])], settings.gates, LoadStats())
+    rows = natural_sample(rows, int(args["stream"]))
+    rows = [rows[i] for i in np.random.default_rng(int(args["seed"])).permutation(len(rows))]
+    labelled = {
+        int(json.loads(line)["request_id"][7:]) for line in settings.paths.labelling_sample.read_text().splitlines()
+    }
+    rest = [r for i, r in enumerate(rows) if i not in labelled]
+    if len(rest) != recorded["rest"]["reviews"]:
+        raise SystemExit(f"{run_dir}: rebuilt rest has {len(rest)} reviews, the run had {recorded['rest']['reviews']}")
+
+    adapted = SentimentModel.from_store(recorded["challenger"], num_threads=settings.model.scoring_threads)
+    ds = splits.dataset
+    sets = {"val": ds.val, "rest": rest, "base": ds.test}
+    logits = {k: adapted.logits([r.text for r in v])[0] for k, v in sets.items()}
+    y = {k: np.array([r.y for r in v]) for k, v in sets.items()}
+    decision = np.array(meta.decision_bias)
+    centre = champion_calibration(meta, sd=1.0)
+    own = adapted.metadata
+    policies: dict[str, tuple[float, np.ndarray]] = {
+        "as_run": (own.temperature, np.array(own.class_bias)),
+        "champion": (centre.temperature, np.array(centre.class_bias) + decision),
+    }
+    for name, prior in [("free", None)] + [
+        (f"prior_{sd:g}", CalibrationPrior(temperature=centre.temperature, class_bias=centre.class_bias, sd=sd))
+        for sd in PRIOR_SDS
+    ]:
+        cal = calibrate(logits["val"], y["val"], prior=prior)
+        policies[name] = (cal.temperature, np.array(cal.class_bias) + decision)
+    gate = settings.gates.confidence_gate
+    out: dict[str, dict[str, Any]] = {}
+    for name, (t, b) in policies.items():
+        probs = calibrated_probs(logits["rest"], t, b)
+        on_rest = figures(y["rest"], probs, *decide(probs, gate))
+        base_pred = calibrated_probs(logits["base"], t, b).argmax(1)
+        out[name] = {
+            "temperature": round(float(t), 4),
+            "class_bias": [round(float(v), 4) for v in b],
+            "rest_macro_f1": round(on_rest["macro_f1"], 4),
+            "rest_ok_negative_precision": round(on_rest["ok_negative_precision"], 4),
+            "rest_ok_negative_recall": round(on_rest["ok_negative_recall"], 4),
+            "base_macro_f1": round(macro_f1(y["base"], base_pred), 4),
+        }
+    champion_rest = recorded["on_rest"]["champion"]["macro_f1"]["mean"]
+    champion_base = recorded["base_macro_f1"]["champion"]
+    return {
+        "run": str(run_dir),
+        "source": recorded["source"],
+        "cap": int(args["labels"]),
+        "labels_sampled": recorded["sample"]["labels"],
+        **rebuilt,
+        "val": {
+            "reviews": len(ds.val),
+            "classes": dict(zip(LABELS, np.bincount(y["val"], minlength=3).tolist(), strict=True)),
+        },
+        "champion": {"rest_macro_f1": champion_rest, "base_macro_f1": round(champion_base, 4)},
+        "recorded_challenger": {
+            "rest_macro_f1": recorded["on_rest"]["challenger"]["macro_f1"]["mean"],
+            "base_macro_f1": round(recorded["base_macro_f1"]["challenger"], 4),
+        },
+        "policies": out,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for run_dir in args.runs:
+        row = rescore(run_dir)
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        pol = row["policies"]
+        print(
+            f"{row['source']} cap {row['cap']}: champion rest {row['champion']['rest_macro_f1']:.3f} base "
+            f"{row['champion']['base_macro_f1']:.3f}; "
+            + "; ".join(f"{k} {v['rest_macro_f1']:.3f}/{v['base_macro_f1']:.3f}" for k, v in pol.items()),
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
