@@ -15,7 +15,10 @@ each policy calibrates them:
 
 The champion's decision bias is added in every case, as the fine-tune serves it. Figures as ``evaluate_finetune``
 reads them (argmax macro-F1 on the rest and on the base split, ``ok`` negative precision with the confidence gate).
-Appends one JSON line per run to ``--out`` (default ``reports/adaptation/finetune_calibration.jsonl``).
+Appends one JSON line per run to ``--out`` (default ``reports/adaptation/finetune_calibration.jsonl``), then
+summarises the whole file per label budget and policy (fold means: the gain on the rest of the line, the loss on
+the base split, how many folds lose more than the gate's 0.01 there) into ``<out>.summary.json`` and a plot
+``<out>.png``. With no run dirs it only summarises.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ PRIOR_SDS = (0.25, 0.5, 1.0)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", type=Path, nargs="+", help="evaluate_finetune --out folders of one fold (one store)")
+    p.add_argument("runs", type=Path, nargs="*", help="evaluate_finetune --out folders of one fold (one store)")
     p.add_argument("--out", type=Path, default=Path("reports/adaptation/finetune_calibration.jsonl"))
     return p.parse_args(argv)
 
@@ -126,6 +129,56 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def summarise(rows: list[dict[str, Any]], tolerance: float = 0.01) -> dict[int, dict[str, dict[str, float]]]:
+    """Per label budget and policy, fold means of the change on the rest of the line and of the base split's loss."""
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for cap in sorted({r["cap"] for r in rows}):
+        mine = [r for r in rows if r["cap"] == cap]
+        out[cap] = {}
+        for policy in mine[0]["policies"]:
+            gain = [r["policies"][policy]["rest_macro_f1"] - r["champion"]["rest_macro_f1"] for r in mine]
+            loss = [r["champion"]["base_macro_f1"] - r["policies"][policy]["base_macro_f1"] for r in mine]
+            out[cap][policy] = {
+                "folds": len(mine),
+                "rest_gain_mean": round(sum(gain) / len(gain), 4),
+                "rest_gain_min": round(min(gain), 4),
+                "base_loss_mean": round(sum(loss) / len(loss), 4),
+                "base_loss_max": round(max(loss), 4),
+                "folds_base_loss_over_tolerance": sum(x > tolerance for x in loss),
+            }
+    return out
+
+
+def plot(summary: dict[int, dict[str, dict[str, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    caps = list(summary)
+    policies = [p for p in summary[caps[0]] if p != "free"]  # ``free`` recomputes ``as_run``
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(policies)
+    for j, policy in enumerate(policies):
+        xs = [i + (j - (len(policies) - 1) / 2) * width for i in range(len(caps))]
+        for ax, key in zip(axes, ("rest_gain_mean", "base_loss_mean"), strict=True):
+            ax.bar(xs, [summary[c][policy][key] for c in caps], width, label=policy)
+    for ax, title in zip(
+        axes,
+        ("macro-F1 change on the never-labelled rest of the line", "macro-F1 lost on the frozen base split"),
+        strict=True,
+    ):
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(caps)), [f"daily cap {c} ({summary[c][policies[0]]['folds']} folds)" for c in caps])
+        ax.set_title(title, fontsize=9)
+    axes[1].axhline(0.01, color="grey", ls="--", lw=0.8, label="gate tolerance")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("The same fine-tuned weights under each calibration (fold means)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +193,18 @@ def main(argv: list[str] | None = None) -> int:
             + "; ".join(f"{k} {v['rest_macro_f1']:.3f}/{v['base_macro_f1']:.3f}" for k, v in pol.items()),
             flush=True,
         )
+    rows = [json.loads(line) for line in args.out.read_text().splitlines()]
+    summary = summarise(rows)
+    args.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=1))
+    plot(summary, args.out.with_suffix(".png"))
+    for cap, policies in summary.items():
+        for policy, m in policies.items():
+            print(
+                f"cap {cap} {policy:<11} rest {m['rest_gain_mean']:+.3f} (worst {m['rest_gain_min']:+.3f}), base loss "
+                f"{m['base_loss_mean']:+.3f} (max {m['base_loss_max']:+.3f}, {m['folds_base_loss_over_tolerance']} "
+                f"of {m['folds']} folds over 0.01)"
+            )
+    print(f"-> {args.out.with_suffix('.summary.json')}, {args.out.with_suffix('.png')}")
     return 0
 
 
