@@ -320,13 +320,14 @@ class LifecycleSettings(BaseModel):
     ece_tolerance: float = 0.02
     low_confidence_tolerance: float = 0.05
     # Adapting to a product line (training.adaptation, ``sentiment-retrain --auto``): labels to fit on (held-out ones
-    # excluded) before adapting at all, and before fine-tuning the champion rather than recalibrating it: with fewer
-    # labels the fine-tune can collapse, with more it is the only path that gains on an unseen line
-    # (docs/adaptation.md).
+    # excluded) before adapting at all, and before fine-tuning the champion rather than recalibrating it. The
+    # fine-tune is the only path measured to gain on an unseen line (docs/adaptation.md), so by default it runs as
+    # soon as adapting does; raise the second to recalibrate below it.
     adapt_min_labels: int = Field(default=30, ge=1)
-    fine_tune_min_labels: int = Field(default=60, ge=1)
-    # Judging an adapted challenger (training.promotion): held-out labels of the product line it needs before the
-    # gate decides anything ("not enough evidence" below), and the most macro-F1 it may lose on the frozen base set.
+    fine_tune_min_labels: int = Field(default=30, ge=1)
+    # Judging an adapted challenger (training.promotion): what the held-out labels of the product line must be worth
+    # in its stream (each weighted by the labelling sample's 1 / chance of taking it) before the gate decides
+    # anything ("not enough evidence" below), and the most macro-F1 it may lose on the frozen base set.
     min_target_labels: int = Field(default=30, ge=1)
     base_tolerance: float = 0.01
     # Fine-tuning from the champion: base training reviews replayed per product-line label (and base validation

@@ -43,9 +43,9 @@ def test_auto_chooses_by_label_count_and_says_why():
     assert plan(35, 10, cfg).path == "none" and "25 labels" in plan(35, 10, cfg).why
     assert plan(300, 90, cfg).path == "recalibrate" and plan(300, 90, cfg).train == 210
     assert plan(2000, 600, cfg).path == "fine_tune" and "lower macro-F1" in plan(2000, 600, cfg).why
-    default = LifecycleSettings()  # fine-tunes from the label count where it was measured to gain
+    default = LifecycleSettings()  # fine-tunes as soon as it adapts: recalibrating was measured to lower macro-F1
     assert plan(35, 10, default).path == "none"
-    assert plan(60, 15, default).path == "recalibrate"
+    assert plan(45, 15, default).path == "fine_tune" and plan(45, 15, default).train == 30
     assert plan(100, 30, default).path == "fine_tune"
 
 
