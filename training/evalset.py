@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sentiment.contract import Label
 from sentiment.jsonl import ReadStats, iter_records
 from sentiment.model.registry import ModelMetadata
-from sentiment.records import HumanLabel
+from sentiment.records import HumanLabel, SampleRecord
 from sentiment.settings import GateSettings, Settings
 from sentiment.validation import Validated, validate
 from training.config import TrainConfig
@@ -207,6 +207,7 @@ class EvalSet(BaseModel):
     reviews: list[Review]  # base test split first, then held-out human labels (source "human")
     n_base: int
     n_human: int
+    human_weights: list[float]  # per held-out label, its weight in the stream (stream_weights)
     human_labels: HumanLabelStats
     fingerprint: str  # of exactly these reviews and labels
 
@@ -221,6 +222,7 @@ def frozen_eval_set(spec: EvalSpec, settings: Settings) -> EvalSet:
         if in_holdout(e.key, settings.lifecycle.human_holdout_share) and e.key not in base_keys
     ]
     reviews = [*base, *human_reviews(held)]
+    weights = stream_weights(held, settings.paths.labelling_sample)
     h = hashlib.sha256()
     for r in reviews:
         h.update(f"{r.source}\t{r.label.value}\t{r.text}\n".encode())
@@ -229,6 +231,22 @@ def frozen_eval_set(spec: EvalSpec, settings: Settings) -> EvalSet:
         reviews=reviews,
         n_base=len(base),
         n_human=len(held),
+        human_weights=weights,
         human_labels=labels.stats,
         fingerprint=h.hexdigest()[:16],
     )
+
+
+def stream_weights(examples: list[HumanExample], sample_path: Path) -> list[float]:
+    """Each label's weight in the live stream: 1 / the probability that the labelling sample took it. The sample
+    takes every uncertain answer but only a small random share of the rest, so held-out labels judged as they are
+    over-weight the uncertain reviews: a model that fixes only those would look better on the line than it is. A
+    label the sample did not pick (the human queue, an import) weighs 1."""
+    taken: dict[str, float] = {}
+    for raw in iter_records(sample_path):
+        try:
+            rec = SampleRecord.model_validate(raw)
+        except ValidationError:
+            continue  # a torn or foreign line: that label weighs 1
+        taken[rec.request_id] = rec.weight
+    return [max((taken.get(r, 1.0) for r in e.request_ids), default=1.0) for e in examples]

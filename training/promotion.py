@@ -52,11 +52,13 @@ class GateError(Exception):
 # --- statistics ----------------------------------------------------------------------------------------------
 
 
-def macro_f1_batch(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Macro-F1 of each row of ``y``/``pred`` (shape (B, n)), as ``evaluate.metrics`` computes it for one."""
+def macro_f1_batch(y: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Macro-F1 of each row of ``y``/``pred`` (shape (B, n)), as ``evaluate.metrics`` computes it for one; with
+    ``weights`` (shape (n,)), each review counts that much in the confusion matrix."""
     b = y.shape[0]
     codes = (y * K + pred) + (np.arange(b) * K * K)[:, None]
-    cm = np.bincount(codes.ravel(), minlength=b * K * K).reshape(b, K, K)
+    w = None if weights is None else np.broadcast_to(weights, y.shape).ravel()
+    cm = np.bincount(codes.ravel(), weights=w, minlength=b * K * K).reshape(b, K, K)
     tp = np.diagonal(cm, axis1=1, axis2=2)
     denom = cm.sum(axis=2) + cm.sum(axis=1)  # 2tp + fn + fp
     f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape), where=denom > 0)
@@ -73,6 +75,9 @@ class Bootstrap(BaseModel):
     p_value: float  # one-sided: share of resamples in which the challenger does not beat the champion
     resamples: int
     seed: int
+    # Weighted (reviews drawn in proportion to their stream weight): how many reviews the weighted set is worth
+    # (Kish: (sum w)^2 / sum w^2); None when every review counts once.
+    effective_n: float | None = None
 
 
 def paired_bootstrap(
@@ -83,17 +88,25 @@ def paired_bootstrap(
     seed: int,
     alpha: float,
     chunk: int = 250,
+    weights: np.ndarray | None = None,
 ) -> tuple[Bootstrap, np.ndarray]:
-    """The figures and the resampled differences (for the plot); chunked so memory stays ``chunk x n``."""
+    """The figures and the resampled differences (for the plot); chunked so memory stays ``chunk x n``. With
+    ``weights`` (each review's weight in the stream it was sampled from), reviews are drawn in proportion to them and
+    the observed difference is weighted: the figures are the stream's, not the sample's."""
     y, champion, challenger = (np.asarray(a, dtype=np.int64) for a in (y, champion, challenger))
     rng = np.random.default_rng(seed)
     n = len(y)
+    p = None if weights is None else np.asarray(weights, dtype=float) / np.sum(weights)
     diffs = []
     for start in range(0, resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, resamples - start), n))
+        size = (min(chunk, resamples - start), n)
+        idx = rng.integers(0, n, size=size) if p is None else rng.choice(n, size=size, p=p)
         diffs.append(macro_f1_batch(y[idx], challenger[idx]) - macro_f1_batch(y[idx], champion[idx]))
     d = np.concatenate(diffs)
-    observed = float(macro_f1_batch(y[None], challenger[None])[0] - macro_f1_batch(y[None], champion[None])[0])
+    observed = float(
+        macro_f1_batch(y[None], challenger[None], weights)[0] - macro_f1_batch(y[None], champion[None], weights)[0]
+    )
+    effective = None if p is None else round(float(1.0 / np.sum(p**2)), 1)
     return Bootstrap(
         difference=observed,
         ci_low=float(np.quantile(d, alpha)),
@@ -102,6 +115,7 @@ def paired_bootstrap(
         p_value=float((1 + np.sum(d <= 0)) / (resamples + 1)),
         resamples=resamples,
         seed=seed,
+        effective_n=effective,
     ), d
 
 
@@ -220,12 +234,15 @@ def product_line_checks(
     """An adapted challenger: enough held-out product-line labels, better there, no worse on the base split; the
     confidence checks as for any challenger."""
     n = challenger.parts["human"].n if "human" in challenger.parts else 0
+    worth = n if boot.effective_n is None else boot.effective_n  # weighted: what the labels are worth in the stream
     evidence = Check(
         name="evidence",
-        passed=n >= cfg.min_target_labels,
-        value=n,
+        passed=worth >= cfg.min_target_labels,
+        value=worth,
         limit=cfg.min_target_labels,
-        detail=f"{n} held-out labels of the product line (at least {cfg.min_target_labels} needed)",
+        detail=f"{n} held-out labels of the product line"
+        + ("" if boot.effective_n is None else f", worth {worth:.0f} reviews of its stream")
+        + f" (at least {cfg.min_target_labels} needed)",
     )
     if not evidence.passed:
         return [evidence]
@@ -248,7 +265,9 @@ def product_line_checks(
         gain.model_copy(
             update={
                 "detail": f"product-line macro-F1 {champion.parts['human'].macro_f1:.4f} -> "
-                f"{challenger.parts['human'].macro_f1:.4f} ({boot.difference:+.4f})"
+                f"{challenger.parts['human'].macro_f1:.4f} ({boot.difference:+.4f}"
+                + ("" if boot.effective_n is None else " weighted to the stream")
+                + ")"
             }
         ),
         base,
@@ -322,7 +341,8 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
         s.behaviour = stored_behaviour(s.tag)
     cfg = settings.lifecycle
     adapted = bool(resolve(challenger)[1].adaptation)
-    judged = parts == "human" if adapted and es.n_human else np.ones(len(y), bool)
+    on_line = adapted and es.n_human > 0
+    judged = parts == "human" if on_line else np.ones(len(y), bool)
     boot, diffs = paired_bootstrap(
         y[judged],
         probs[champion][judged].argmax(1),
@@ -330,6 +350,7 @@ def evaluate(champion: str, challenger: str, settings: Settings) -> tuple[GateRe
         cfg.bootstrap_resamples,
         cfg.bootstrap_seed,
         cfg.alpha,
+        weights=np.array(es.human_weights) if on_line else None,
     )
     found = product_line_checks(champ, chall, boot, cfg) if adapted else checks(champ, chall, boot, cfg)
     report = GateReport(

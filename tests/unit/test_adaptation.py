@@ -10,7 +10,7 @@ from sentiment.model.registry import ModelMetadata
 from sentiment.settings import LifecycleSettings
 from training.adaptation import apply, compose, plan, refit
 from training.decision import macro_f1
-from training.promotion import Bootstrap, ModelScore, PartScore, product_line_checks
+from training.promotion import Bootstrap, ModelScore, PartScore, paired_bootstrap, product_line_checks
 
 
 def test_the_refit_composes_into_the_stored_calibration_exactly():
@@ -81,6 +81,33 @@ def test_few_held_out_labels_are_not_enough_evidence():
     cfg = LifecycleSettings(min_target_labels=30)
     [only] = product_line_checks(_score(0.8, 0.5, 12), _score(0.8, 0.9, 12), BOOT, cfg)
     assert only.name == "evidence" and not only.passed and "12 held-out labels" in only.detail
+
+
+def test_labels_worth_few_reviews_of_the_stream_are_not_enough_evidence():
+    cfg = LifecycleSettings(min_target_labels=30)
+    thin = BOOT.model_copy(update={"effective_n": 9.4})
+    [only] = product_line_checks(_score(0.8, 0.5, 41), _score(0.8, 0.9, 41), thin, cfg)
+    assert not only.passed and "41 held-out labels" in only.detail and "worth 9 reviews" in only.detail
+    enough = product_line_checks(
+        _score(0.8, 0.5, 41), _score(0.8, 0.9, 41), BOOT.model_copy(update={"effective_n": 35.0}), cfg
+    )
+    assert enough[0].passed and "weighted to the stream" in enough[2].detail
+
+
+def test_a_challenger_that_fixes_only_the_uncertain_reviews_is_not_better_on_the_stream():
+    """30 uncertain reviews (every one taken: weight 1) the champion gets wrong and the challenger right; 10 random
+    picks (weight 40 each: the other 400 reviews of the stream) the champion gets right and the challenger gets 3
+    wrong. Counted once each, the challenger looks far better; weighted to the stream, it is worse."""
+    y = np.array([0, 1, 2] * 10 + [2] * 4 + [0] * 3 + [1] * 3)
+    champion = np.concatenate([(y[:30] + 1) % 3, y[30:]])
+    challenger = y.copy()
+    challenger[30:33] = 0  # three of the random picks (positive) read as negative
+    weights = np.array([1.0] * 30 + [40.0] * 10)
+    plain, _ = paired_bootstrap(y, champion, challenger, 500, 0, 0.05)
+    weighted, _ = paired_bootstrap(y, champion, challenger, 500, 0, 0.05, weights=weights)
+    assert plain.difference > 0.5 and plain.p_value < 0.01 and plain.effective_n is None
+    assert weighted.difference < 0 and weighted.p_value > 0.5
+    assert weighted.effective_n == round(float(weights.sum() ** 2 / (weights**2).sum()), 1)
 
 
 def test_import_labels_checks_rows_and_counts_duplicates_and_conflicts(settings, tmp_path, monkeypatch):
