@@ -48,9 +48,9 @@ class AdaptPlan(BaseModel):
 def plan(labels: int, held_out: int, cfg: LifecycleSettings) -> AdaptPlan:
     """``sentiment-retrain --auto``: fine-tune from ``fine_tune_min_labels`` labels to fit on, recalibrate below it.
     On unseen product lines (docs/adaptation.md) recalibration lowered macro-F1 at every label budget, while the
-    fine-tune from the champion, recalibrated towards the champion's calibration, gained on average from about 40
-    labels to fit on; so by default (both thresholds 30) there is no recalibrate band. The gate judges whichever
-    path runs."""
+    fine-tune from the champion, recalibrated towards the champion's calibration, gained on average at every budget
+    measured; so by default (both thresholds equal) there is no recalibrate band. The gate judges whichever path
+    runs."""
     train = labels - held_out
     if train < cfg.adapt_min_labels:
         path: AdaptPath = "none"

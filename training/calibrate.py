@@ -8,7 +8,7 @@ restores real-world priors (on the quick model: accuracy 0.79 -> 0.89, negative 
 ``b[0]`` is pinned to 0 (softmax is shift-invariant). ECE before/after and a reliability diagram show the effect.
 
 A model adapted from a champion validates on a few dozen reviews, where three free parameters fit noise (a class
-bias of +4 that stops negative being answered anywhere). There the fit is a MAP estimate under a Gaussian prior
+bias so large that negative is never answered). There the fit is a MAP estimate under a Gaussian prior
 centred on the champion's calibration (:class:`CalibrationPrior`): it moves only as far as the reviews support.
 """
 
