@@ -41,7 +41,7 @@ from sentiment.contract import LABELS
 from sentiment.model.aliases import AliasRegistry
 from sentiment.model.inference import SentimentModel
 from sentiment.pii import text_masker
-from sentiment.settings import load_settings
+from sentiment.settings import Settings, load_settings
 from training.data import LoadStats, load_reviews
 from training.loso import figures, natural_sample
 from training.promotion import failed, run_gate
@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--out", type=Path, default=Path("reports/adaptation"))
     return p.parse_args(argv)
+
+
+def stored_run(run_dir: Path) -> tuple[dict[str, Any], Settings]:
+    """A finished run (its ``--out`` folder): the result it wrote, and settings pointing at its data dir, where its
+    labels and labelling sample are, for experiments that look at the same run again."""
+    (result_file,) = run_dir.glob("finetune_*.json")
+    return json.loads(result_file.read_text()), load_settings(paths={"data_dir": run_dir / "data"})
 
 
 def paired_intervals(

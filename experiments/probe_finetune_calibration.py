@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from experiments.evaluate_adaptation import decide
+from experiments.evaluate_finetune import stored_run
 from sentiment.contract import LABELS
 from sentiment.model.inference import SentimentModel, calibrated_probs
 from sentiment.model.registry import resolve
-from sentiment.settings import load_settings
 from training.adapt_fine_tune import champion_calibration, fine_tune_splits
 from training.adaptation import start
 from training.calibrate import calibrate
@@ -54,9 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def rescore(run_dir: Path) -> dict[str, Any]:
-    (result_file,) = run_dir.glob("finetune_*.json")
-    recorded = json.loads(result_file.read_text())
-    settings = load_settings(paths={"data_dir": run_dir / "data"})
+    recorded, settings = stored_run(run_dir)
     begun = start(settings, "re-score")
     _, meta, full = resolve(recorded["champion"])
     splits = fine_tune_splits(settings, begun.fit_on, begun.labels.examples, meta, full)

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sentiment.settings import load_settings
+from experiments.evaluate_finetune import stored_run
 from training.promotion import evaluate, failed
 
 
@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for run_dir in args.runs:
-        (result_file,) = run_dir.glob("finetune_*.json")
-        recorded = json.loads(result_file.read_text())
-        settings = load_settings(paths={"data_dir": run_dir / "data"})
+        recorded, settings = stored_run(run_dir)
         report, _ = evaluate(recorded["champion"], recorded["challenger"], settings)
         missed = failed(report)
         row = {
