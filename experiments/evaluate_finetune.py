@@ -41,8 +41,8 @@ from sentiment.contract import LABELS
 from sentiment.model.aliases import AliasRegistry
 from sentiment.model.inference import SentimentModel
 from sentiment.pii import text_masker
-from sentiment.settings import Settings, load_settings
-from training.data import LoadStats, load_reviews
+from sentiment.settings import GateSettings, Settings, load_settings
+from training.data import LoadStats, Review, load_reviews
 from training.loso import figures, natural_sample
 from training.promotion import failed, run_gate
 
@@ -58,6 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--out", type=Path, default=Path("reports/adaptation"))
     return p.parse_args(argv)
+
+
+def replay_stream(source: Path, n: int, gates: GateSettings, rng: np.random.Generator) -> list[Review]:
+    """The product line as the run replays it: at most ``n`` reviews at the file's class mix, in ``rng``'s order.
+    The ``i``-th is sent as request ``review-<i>`` (:func:`review_index`)."""
+    rows = natural_sample(load_reviews([source], gates, LoadStats()), n)
+    return [rows[i] for i in rng.permutation(len(rows))]
+
+
+def review_index(request_id: str) -> int:
+    return int(request_id.removeprefix("review-"))
 
 
 def stored_run(run_dir: Path) -> tuple[dict[str, Any], Settings]:
@@ -110,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{settings.paths.data_dir} already holds labels or a sample: use an empty data dir", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
-    rows = natural_sample(load_reviews([args.source], settings.gates, LoadStats()), args.stream)
-    rows = [rows[i] for i in rng.permutation(len(rows))]
+    rows = replay_stream(args.source, args.stream, settings.gates, rng)
     texts = [r.text for r in rows]
     y = np.array([r.y for r in rows])
     print(
@@ -137,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replayed through the chain in {replay_s:.0f}s: {statuses}; sampled {len(picked)} ({cfg})")
 
     for rec in picked:  # the operator's label is the review's star label
-        save_label(settings.paths.human_labels, rec.request_id, rec.text, LABELS[y[int(rec.request_id[7:])]], "eval")
-    labelled = {int(rec.request_id[7:]) for rec in picked}
+        save_label(
+            settings.paths.human_labels, rec.request_id, rec.text, LABELS[y[review_index(rec.request_id)]], "eval"
+        )
+    labelled = {review_index(rec.request_id) for rec in picked}
     selection = {s: sum(r.selection == s for r in picked) for s in ("margin", "random")}
 
     t1 = time.monotonic()

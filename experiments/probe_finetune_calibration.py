@@ -31,17 +31,16 @@ from typing import Any
 import numpy as np
 
 from experiments.evaluate_adaptation import decide
-from experiments.evaluate_finetune import stored_run
+from experiments.evaluate_finetune import replay_stream, review_index, stored_run
 from sentiment.contract import LABELS
+from sentiment.jsonl import iter_records
 from sentiment.model.inference import SentimentModel, calibrated_probs
 from sentiment.model.registry import resolve
 from training.adapt_fine_tune import champion_calibration, fine_tune_splits
 from training.adaptation import start
 from training.calibrate import calibrate
-from training.config import CalibrationPrior
-from training.data import LoadStats, load_reviews
 from training.decision import macro_f1
-from training.loso import figures, natural_sample
+from training.loso import figures
 
 PRIOR_SDS = (0.25, 0.5, 1.0)
 
@@ -57,19 +56,15 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     recorded, settings = stored_run(run_dir)
     begun = start(settings, "re-score")
     _, meta, full = resolve(recorded["champion"])
-    splits = fine_tune_splits(settings, begun.fit_on, begun.labels.examples, meta, full)
+    splits = fine_tune_splits(settings, begun, meta, full)
     ft = recorded["fine_tune"]
     rebuilt = {"labels": len(splits.train_labels), "early_stop_labels": len(splits.stop), "replay": len(splits.replay)}
     if any(ft[k] != v for k, v in rebuilt.items()):
         raise SystemExit(f"{run_dir}: rebuilt splits {rebuilt} differ from the run's {ft}")
 
     args = recorded["settings"]
-    rows = load_reviews([Path(args["source"])], settings.gates, LoadStats())
-    rows = natural_sample(rows, int(args["stream"]))
-    rows = [rows[i] for i in np.random.default_rng(int(args["seed"])).permutation(len(rows))]
-    labelled = {
-        int(json.loads(line)["request_id"][7:]) for line in settings.paths.labelling_sample.read_text().splitlines()
-    }
+    rows = replay_stream(Path(args["source"]), int(args["stream"]), settings.gates, np.random.default_rng(args["seed"]))
+    labelled = {review_index(rec["request_id"]) for rec in iter_records(settings.paths.labelling_sample)}
     rest = [r for i, r in enumerate(rows) if i not in labelled]
     if len(rest) != recorded["rest"]["reviews"]:
         raise SystemExit(f"{run_dir}: rebuilt rest has {len(rest)} reviews, the run had {recorded['rest']['reviews']}")
@@ -80,16 +75,14 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     logits = {k: adapted.logits([r.text for r in v])[0] for k, v in sets.items()}
     y = {k: np.array([r.y for r in v]) for k, v in sets.items()}
     decision = np.array(meta.decision_bias)
-    centre = champion_calibration(meta, sd=1.0)
+    centre = champion_calibration(meta, sd=1.0)  # the width plays no part in using it as it is
     own = adapted.metadata
     policies: dict[str, tuple[float, np.ndarray]] = {
         "as_run": (own.temperature, np.array(own.class_bias)),
         "champion": (centre.temperature, np.array(centre.class_bias) + decision),
     }
-    for name, prior in [("free", None)] + [
-        (f"prior_{sd:g}", CalibrationPrior(temperature=centre.temperature, class_bias=centre.class_bias, sd=sd))
-        for sd in PRIOR_SDS
-    ]:
+    priors = [("free", None)] + [(f"prior_{sd:g}", champion_calibration(meta, sd)) for sd in PRIOR_SDS]
+    for name, prior in priors:
         cal = calibrate(logits["val"], y["val"], prior=prior)
         policies[name] = (cal.temperature, np.array(cal.class_bias) + decision)
     gate = settings.gates.confidence_gate

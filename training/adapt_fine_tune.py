@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from sentiment.model.registry import ModelMetadata, resolve
 from sentiment.records import utc_now
 from sentiment.settings import Settings
-from training.adaptation import AdaptError, AdaptPlan, start
+from training.adaptation import AdaptError, AdaptPlan, Start, start
 from training.config import CalibrationPrior, TrainConfig
 from training.data import Dataset, Review, build_dataset, describe, fingerprint
 from training.evalset import HumanExample, build_base, eval_spec_of, human_reviews, in_holdout, text_key
@@ -74,13 +74,13 @@ class FineTuneSplits(BaseModel):
 
 def fine_tune_splits(
     settings: Settings,
-    usable: list[HumanExample],
-    all_labels: list[HumanExample],
+    begun: Start,
     meta: ModelMetadata,
     full: str,
     early_stop_share: float = 0.2,
 ) -> FineTuneSplits:
-    """The splits of ``--from champion``: ``usable`` are the labels it may fit on (the gate's share left out)."""
+    """The splits of ``--from champion``, from the labels it may fit on (the gate's share left out)."""
+    usable = begun.fit_on
     spec = eval_spec_of(meta)
     if spec is None:
         raise AdaptError(f"{full} records no training data, so there is no base set to replay or guard")
@@ -96,7 +96,7 @@ def fine_tune_splits(
         base = build_dataset(champion_cfg, settings.gates, settings.paths.shared_data_dir)
         frozen = build_base(spec, settings).test
     frozen_keys = {text_key(r.text) for r in frozen}
-    label_keys = {e.key for e in all_labels}
+    label_keys = {e.key for e in begun.labels.examples}
     pool = [r for r in base.train if text_key(r.text) not in frozen_keys and text_key(r.text) not in label_keys]
     rng = random.Random(champion_cfg.seed)
     replay_per_label = settings.lifecycle.replay_per_label
@@ -146,11 +146,11 @@ def fine_tune_from_champion(
 ) -> FineTuneResult:
     t0 = time.monotonic()
     begun = start(settings, "continue from")
-    name, registry, the_plan, usable = settings.model.name, begun.registry, begun.plan, begun.fit_on
+    name, registry, the_plan = settings.model.name, begun.registry, begun.plan
     path, meta, full = resolve(begun.champion)
     if the_plan.train < settings.lifecycle.adapt_min_labels:
         raise AdaptError(the_plan.why)
-    splits = fine_tune_splits(settings, usable, begun.labels.examples, meta, full, early_stop_share)
+    splits = fine_tune_splits(settings, begun, meta, full, early_stop_share)
     champion_cfg, ds, train_labels = splits.champion_cfg, splits.dataset, splits.train_labels
     cfg = champion_cfg.model_copy(
         update={

@@ -122,6 +122,7 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     _label(settings, 200)
     lines: list[str] = []
     settings.lifecycle.replay_per_label = 2.5  # SENTIMENT_LIFECYCLE__REPLAY_PER_LABEL
+    settings.lifecycle.calibration_prior_sd = 0.005  # SENTIMENT_LIFECYCLE__CALIBRATION_PRIOR_SD
 
     result = fine_tune_from_champion(settings, chain_view, tmp_path / "out", budget_s=120, log=lines.append)
 
@@ -142,6 +143,10 @@ def test_fine_tune_from_the_champion_replays_base_data_and_registers_an_adapted_
     assert prior["sd"] == settings.lifecycle.calibration_prior_sd
     served = [c - d for c, d in zip(champion_meta.class_bias, champion_meta.decision_bias, strict=True)]
     assert prior["class_bias"] == pytest.approx(served)
+    # ... and the calibration used it: a prior this narrow holds the refit at the champion's
+    assert meta.temperature == pytest.approx(champion_meta.temperature, rel=0.02)
+    pinned = [b - meta.class_bias[0] for b in meta.class_bias]  # softmax is shift-invariant
+    assert pinned == pytest.approx([b - champion_meta.class_bias[0] for b in champion_meta.class_bias], abs=0.05)
     assert meta.metrics["base_test_macro_f1"] == pytest.approx(result.base_test_macro_f1, abs=1e-4)
     assert meta.splits["frozen_eval"]["fingerprint"] == resolve(champion)[1].data_fingerprint
     assert any("replayed base reviews" in line and "base validation reviews" in line for line in lines)
